@@ -1,0 +1,162 @@
+"""Azure Private Link Service for a SaaS: the provider publishes a web service, each customer reaches it privately.
+
+The stack's `role` picks the side: `provider` (Pulumi.provider.yaml) or `consumer`
+(Pulumi.consumer*.yaml, one stack per customer). See README.md for the architecture.
+"""
+
+import pulumi
+
+from components.consumer_network import ConsumerNetwork, ConsumerNetworkArgs
+from components.internal_load_balancer import InternalLoadBalancer, InternalLoadBalancerArgs
+from components.linux_vm import LinuxVm, LinuxVmArgs
+from components.private_dns import PrivateDnsRecord, PrivateDnsRecordArgs
+from components.private_endpoint import PrivateEndpoint, PrivateEndpointArgs
+from components.private_link_service import PrivateLinkService, PrivateLinkServiceArgs
+from components.provider_network import ProviderNetwork, ProviderNetworkArgs
+from components.web_tier import WebTier, WebTierArgs
+from pls import contract
+from pls.settings import ConsumerSettings, ProviderSettings, load
+
+
+def provider(s: ProviderSettings) -> None:
+    net = ProviderNetwork(
+        "provider",
+        ProviderNetworkArgs(
+            location=s.location,
+            vnet_cidr=s.vnet_cidr,
+            backend_subnet_cidr=s.backend_subnet_cidr,
+            nat_subnet_cidr=s.nat_subnet_cidr,
+            nat_gateway=s.nat_gateway,
+            tags=s.tags,
+        ),
+    )
+    lb = InternalLoadBalancer(
+        "ilb",
+        InternalLoadBalancerArgs(
+            resource_group_name=net.resource_group_name,
+            location=s.location,
+            load_balancer_name=f"lb-{s.service_name}",
+            subnet_id=net.backend_subnet_id,
+            idle_timeout_minutes=s.lb_idle_timeout_minutes,
+            tags=s.tags,
+        ),
+    )
+    web = WebTier(
+        "web",
+        WebTierArgs(
+            resource_group_name=net.resource_group_name,
+            location=s.location,
+            subnet_id=net.backend_subnet_id,
+            backend_pool_id=lb.backend_pool_id,
+            application_security_group_id=net.application_security_group_id,
+            vm=s.vm,
+            count=s.web_vm_count,
+            zones=s.zones,
+            proxy_protocol=s.proxy_protocol,
+            nat_subnet_cidr=s.nat_subnet_cidr,
+            tags=s.tags,
+        ),
+    )
+    service = PrivateLinkService(
+        "pls",
+        PrivateLinkServiceArgs(
+            resource_group_name=net.resource_group_name,
+            location=s.location,
+            service_name=s.service_name,
+            frontend_ip_configuration_id=lb.frontend_ip_configuration_id,
+            nat_subnet_id=net.nat_subnet_id,
+            nat_ip_count=s.nat_ip_count,
+            visibility=s.visibility,
+            auto_approval=s.auto_approval,
+            fqdns=s.fqdns,
+            proxy_protocol=s.proxy_protocol,
+            protect=s.protect_service,
+            connection_decisions=s.connection_decisions,
+            tags=s.tags,
+        ),
+    )
+    pulumi.export(contract.ALIAS, service.alias)
+    pulumi.export("privateLinkServiceId", service.service_id)
+    pulumi.export("privateLinkServiceName", service.service_name)
+    pulumi.export("pendingConnections", service.pending_connections)
+    pulumi.export("location", s.location)
+    pulumi.export("resourceGroupName", net.resource_group_name)
+    pulumi.export("loadBalancerFrontendIp", lb.frontend_private_ip)
+    pulumi.export("natSubnetCidr", s.nat_subnet_cidr)
+    pulumi.export("natGatewayPublicIp", net.nat_gateway_public_ip)
+    pulumi.export("proxyProtocol", s.proxy_protocol)
+    pulumi.export("fqdns", list(s.fqdns))
+    pulumi.export("webVmPrivateIps", web.private_ips)
+
+
+def consumer(s: ConsumerSettings) -> None:
+    alias = contract.provider_alias(s.provider_stack, s.provider_alias)
+    net = ConsumerNetwork(
+        s.customer,
+        ConsumerNetworkArgs(
+            location=s.location,
+            vnet_cidr=s.vnet_cidr,
+            endpoint_subnet_cidr=s.endpoint_subnet_cidr,
+            workload_subnet_cidr=s.workload_subnet_cidr,
+            tags=s.tags,
+        ),
+    )
+    endpoint = PrivateEndpoint(
+        f"{s.customer}-saas",
+        PrivateEndpointArgs(
+            resource_group_name=net.resource_group_name,
+            location=s.location,
+            subnet_id=net.endpoint_subnet_id,
+            alias=alias,
+            request_message=s.request_message,
+            auto_approved=s.auto_approved,
+            tags=s.tags,
+        ),
+    )
+    dns = PrivateDnsRecord(
+        f"{s.customer}-dns",
+        PrivateDnsRecordArgs(
+            resource_group_name=net.resource_group_name,
+            zone_name=s.dns_zone,
+            record_name=s.dns_record,
+            vnet_id=net.vnet_id,
+            ip_address=endpoint.private_ip,
+            tags=s.tags,
+        ),
+    )
+    test_vm = LinuxVm(
+        f"{s.customer}-test",
+        LinuxVmArgs(
+            resource_group_name=net.resource_group_name,
+            location=s.location,
+            subnet_id=net.workload_subnet_id,
+            vm=s.vm,
+            computer_name=f"{s.customer}-test",
+            tags=s.tags,
+        ),
+    )
+    pulumi.export("providerAlias", alias)
+    pulumi.export("privateEndpointId", endpoint.endpoint_id)
+    pulumi.export("endpointIp", endpoint.private_ip)
+    pulumi.export("fqdn", dns.fqdn)
+    pulumi.export("connectionName", endpoint.connection_name)
+    pulumi.export("connectionState", endpoint.connection_state)
+    pulumi.export("resourceGroupName", net.resource_group_name)
+    pulumi.export("testVmId", test_vm.vm_id)
+    pulumi.export(
+        "verifyCommand",
+        pulumi.Output.format(
+            "az vm run-command invoke --resource-group {0} --name {1} --command-id RunShellScript "
+            "--scripts 'curl -sS --max-time 10 http://{2}/whoami.json' --query 'value[0].message' --output tsv",
+            net.resource_group_name,
+            test_vm.vm_name,
+            dns.fqdn,
+        ),
+    )
+
+
+settings = load()
+if isinstance(settings, ProviderSettings):
+    provider(settings)
+else:
+    consumer(settings)

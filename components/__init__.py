@@ -1,0 +1,1 @@
+"""Reusable Pulumi components, one Azure concept each."""

@@ -1,0 +1,105 @@
+"""A Linux VM with one private NIC: SSH key only, no public IP, boot diagnostics on."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+from pulumi_azure_native import compute, network
+
+from pls.settings import VmSettings
+
+
+@dataclass(frozen=True)
+class LinuxVmArgs:
+    resource_group_name: pulumi.Input[str]
+    location: str
+    subnet_id: pulumi.Input[str]
+    vm: VmSettings
+    computer_name: str
+    zone: int | None = None
+    cloud_init: str | None = None
+    load_balancer_backend_pool_ids: Sequence[pulumi.Input[str]] = ()
+    application_security_group_ids: Sequence[pulumi.Input[str]] = ()
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+class LinuxVm(pulumi.ComponentResource):
+    vm_id: pulumi.Output[str]
+    vm_name: pulumi.Output[str]
+    nic_id: pulumi.Output[str]
+    private_ip: pulumi.Output[str]
+
+    def __init__(self, name: str, args: LinuxVmArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("pls:compute:LinuxVm", name, {}, opts)
+        tags = {**args.tags, "component": name}
+        child = pulumi.ResourceOptions(parent=self)
+        nic = network.NetworkInterface(
+            f"{name}-nic",
+            resource_group_name=args.resource_group_name,
+            location=args.location,
+            ip_configurations=[
+                {
+                    "name": "primary",
+                    "primary": True,
+                    "private_ip_allocation_method": "Dynamic",
+                    "subnet": {"id": args.subnet_id},
+                    "load_balancer_backend_address_pools": [{"id": i} for i in args.load_balancer_backend_pool_ids],
+                    "application_security_groups": [{"id": i} for i in args.application_security_group_ids],
+                }
+            ],
+            tags=tags,
+            opts=child,
+        )
+        vm = compute.VirtualMachine(
+            f"{name}-vm",
+            resource_group_name=args.resource_group_name,
+            location=args.location,
+            zones=[str(args.zone)] if args.zone else None,
+            hardware_profile={"vm_size": args.vm.size},
+            storage_profile={
+                "image_reference": {
+                    "publisher": args.vm.image.publisher,
+                    "offer": args.vm.image.offer,
+                    "sku": args.vm.image.sku,
+                    "version": args.vm.image.version,
+                },
+                "os_disk": {
+                    "create_option": "FromImage",
+                    "caching": "ReadWrite",
+                    "delete_option": "Delete",
+                    "managed_disk": {"storage_account_type": "StandardSSD_LRS"},
+                },
+            },
+            os_profile={
+                "computer_name": args.computer_name,
+                "admin_username": args.vm.admin_username,
+                "custom_data": base64.b64encode(args.cloud_init.encode()).decode() if args.cloud_init else None,
+                "linux_configuration": {
+                    "disable_password_authentication": True,
+                    "ssh": {
+                        "public_keys": [
+                            {
+                                "path": f"/home/{args.vm.admin_username}/.ssh/authorized_keys",
+                                "key_data": args.vm.ssh_public_key,
+                            }
+                        ]
+                    },
+                },
+            },
+            network_profile={"network_interfaces": [{"id": nic.id, "primary": True, "delete_option": "Delete"}]},
+            security_profile={
+                "security_type": "TrustedLaunch",
+                "uefi_settings": {"secure_boot_enabled": True, "v_tpm_enabled": True},
+            },
+            diagnostics_profile={"boot_diagnostics": {"enabled": True}},
+            tags=tags,
+            opts=child,
+        )
+        self.vm_id = vm.id
+        self.vm_name = vm.name
+        self.nic_id = nic.id
+        self.private_ip = nic.ip_configurations.apply(lambda cfgs: (cfgs or [])[0].private_ip_address or "")
+        self.register_outputs({"vm_id": self.vm_id, "nic_id": self.nic_id, "private_ip": self.private_ip})

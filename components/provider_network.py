@@ -1,0 +1,148 @@
+"""The provider's isolated network: backend subnet behind an NSG, a NAT gateway for outbound, and the PLS NAT subnet."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pulumi
+from pulumi_azure_native import network, resources
+
+from components.virtual_network import SubnetSpec, VirtualNetwork, VirtualNetworkArgs
+
+HTTP_PORT = "80"
+
+
+@dataclass(frozen=True)
+class ProviderNetworkArgs:
+    location: str
+    vnet_cidr: str
+    backend_subnet_cidr: str
+    nat_subnet_cidr: str
+    nat_gateway: bool
+    """Outbound internet for the web VMs (apt) through a NAT gateway, the stack's only public IP."""
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+class ProviderNetwork(pulumi.ComponentResource):
+    resource_group_name: pulumi.Output[str]
+    vnet_id: pulumi.Output[str]
+    backend_subnet_id: pulumi.Output[str]
+    nat_subnet_id: pulumi.Output[str]
+    application_security_group_id: pulumi.Output[str]
+    nat_gateway_public_ip: pulumi.Output[str] | None
+
+    def __init__(self, name: str, args: ProviderNetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("pls:provider:ProviderNetwork", name, {}, opts)
+        tags = {**args.tags, "component": name}
+        child = pulumi.ResourceOptions(parent=self)
+        group = resources.ResourceGroup(f"{name}-rg", location=args.location, tags=tags, opts=child)
+        rg = group.name
+
+        web_servers = network.ApplicationSecurityGroup(
+            f"{name}-web-asg", resource_group_name=rg, location=args.location, tags=tags, opts=child
+        )
+        nsg = network.NetworkSecurityGroup(
+            f"{name}-backend-nsg",
+            resource_group_name=rg,
+            location=args.location,
+            security_rules=[
+                {
+                    "name": "allow-http-from-vnet",
+                    "description": "Private Link traffic arrives from the NAT subnet, inside the VNet",
+                    "priority": 100,
+                    "direction": "Inbound",
+                    "access": "Allow",
+                    "protocol": "Tcp",
+                    "source_address_prefix": args.vnet_cidr,
+                    "source_port_range": "*",
+                    "destination_application_security_groups": [{"id": web_servers.id}],
+                    "destination_port_range": HTTP_PORT,
+                },
+                {
+                    "name": "allow-http-probes",
+                    "description": "Load balancer health probes",
+                    "priority": 110,
+                    "direction": "Inbound",
+                    "access": "Allow",
+                    "protocol": "Tcp",
+                    "source_address_prefix": "AzureLoadBalancer",
+                    "source_port_range": "*",
+                    "destination_application_security_groups": [{"id": web_servers.id}],
+                    "destination_port_range": HTTP_PORT,
+                },
+                {
+                    "name": "deny-everything-else",
+                    "description": "Overrides the default AllowVnetInBound: port 80 is the only way in",
+                    "priority": 4000,
+                    "direction": "Inbound",
+                    "access": "Deny",
+                    "protocol": "*",
+                    "source_address_prefix": "*",
+                    "source_port_range": "*",
+                    "destination_address_prefix": "*",
+                    "destination_port_range": "*",
+                },
+            ],
+            tags=tags,
+            opts=child,
+        )
+
+        nat_gateway_id: pulumi.Output[str] | None = None
+        self.nat_gateway_public_ip = None
+        if args.nat_gateway:
+            public_ip = network.PublicIPAddress(
+                f"{name}-nat-pip",
+                resource_group_name=rg,
+                location=args.location,
+                sku={"name": "Standard", "tier": "Regional"},
+                public_ip_allocation_method="Static",
+                public_ip_address_version="IPv4",
+                tags=tags,
+                opts=child,
+            )
+            nat = network.NatGateway(
+                f"{name}-natgw",
+                resource_group_name=rg,
+                location=args.location,
+                sku={"name": "Standard"},
+                public_ip_addresses=[{"id": public_ip.id}],
+                idle_timeout_in_minutes=4,
+                tags=tags,
+                opts=child,
+            )
+            nat_gateway_id = nat.id
+            self.nat_gateway_public_ip = public_ip.ip_address.apply(lambda ip: ip or "")
+
+        vnet = VirtualNetwork(
+            f"{name}-net",
+            VirtualNetworkArgs(
+                resource_group_name=rg,
+                location=args.location,
+                address_space=args.vnet_cidr,
+                subnets=[
+                    SubnetSpec(
+                        role="backend",
+                        cidr=args.backend_subnet_cidr,
+                        network_security_group_id=nsg.id,
+                        nat_gateway_id=nat_gateway_id,
+                    ),
+                    SubnetSpec(role="pls-nat", cidr=args.nat_subnet_cidr, private_link_service_policies_disabled=True),
+                ],
+                tags=args.tags,
+            ),
+            opts=child,
+        )
+        self.resource_group_name = rg
+        self.vnet_id = vnet.vnet_id
+        self.backend_subnet_id = vnet.subnet_ids["backend"]
+        self.nat_subnet_id = vnet.subnet_ids["pls-nat"]
+        self.application_security_group_id = web_servers.id
+        self.register_outputs(
+            {
+                "resource_group_name": self.resource_group_name,
+                "backend_subnet_id": self.backend_subnet_id,
+                "nat_subnet_id": self.nat_subnet_id,
+                "application_security_group_id": self.application_security_group_id,
+                "nat_gateway_public_ip": self.nat_gateway_public_ip,
+            }
+        )

@@ -1,0 +1,290 @@
+"""Run the real Pulumi program for a stack offline, under Pulumi mocks, and record what Azure would be asked for.
+
+Used by the tests and by `python -m pls.plan`. No credentials, no CLI, no provider plugin:
+the mocks answer like Azure (ARM ids, private IPs from the right subnet, an alias for the
+Private Link Service) and a recording monitor keeps every registration with its parent,
+dependencies and resource options.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import ipaddress
+import json
+import runpy
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks
+from pulumi.runtime.settings import SETTINGS, get_root_resource, reset_options
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from pls.settings import load_schema
+
+ROOT = Path(__file__).resolve().parent.parent
+SUBSCRIPTION_ID = "00000000-0000-4000-8000-000000000001"
+TENANT_ID = "00000000-0000-4000-8000-000000000002"
+
+# ARM resource type of each azure-native token, and the inputs naming the resource and its ARM parent.
+_ARM = {
+    "azure-native:resources:ResourceGroup": ("", "resourceGroupName", None),
+    "azure-native:network:VirtualNetwork": ("Microsoft.Network/virtualNetworks", "virtualNetworkName", None),
+    "azure-native:network:Subnet": ("subnets", "subnetName", "virtualNetworkName"),
+    "azure-native:network:NetworkSecurityGroup": ("Microsoft.Network/networkSecurityGroups", "networkSecurityGroupName", None),
+    "azure-native:network:ApplicationSecurityGroup": (
+        "Microsoft.Network/applicationSecurityGroups", "applicationSecurityGroupName", None),
+    "azure-native:network:PublicIPAddress": ("Microsoft.Network/publicIPAddresses", "publicIpAddressName", None),
+    "azure-native:network:NatGateway": ("Microsoft.Network/natGateways", "natGatewayName", None),
+    "azure-native:network:LoadBalancer": ("Microsoft.Network/loadBalancers", "loadBalancerName", None),
+    "azure-native:network:NetworkInterface": ("Microsoft.Network/networkInterfaces", "networkInterfaceName", None),
+    "azure-native:network:PrivateLinkService": ("Microsoft.Network/privateLinkServices", "serviceName", None),
+    "azure-native:network:PrivateLinkServicePrivateEndpointConnection": (
+        "privateEndpointConnections", "peConnectionName", "serviceName"),
+    "azure-native:network:PrivateEndpoint": ("Microsoft.Network/privateEndpoints", "privateEndpointName", None),
+    "azure-native:compute:VirtualMachine": ("Microsoft.Compute/virtualMachines", "vmName", None),
+    "azure-native:privatedns:PrivateZone": ("Microsoft.Network/privateDnsZones", "privateZoneName", None),
+    "azure-native:privatedns:VirtualNetworkLink": ("virtualNetworkLinks", "virtualNetworkLinkName", "privateZoneName"),
+    "azure-native:privatedns:PrivateRecordSet": ("A", "relativeRecordSetName", "privateZoneName"),
+}
+_ARM_PARENT_TYPE = {
+    "virtualNetworkName": "Microsoft.Network/virtualNetworks",
+    "serviceName": "Microsoft.Network/privateLinkServices",
+    "privateZoneName": "Microsoft.Network/privateDnsZones",
+}
+
+
+@dataclass
+class Registration:
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    parent: str
+    inputs: dict[str, Any]
+    dependencies: set[str]
+    protect: bool = False
+    replace_on_changes: list[str] = field(default_factory=list)
+    delete_before_replace: bool = False
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Simulation:
+    stack: str
+    resources: list[Registration]
+    outputs: dict[str, Any]
+    invokes: list[MockCallArgs]
+
+    def of_type(self, type_suffix: str) -> list[Registration]:
+        return [r for r in self.resources if r.type.endswith(type_suffix)]
+
+    def one(self, type_suffix: str) -> Registration:
+        found = self.of_type(type_suffix)
+        assert len(found) == 1, f"expected one {type_suffix}, found {[r.name for r in found]}"
+        return found[0]
+
+    def by_urn(self, urn: str) -> Registration:
+        return next(r for r in self.resources if r.urn == urn)
+
+    def depends_on(self, dependent: Registration, dependency: Registration) -> bool:
+        """True when `dependent` waits for `dependency`, directly or through other resources or its parents."""
+        seen: set[str] = set()
+        todo = [dependent.urn]
+        while todo:
+            urn = todo.pop()
+            if urn in seen:
+                continue
+            seen.add(urn)
+            reg = self.by_urn(urn)
+            todo.extend(reg.dependencies)
+            if reg.parent and not reg.parent.endswith("pulumi:pulumi:Stack"):
+                todo.append(reg.parent)
+        return dependency.urn in seen - {dependent.urn}
+
+
+class AzureMocks(Mocks):
+    """Answers like Azure Resource Manager, deterministically."""
+
+    def __init__(self, stack_outputs: Mapping[str, Mapping[str, Any]], connections: Iterable[Mapping[str, str]]) -> None:
+        self.stack_outputs = stack_outputs
+        self.connections = list(connections)
+        self.invokes: list[MockCallArgs] = []
+        self.subnet_cidrs: dict[str, ipaddress.IPv4Network] = {}
+        self.allocated: dict[str, int] = {}
+        self.nic_ips: dict[str, str] = {}
+
+    def _allocate(self, subnet_id: str) -> str:
+        net = self.subnet_cidrs[subnet_id.lower()]
+        index = self.allocated.get(subnet_id.lower(), 4)  # Azure reserves the first four addresses
+        self.allocated[subnet_id.lower()] = index + 1
+        return str(net.network_address + index)
+
+    def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        inputs = dict(args.inputs)
+        if args.typ == "pulumi:pulumi:StackReference":
+            name = inputs.get("name") or args.name
+            return name, {"name": name, "outputs": dict(self.stack_outputs.get(name, {})), "secretOutputNames": []}
+        if args.typ not in _ARM:
+            return f"{args.name}-id", inputs
+        arm_type, own_name_key, parent_key = _ARM[args.typ]
+        digest = hashlib.sha256(args.name.encode()).hexdigest()[:8]
+        name = inputs.get(own_name_key) or f"{args.name}{digest}"
+        group = inputs.get("resourceGroupName") or name
+        rid = f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{group}"
+        if parent_key:
+            rid += f"/providers/{_ARM_PARENT_TYPE[parent_key]}/{inputs[parent_key]}/{arm_type}/{name}"
+        elif arm_type:
+            rid += f"/providers/{arm_type}/{name}"
+        state = {**inputs, "name": name, "id": rid}
+        location = inputs.get("location", "westeurope")
+
+        if args.typ.endswith(":Subnet"):
+            self.subnet_cidrs[rid.lower()] = ipaddress.IPv4Network(inputs["addressPrefix"])
+        elif args.typ.endswith(":NetworkInterface"):
+            for cfg in state["ipConfigurations"]:
+                cfg["privateIPAddress"] = self._allocate(cfg["subnet"]["id"])
+            self.nic_ips[name] = state["ipConfigurations"][0]["privateIPAddress"]
+        elif args.typ.endswith(":LoadBalancer"):
+            for collection in ("frontendIPConfigurations", "backendAddressPools", "probes"):
+                state[collection] = [{**c, "id": f"{rid}/{collection}/{c['name']}"} for c in inputs.get(collection, [])]
+            for frontend in state["frontendIPConfigurations"]:
+                frontend["privateIPAddress"] = self._allocate(frontend["subnet"]["id"])
+        elif args.typ.endswith(":PublicIPAddress"):
+            state["ipAddress"] = "203.0.113.10"
+        elif args.typ.endswith(":PrivateLinkService"):
+            state["alias"] = f"{name}.{uuid.uuid5(uuid.NAMESPACE_URL, rid)}.{location}.azure.privatelinkservice"
+        elif args.typ.endswith(":PrivateEndpoint"):
+            nic_name = inputs.get("customNetworkInterfaceName") or f"{name}.nic.{digest}"
+            self.nic_ips[nic_name] = self._allocate(inputs["subnet"]["id"])
+            state["networkInterfaces"] = [
+                {"id": f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{group}/providers/Microsoft.Network/networkInterfaces/{nic_name}"}
+            ]
+            for key, status in (("manualPrivateLinkServiceConnections", "Pending"), ("privateLinkServiceConnections", "Approved")):
+                state[key] = [
+                    {**c, "privateLinkServiceConnectionState": {"status": status, "description": c.get("requestMessage", "")}}
+                    for c in inputs.get(key) or []
+                ]
+        return rid, state
+
+    def call(self, args: MockCallArgs) -> dict[str, Any]:
+        self.invokes.append(args)
+        if args.token == "azure-native:authorization:getClientConfig":
+            return {"subscriptionId": SUBSCRIPTION_ID, "tenantId": TENANT_ID, "clientId": "mock", "objectId": "mock"}
+        if args.token == "azure-native:network:getNetworkInterface":
+            ip = self.nic_ips[args.args["networkInterfaceName"]]
+            return {"ipConfigurations": [{"name": "ipconfig1", "privateIPAddress": ip}]}
+        if args.token == "azure-native:network:getPrivateLinkService":
+            return {
+                "privateEndpointConnections": [
+                    {
+                        "name": c["name"],
+                        "privateEndpoint": {"id": c["privateEndpointId"]},
+                        "privateLinkServiceConnectionState": {"status": c["status"], "description": c.get("requestMessage", "")},
+                        "linkIdentifier": c.get("linkIdentifier", ""),
+                    }
+                    for c in self.connections
+                ]
+            }
+        raise NotImplementedError(f"no mock for invoke {args.token}")
+
+
+class RecordingMonitor(MockMonitor):
+    """Keeps what the mock monitor drops: parents, dependencies and resource options."""
+
+    def __init__(self, mocks: AzureMocks) -> None:
+        super().__init__(mocks)
+        self.registrations: list[Registration] = []
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            self.registrations.append(self._record(request, response.urn))
+        return response
+
+    def ReadResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        response = super().ReadResource(request)
+        self.registrations.append(self._record(request, response.urn, custom=True))
+        return response
+
+    def _record(self, request: Any, urn: str, custom: bool | None = None) -> Registration:
+        from pulumi.runtime import rpc
+
+        properties = request.properties if custom else request.object
+        return Registration(
+            urn=urn,
+            type=request.type,
+            name=request.name,
+            custom=request.custom if custom is None else custom,
+            parent=request.parent,
+            inputs=rpc.deserialize_properties(properties),
+            dependencies=set(request.dependencies),
+            protect=bool(getattr(request, "protect", False)),
+            replace_on_changes=list(getattr(request, "replaceOnChanges", [])),
+            delete_before_replace=bool(getattr(request, "deleteBeforeReplace", False)),
+        )
+
+
+def test_ssh_public_key() -> str:
+    """A syntactically real ed25519 public key that opens nothing (its key bytes are zero)."""
+    import base64
+    import struct
+
+    key_type = b"ssh-ed25519"
+    blob = struct.pack(">I", len(key_type)) + key_type + struct.pack(">I", 32) + bytes(32)
+    return f"ssh-ed25519 {base64.b64encode(blob).decode()} offline-simulation"
+
+
+def stack_files(root: Path = ROOT) -> list[str]:
+    """Every stack of the project, by the stack files in the repository."""
+    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
+
+
+def stack_config(stack: str, root: Path = ROOT) -> dict[str, Any]:
+    """The stack's project configuration as the engine would pass it: Pulumi.yaml defaults, then the stack file."""
+    schema = load_schema()
+    prefix = f"{schema.project}:"
+    document = yaml.safe_load((root / f"Pulumi.{stack}.yaml").read_text()) or {}
+    config = schema.defaults()
+    for key, value in (document.get("config") or {}).items():
+        if isinstance(value, dict) and "secure" in value:
+            raise ValueError(f"Pulumi.{stack}.yaml: {key} is encrypted; the offline simulation cannot decrypt it")
+        config[key[len(prefix) :] if key.startswith(prefix) else key] = value
+    return config
+
+
+def simulate(
+    stack: str,
+    config: Mapping[str, Any],
+    *,
+    stack_outputs: Mapping[str, Mapping[str, Any]] | None = None,
+    connections: Iterable[Mapping[str, str]] = (),
+) -> Simulation:
+    """Run __main__.py for `stack` with `config` (keys without the project namespace) and record everything."""
+    project = load_schema().project
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    reset_options(project=project, stack=stack, preview=False)
+    mocks = AzureMocks(stack_outputs or {}, connections)
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_all_config(
+        {f"{project}:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
+    )
+    SETTINGS.rpc_manager.clear()
+    SETTINGS.outputs.clear()
+    _sync_await(run_pulumi_func(lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")))
+    root = get_root_resource()
+    exported = {
+        name: _sync_await(pulumi.Output.from_input(value).future())
+        for name, value in (root.outputs if root is not None else {}).items()  # type: ignore[attr-defined]
+    }
+    states = {r.urn: r.state for r in monitor.resources.values()}
+    for registration in monitor.registrations:
+        registration.outputs = states.get(registration.urn, {})
+    return Simulation(stack=stack, resources=monitor.registrations, outputs=exported, invokes=mocks.invokes)
