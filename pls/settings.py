@@ -261,7 +261,8 @@ class _Validator:
                 if a.overlaps(b):
                     self.fail(key_b, f"overlaps {key_a} {a}", "give every subnet its own range")
 
-    def subscriptions(self, key: str, allow_star: bool = False) -> list[str]:
+    def subscriptions(self, key: str, allow_star: bool = False) -> list[str] | None:
+        """The lowercased subscription IDs, or None when the list itself is invalid."""
         subs = self.values[key]
         ok = True
         for sub in subs:
@@ -274,7 +275,7 @@ class _Validator:
             self.fail(key, f"{len(subs)} subscriptions, Azure allows {MAX_SUBSCRIPTIONS}", "split customers over more Private Link Services")
         if len({str(s).lower() for s in subs}) != len(subs):
             self.fail(key, "lists a subscription twice", "remove the duplicate")
-        return [s.lower() for s in subs] if ok else []
+        return [s.lower() for s in subs] if ok else None
 
 
 def _ssh_key_problem(key: str) -> str | None:
@@ -384,16 +385,16 @@ def _provider(v: _Validator, common: CommonSettings | None) -> ProviderSettings 
     v.subnets("providerVnetCidr", ["backendSubnetCidr", "natSubnetCidr"], min_free)
 
     visibility = v.subscriptions("visibility", allow_star=True)
-    if "*" in visibility:
+    auto_approval = v.subscriptions("autoApproval")
+    if visibility is not None and "*" in visibility:
         if v.check("visibility", visibility == ["*"], "'*' cannot be combined with subscriptions", 'use ["*"] alone'):
             v.check("visibility", values["allowAnyoneWithAlias"],
                     "'*' lets anyone with the alias request a connection",
                     "set allowAnyoneWithAlias: true to opt in, or list the customers' subscription IDs")
-    elif values["allowAnyoneWithAlias"]:
+    elif visibility is not None and values["allowAnyoneWithAlias"]:
         v.fail("allowAnyoneWithAlias", "is true but visibility is not [\"*\"]",
                'set visibility: ["*"] or remove allowAnyoneWithAlias')
-    auto_approval = v.subscriptions("autoApproval")
-    if "*" not in visibility:
+    elif visibility is not None and auto_approval is not None:
         outside = [s for s in auto_approval if s not in visibility]
         v.check("autoApproval", not outside,
                 f"{', '.join(outside)} not in visibility (auto-approval must be a subset of visibility)",
@@ -414,8 +415,8 @@ def _provider(v: _Validator, common: CommonSettings | None) -> ProviderSettings 
         nat_gateway=values["natGateway"],
         lb_idle_timeout_minutes=values["lbIdleTimeoutMinutes"],
         nat_ip_count=values["natIpCount"],
-        visibility=tuple(visibility),
-        auto_approval=tuple(auto_approval),
+        visibility=tuple(visibility or ()),
+        auto_approval=tuple(auto_approval or ()),
         fqdns=tuple(values["fqdns"]),
         proxy_protocol=values["proxyProtocol"],
         protect_service=values["protectService"],

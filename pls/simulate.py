@@ -14,7 +14,7 @@ import ipaddress
 import json
 import runpy
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,7 +83,8 @@ class Simulation:
     invokes: list[MockCallArgs]
 
     def of_type(self, type_suffix: str) -> list[Registration]:
-        return [r for r in self.resources if r.type.endswith(type_suffix)]
+        """Custom (cloud) resources whose type token ends with `type_suffix`, e.g. "network:Subnet"."""
+        return [r for r in self.resources if r.custom and r.type.endswith(type_suffix)]
 
     def one(self, type_suffix: str) -> Registration:
         found = self.of_type(type_suffix)
@@ -102,10 +103,11 @@ class Simulation:
             if urn in seen:
                 continue
             seen.add(urn)
-            reg = self.by_urn(urn)
-            todo.extend(reg.dependencies)
-            if reg.parent and not reg.parent.endswith("pulumi:pulumi:Stack"):
-                todo.append(reg.parent)
+            reg = next((r for r in self.resources if r.urn == urn), None)
+            if reg is None:  # the stack itself
+                continue
+            # A component's dependencies hold for its children too.
+            todo.extend([*reg.dependencies, reg.parent] if reg.parent else reg.dependencies)
         return dependency.urn in seen - {dependent.urn}
 
 
@@ -231,7 +233,7 @@ class RecordingMonitor(MockMonitor):
         )
 
 
-def test_ssh_public_key() -> str:
+def offline_ssh_public_key() -> str:
     """A syntactically real ed25519 public key that opens nothing (its key bytes are zero)."""
     import base64
     import struct
@@ -259,14 +261,28 @@ def stack_config(stack: str, root: Path = ROOT) -> dict[str, Any]:
     return config
 
 
+class ProgramFailed(Exception):
+    """The program raised; `registrations` is what it had registered by then (nothing, for bad settings)."""
+
+    def __init__(self, cause: BaseException, registrations: list[Registration]) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.registrations = registrations
+
+
+def run_main() -> None:
+    runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+
+
 def simulate(
     stack: str,
     config: Mapping[str, Any],
     *,
     stack_outputs: Mapping[str, Mapping[str, Any]] | None = None,
     connections: Iterable[Mapping[str, str]] = (),
+    program: Callable[[], None] = run_main,
 ) -> Simulation:
-    """Run __main__.py for `stack` with `config` (keys without the project namespace) and record everything."""
+    """Run `program` (by default __main__.py) for `stack` with `config` (keys without the project namespace)."""
     project = load_schema().project
     asyncio.set_event_loop(asyncio.new_event_loop())
     reset_options(project=project, stack=stack, preview=False)
@@ -278,12 +294,15 @@ def simulate(
     )
     SETTINGS.rpc_manager.clear()
     SETTINGS.outputs.clear()
-    _sync_await(run_pulumi_func(lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")))
-    root = get_root_resource()
-    exported = {
-        name: _sync_await(pulumi.Output.from_input(value).future())
-        for name, value in (root.outputs if root is not None else {}).items()  # type: ignore[attr-defined]
-    }
+    try:
+        _sync_await(run_pulumi_func(program))
+        root = get_root_resource()
+        exported = {
+            name: _sync_await(pulumi.Output.from_input(value).future())
+            for name, value in (root.outputs if root is not None else {}).items()  # type: ignore[attr-defined]
+        }
+    except Exception as error:
+        raise ProgramFailed(error, monitor.registrations) from error
     states = {r.urn: r.state for r in monitor.resources.values()}
     for registration in monitor.registrations:
         registration.outputs = states.get(registration.urn, {})

@@ -1,0 +1,123 @@
+"""Consumer stacks: a private endpoint to the provider's alias, private DNS to its IP, a test VM."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+import pytest
+
+from pls.simulate import ProgramFailed, Registration, Simulation
+from tests.conftest import PROVIDER_STACK, run_stack
+
+
+@pytest.fixture(scope="module")
+def tradewinds(provider_outputs: dict[str, Any]) -> Simulation:
+    return run_stack("consumer", provider_outputs=provider_outputs)
+
+
+@pytest.fixture(scope="module")
+def contoso(provider_outputs: dict[str, Any]) -> Simulation:
+    return run_stack("consumer-contoso", provider_outputs=provider_outputs)
+
+
+def _subnet(sim: Simulation, role: str) -> Registration:
+    return next(r for r in sim.of_type("network:Subnet") if r.inputs["subnetName"] == role)
+
+
+def test_manual_request_to_the_provider_alias_with_message(tradewinds: Simulation, provider_outputs: dict[str, Any]) -> None:
+    endpoint = tradewinds.one("network:PrivateEndpoint")
+    (connection,) = endpoint.inputs["manualPrivateLinkServiceConnections"]
+    assert connection["privateLinkServiceId"] == provider_outputs["alias"]
+    assert connection["requestMessage"] == "Customer: Tradewinds, Order no.: 314159"
+    assert connection["name"] == "tradewinds-saas-connection"
+    assert "privateLinkServiceConnections" not in endpoint.inputs
+    assert endpoint.inputs["subnet"]["id"] == _subnet(tradewinds, "endpoints").outputs["id"]
+    assert endpoint.inputs["customNetworkInterfaceName"] == "tradewinds-saas-pe-nic"
+    assert tradewinds.outputs["connectionState"] == "Pending"
+
+
+def test_endpoint_reads_the_alias_through_the_stack_reference(tradewinds: Simulation) -> None:
+    reference = tradewinds.one("pulumi:pulumi:StackReference")
+    assert reference.name == PROVIDER_STACK
+    assert tradewinds.depends_on(tradewinds.one("network:PrivateEndpoint"), reference)
+
+
+def test_moving_the_endpoint_to_another_subnet_is_a_declared_replacement(tradewinds: Simulation) -> None:
+    endpoint = tradewinds.one("network:PrivateEndpoint")
+    assert endpoint.replace_on_changes == ["subnet"]
+    assert endpoint.delete_before_replace is True
+
+
+def test_auto_approved_customer_requests_an_automatic_connection(contoso: Simulation, provider_outputs: dict[str, Any]) -> None:
+    endpoint = contoso.one("network:PrivateEndpoint")
+    (connection,) = endpoint.inputs["privateLinkServiceConnections"]
+    assert connection == {"name": "contoso-saas-connection", "privateLinkServiceId": provider_outputs["alias"]}
+    assert "manualPrivateLinkServiceConnections" not in endpoint.inputs
+    assert contoso.outputs["connectionState"] == "Approved"
+
+
+def test_subnet_policies(tradewinds: Simulation) -> None:
+    endpoints, workload = _subnet(tradewinds, "endpoints"), _subnet(tradewinds, "workload")
+    assert endpoints.inputs["privateEndpointNetworkPolicies"] == "Disabled"
+    assert workload.inputs["networkSecurityGroup"]["id"] == tradewinds.one("network:NetworkSecurityGroup").outputs["id"]
+    assert endpoints.inputs["defaultOutboundAccess"] is False and workload.inputs["defaultOutboundAccess"] is False
+    assert endpoints.inputs["addressPrefix"] == "10.0.4.0/24"
+    assert workload.inputs["addressPrefix"] == "10.0.5.0/24"
+
+
+def test_endpoint_ip_comes_from_its_nic_and_dns_points_at_it(tradewinds: Simulation) -> None:
+    ip = tradewinds.outputs["endpointIp"]
+    assert ipaddress.ip_address(ip) in ipaddress.ip_network("10.0.4.0/24")
+    (lookup,) = [i for i in tradewinds.invokes if i.token == "azure-native:network:getNetworkInterface"]
+    assert lookup.args["networkInterfaceName"] == "tradewinds-saas-pe-nic"
+    record = tradewinds.one("privatedns:PrivateRecordSet")
+    assert record.inputs["aRecords"] == [{"ipv4Address": ip}]
+    assert (record.inputs["recordType"], record.inputs["relativeRecordSetName"]) == ("A", "api")
+    assert tradewinds.depends_on(record, tradewinds.one("network:PrivateEndpoint"))
+    assert tradewinds.one("privatedns:PrivateZone").inputs["privateZoneName"] == "saas.example.com"
+    assert tradewinds.outputs["fqdn"] == "api.saas.example.com"
+
+
+def test_zone_is_linked_to_the_vnet_without_auto_registration(tradewinds: Simulation) -> None:
+    link = tradewinds.one("privatedns:VirtualNetworkLink")
+    assert link.inputs["registrationEnabled"] is False
+    assert link.inputs["virtualNetwork"]["id"] == tradewinds.one("network:VirtualNetwork").outputs["id"]
+    assert link.inputs["privateZoneName"] == tradewinds.one("privatedns:PrivateZone").outputs["name"]
+
+
+def test_test_vm_has_no_password_and_no_public_ip(tradewinds: Simulation) -> None:
+    vm = tradewinds.one("compute:VirtualMachine")
+    assert "adminPassword" not in vm.inputs["osProfile"]
+    assert vm.inputs["osProfile"]["linuxConfiguration"]["disablePasswordAuthentication"] is True
+    (nic,) = tradewinds.of_type("network:NetworkInterface")
+    assert nic.inputs["ipConfigurations"][0]["subnet"]["id"] == _subnet(tradewinds, "workload").outputs["id"]
+    assert "publicIPAddress" not in nic.inputs["ipConfigurations"][0]
+    assert tradewinds.of_type("network:PublicIPAddress") == []
+
+
+def test_exports_and_verify_command(tradewinds: Simulation) -> None:
+    out = tradewinds.outputs
+    vm = tradewinds.one("compute:VirtualMachine")
+    assert out["testVmId"] == vm.outputs["id"]
+    assert out["connectionName"] == "tradewinds-saas-connection"
+    assert out["privateEndpointId"] == tradewinds.one("network:PrivateEndpoint").outputs["id"]
+    assert out["verifyCommand"].startswith(
+        f"az vm run-command invoke --resource-group {out['resourceGroupName']} --name {vm.outputs['name']} ")
+    assert "curl -sS --max-time 10 http://api.saas.example.com/whoami.json" in out["verifyCommand"]
+
+
+@pytest.mark.parametrize("outputs", [{}, {"alias": ""}], ids=["missing", "empty"])
+def test_refuses_to_run_without_a_provider_alias(outputs: dict[str, Any]) -> None:
+    with pytest.raises(ProgramFailed) as failure:
+        run_stack("consumer", provider_outputs=outputs)
+    assert f"providerStack: stack {PROVIDER_STACK} has no 'alias' output" in str(failure.value)
+    assert not [r for r in failure.value.registrations if r.type.endswith("PrivateEndpoint") and r.custom]
+
+
+def test_alias_given_in_the_stack_file_needs_no_stack_reference() -> None:
+    sim = run_stack("consumer-fabrikam")
+    assert sim.of_type("pulumi:pulumi:StackReference") == []
+    (connection,) = sim.one("network:PrivateEndpoint").inputs["manualPrivateLinkServiceConnections"]
+    assert connection["privateLinkServiceId"] == (
+        "saas.9c3f1a52-6d1e-4b8a-9f0e-2b7c4d5e6f70.westeurope.azure.privatelinkservice")

@@ -1,0 +1,158 @@
+"""Every configuration rule: a bad value names its key and the fix, and nothing is registered."""
+
+from __future__ import annotations
+
+import base64
+import struct
+from typing import Any
+
+import pytest
+
+from pls.settings import SettingsError, load_schema, parse
+from pls.simulate import ProgramFailed, simulate
+from tests.conftest import config_for
+
+REMOVE = object()
+SUB_A = "11111111-1111-4111-8111-111111111111"
+SUB_B = "22222222-2222-4222-8222-222222222222"
+ENDPOINT_ID = f"/subscriptions/{SUB_A}/resourceGroups/rg-tw/providers/Microsoft.Network/privateEndpoints/tradewinds-saas-pe"
+VALID_ALIAS = "saas.9c3f1a52-6d1e-4b8a-9f0e-2b7c4d5e6f70.westeurope.azure.privatelinkservice"
+
+
+def _rsa_public_key(bits: int) -> str:
+    def field(data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + data
+
+    blob = field(b"ssh-rsa") + field(b"\x01\x00\x01") + field(b"\x00" + b"\xff" * (bits // 8))
+    return "ssh-rsa " + base64.b64encode(blob).decode()
+
+
+CASES = [
+    # provider: networks
+    ("provider", {"providerVnetCidr": "10.50.0.0/33"}, "providerVnetCidr"),
+    ("provider", {"backendSubnetCidr": "10.50.1.1/24"}, "backendSubnetCidr"),
+    ("provider", {"natSubnetCidr": "10.60.2.0/24"}, "natSubnetCidr"),
+    ("provider", {"natSubnetCidr": "10.50.1.128/25"}, "natSubnetCidr"),
+    ("provider", {"natSubnetCidr": "10.50.2.0/29"}, "natSubnetCidr"),
+    ("provider", {"backendSubnetCidr": "10.50.1.0/30"}, "backendSubnetCidr"),
+    ("provider", {"webVmCount": 30, "backendSubnetCidr": "10.50.1.0/27"}, "backendSubnetCidr"),
+    # provider: web tier and load balancer
+    ("provider", {"webVmCount": 0}, "webVmCount"),
+    ("provider", {"webVmCount": "three"}, "webVmCount"),
+    ("provider", {"zones": [4]}, "zones"),
+    ("provider", {"zones": []}, "zones"),
+    ("provider", {"zones": [1, 1]}, "zones"),
+    ("provider", {"lbIdleTimeoutMinutes": 3}, "lbIdleTimeoutMinutes"),
+    # provider: the Private Link Service
+    ("provider", {"natIpCount": 0}, "natIpCount"),
+    ("provider", {"natIpCount": 9}, "natIpCount"),
+    ("provider", {"serviceName": "-saas"}, "serviceName"),
+    ("provider", {"visibility": ["not-a-guid"]}, "visibility"),
+    ("provider", {"visibility": ["*"], "autoApproval": []}, "visibility"),
+    ("provider", {"visibility": ["*", SUB_A], "allowAnyoneWithAlias": True, "autoApproval": []}, "visibility"),
+    ("provider", {"visibility": [SUB_A, SUB_A], "autoApproval": []}, "visibility"),
+    ("provider", {"visibility": [f"{i:08d}-0000-4000-8000-000000000000" for i in range(101)], "autoApproval": []},
+     "visibility"),
+    ("provider", {"allowAnyoneWithAlias": True}, "allowAnyoneWithAlias"),
+    ("provider", {"visibility": [SUB_A], "autoApproval": [SUB_B]}, "autoApproval"),
+    ("provider", {"autoApproval": ["contoso"]}, "autoApproval"),
+    ("provider", {"fqdns": ["not a name"]}, "fqdns"),
+    ("provider", {"approvedConnections": [ENDPOINT_ID]}, "approvedConnections"),
+    ("provider", {"approvedConnections": ["Customer: Tradewinds, Order no.: 314159 | approve"]}, "approvedConnections"),
+    ("provider", {"approvedConnections": [f"{ENDPOINT_ID} | ok"], "rejectedConnections": [f"{ENDPOINT_ID} | no"]},
+     "rejectedConnections"),
+    # both roles: VMs and region
+    ("provider", {"sshPublicKey": "hunter2"}, "sshPublicKey"),
+    ("provider", {"sshPublicKey": "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk=\n"}, "sshPublicKey"),
+    ("provider", {"sshPublicKey": _rsa_public_key(1024)}, "sshPublicKey"),
+    ("provider", {"sshPublicKey": "ssh-rsa " + base64.b64encode(b"\x00\x00\x00\x0bssh-ed25519").decode()}, "sshPublicKey"),
+    ("consumer", {"sshPublicKey": REMOVE}, "sshPublicKey"),
+    ("provider", {"adminUsername": "admin"}, "adminUsername"),
+    ("provider", {"adminUsername": "Azure User"}, "adminUsername"),
+    ("provider", {"location": "West Europe"}, "location"),
+    ("provider", {"vmSize": "B1s"}, "vmSize"),
+    ("provider", {"vmImage": "ubuntu"}, "vmImage"),
+    # roles and unknown keys
+    ("provider", {"role": "both"}, "role"),
+    ("provider", {"natIpCout": 2}, "natIpCout"),
+    ("provider", {"customer": "tradewinds"}, "customer"),
+    ("consumer", {"natIpCount": 4}, "natIpCount"),
+    # consumer
+    ("consumer", {"customer": ""}, "customer"),
+    ("consumer", {"customer": "Trade Winds"}, "customer"),
+    ("consumer", {"requestMessage": "x" * 141}, "requestMessage"),
+    ("consumer", {"dnsZone": "saas"}, "dnsZone"),
+    ("consumer", {"dnsRecord": "api_v1"}, "dnsRecord"),
+    ("consumer", {"providerAlias": "saas.westeurope"}, "providerAlias"),
+    ("consumer", {"providerAlias": VALID_ALIAS, "providerStack": "acme/pls-saas/provider"}, "providerStack"),
+    ("consumer", {"providerStack": "provider"}, "providerStack"),
+    ("consumer", {"endpointSubnetCidr": "10.1.4.0/24"}, "endpointSubnetCidr"),
+    ("consumer", {"workloadSubnetCidr": "10.0.4.128/25"}, "workloadSubnetCidr"),
+]
+
+
+def _config(stack: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    config = config_for(stack)
+    for key, value in overrides.items():
+        if value is REMOVE:
+            config.pop(key)
+        else:
+            config[key] = value
+    return config
+
+
+@pytest.mark.parametrize(("stack", "overrides", "key"), CASES, ids=[f"{c[2]}-{i}" for i, c in enumerate(CASES)])
+def test_bad_value_names_its_key_and_registers_nothing(stack: str, overrides: dict[str, Any], key: str) -> None:
+    with pytest.raises(ProgramFailed) as failure:
+        simulate(stack, _config(stack, overrides))
+    error = failure.value.cause
+    assert isinstance(error, SettingsError), error
+    assert error.keys == {key}, str(error)
+    assert f"pls-saas:{key} = " in str(error) and "Fix: " in str(error)
+    assert failure.value.registrations == []
+
+
+def test_all_problems_are_reported_at_once() -> None:
+    with pytest.raises(SettingsError) as failure:
+        parse(_config("provider", {"natIpCount": 9, "zones": [7], "location": "West Europe"}), stack="provider")
+    assert failure.value.keys == {"natIpCount", "zones", "location"}
+
+
+def test_a_private_key_is_never_echoed() -> None:
+    secret = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n"
+    with pytest.raises(SettingsError) as failure:
+        parse(_config("provider", {"sshPublicKey": secret}), stack="provider")
+    assert "b3BlbnNzaC1rZXktdjEAAAAA" not in str(failure.value)
+
+
+def test_unknown_key_suggests_the_right_one() -> None:
+    with pytest.raises(SettingsError) as failure:
+        parse(_config("provider", {"natIpCout": 2}), stack="provider")
+    assert "did you mean natIpCount?" in str(failure.value)
+
+
+def test_public_visibility_with_explicit_opt_in_and_rbac_only_are_valid() -> None:
+    public = parse(_config("provider", {"visibility": ["*"], "allowAnyoneWithAlias": True, "autoApproval": [SUB_B]}),
+                   stack="provider")
+    assert public.visibility == ("*",)
+    rbac_only = parse(_config("provider", {"visibility": [], "autoApproval": []}), stack="provider")
+    assert rbac_only.visibility == ()
+
+
+def test_consumer_ranges_may_overlap_the_providers() -> None:
+    provider = parse(config_for("provider"), stack="provider")
+    contoso = parse(config_for("consumer-contoso"), stack="consumer-contoso")
+    assert provider.vnet_cidr == contoso.vnet_cidr  # type: ignore[union-attr]
+
+
+def test_the_request_message_defaults_to_the_customer() -> None:
+    settings = parse(_config("consumer", {"requestMessage": ""}), stack="consumer")
+    assert settings.request_message == "Customer: tradewinds"  # type: ignore[union-attr]
+
+
+def test_every_schema_key_has_type_description_and_role() -> None:
+    schema = load_schema()
+    for key in schema.keys.values():
+        assert key.type in ("string", "integer", "boolean", "array")
+        assert key.description
+        assert key.required == (key.name in ("role", "sshPublicKey")), key.name
