@@ -30,7 +30,7 @@ class ConsumerNetwork(pulumi.ComponentResource):
         tags = {**args.tags, "component": name}
         child = pulumi.ResourceOptions(parent=self)
         group = resources.ResourceGroup(f"{name}-rg", location=args.location, tags=tags, opts=child)
-        # Azure's default rules already refuse inbound traffic from the Internet; the NSG makes that explicit and auditable.
+        # Azure's default rules refuse inbound traffic from the Internet; the NSG makes that auditable.
         workload_nsg = network.NetworkSecurityGroup(
             f"{name}-workload-nsg", resource_group_name=group.name, location=args.location, tags=tags, opts=child
         )
@@ -41,8 +41,12 @@ class ConsumerNetwork(pulumi.ComponentResource):
                 location=args.location,
                 address_space=args.vnet_cidr,
                 subnets=[
-                    SubnetSpec(role="endpoints", cidr=args.endpoint_subnet_cidr, private_endpoint_policies_disabled=True),
-                    SubnetSpec(role="workload", cidr=args.workload_subnet_cidr, network_security_group_id=workload_nsg.id),
+                    SubnetSpec(
+                        role="endpoints", cidr=args.endpoint_subnet_cidr, private_endpoint_policies_disabled=True
+                    ),
+                    SubnetSpec(
+                        role="workload", cidr=args.workload_subnet_cidr, network_security_group_id=workload_nsg.id
+                    ),
                 ],
                 tags=args.tags,
             ),

@@ -35,9 +35,12 @@ class InternalLoadBalancer(pulumi.ComponentResource):
         super().__init__("pls:provider:InternalLoadBalancer", name, {}, opts)
         client = authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self))
         lb_id = pulumi.Output.concat(
-            "/subscriptions/", client.subscription_id,
-            "/resourceGroups/", args.resource_group_name,
-            "/providers/Microsoft.Network/loadBalancers/", args.load_balancer_name,
+            "/subscriptions/",
+            client.subscription_id,
+            "/resourceGroups/",
+            args.resource_group_name,
+            "/providers/Microsoft.Network/loadBalancers/",
+            args.load_balancer_name,
         )
 
         def child_id(collection: str, child_name: str) -> pulumi.Output[str]:
@@ -90,9 +93,7 @@ class InternalLoadBalancer(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.load_balancer_id = lb.id
-        self.frontend_ip_configuration_id = lb.frontend_ip_configurations.apply(
-            lambda fes: (fes or [])[0].id or ""
-        )
+        self.frontend_ip_configuration_id = lb.frontend_ip_configurations.apply(lambda fes: (fes or [])[0].id or "")
         self.frontend_private_ip = lb.frontend_ip_configurations.apply(
             lambda fes: (fes or [])[0].private_ip_address or ""
         )

@@ -53,47 +53,51 @@ class LinuxVm(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
+        os_profile: compute.OSProfileArgsDict = {
+            "computer_name": args.computer_name,
+            "admin_username": args.vm.admin_username,
+            "linux_configuration": {
+                "disable_password_authentication": True,
+                "ssh": {
+                    "public_keys": [
+                        {
+                            "path": f"/home/{args.vm.admin_username}/.ssh/authorized_keys",
+                            "key_data": args.vm.ssh_public_key,
+                        }
+                    ]
+                },
+            },
+        }
+        if args.cloud_init:
+            os_profile["custom_data"] = base64.b64encode(args.cloud_init.encode()).decode()
+        storage_profile: compute.StorageProfileArgsDict = {
+            "image_reference": {
+                "publisher": args.vm.image.publisher,
+                "offer": args.vm.image.offer,
+                "sku": args.vm.image.sku,
+                "version": args.vm.image.version,
+            },
+            "os_disk": {
+                "create_option": "FromImage",
+                "caching": compute.CachingTypes.READ_WRITE,
+                "delete_option": "Delete",
+                "managed_disk": {"storage_account_type": "StandardSSD_LRS"},
+            },
+        }
+        security_profile: compute.SecurityProfileArgsDict = {
+            "security_type": "TrustedLaunch",
+            "uefi_settings": {"secure_boot_enabled": True, "v_tpm_enabled": True},
+        }
         vm = compute.VirtualMachine(
             f"{name}-vm",
             resource_group_name=args.resource_group_name,
             location=args.location,
             zones=[str(args.zone)] if args.zone else None,
             hardware_profile={"vm_size": args.vm.size},
-            storage_profile={
-                "image_reference": {
-                    "publisher": args.vm.image.publisher,
-                    "offer": args.vm.image.offer,
-                    "sku": args.vm.image.sku,
-                    "version": args.vm.image.version,
-                },
-                "os_disk": {
-                    "create_option": "FromImage",
-                    "caching": "ReadWrite",
-                    "delete_option": "Delete",
-                    "managed_disk": {"storage_account_type": "StandardSSD_LRS"},
-                },
-            },
-            os_profile={
-                "computer_name": args.computer_name,
-                "admin_username": args.vm.admin_username,
-                "custom_data": base64.b64encode(args.cloud_init.encode()).decode() if args.cloud_init else None,
-                "linux_configuration": {
-                    "disable_password_authentication": True,
-                    "ssh": {
-                        "public_keys": [
-                            {
-                                "path": f"/home/{args.vm.admin_username}/.ssh/authorized_keys",
-                                "key_data": args.vm.ssh_public_key,
-                            }
-                        ]
-                    },
-                },
-            },
+            storage_profile=storage_profile,
+            os_profile=os_profile,
             network_profile={"network_interfaces": [{"id": nic.id, "primary": True, "delete_option": "Delete"}]},
-            security_profile={
-                "security_type": "TrustedLaunch",
-                "uefi_settings": {"secure_boot_enabled": True, "v_tpm_enabled": True},
-            },
+            security_profile=security_profile,
             diagnostics_profile={"boot_diagnostics": {"enabled": True}},
             tags=tags,
             opts=child,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pulumi
@@ -19,6 +20,18 @@ class PrivateEndpointArgs:
     auto_approved: bool
     """Auto-approved subscriptions request an automatic connection; everyone else a manual one, with a message."""
     tags: dict[str, str] = field(default_factory=dict)
+
+
+def _first_nic_name(nics: Sequence[network.outputs.NetworkInterfaceResponse] | None) -> str:
+    nic_id = nics[0].id if nics else None
+    if not nic_id:
+        raise ValueError("the private endpoint reports no network interface")
+    return nic_id.rsplit("/", 1)[-1]
+
+
+def _first_connection_status(connections: Sequence[network.outputs.PrivateLinkServiceConnectionResponse] | None) -> str:
+    state = connections[0].private_link_service_connection_state if connections else None
+    return (state.status if state else None) or "Unknown"
 
 
 class PrivateEndpoint(pulumi.ComponentResource):
@@ -54,18 +67,16 @@ class PrivateEndpoint(pulumi.ComponentResource):
         # customDnsConfigs can be empty for a Private Link Service endpoint; the NIC always has the address.
         nic = network.get_network_interface_output(
             resource_group_name=args.resource_group_name,
-            network_interface_name=endpoint.network_interfaces.apply(lambda nics: (nics or [])[0].id.rsplit("/", 1)[-1]),
+            network_interface_name=endpoint.network_interfaces.apply(_first_nic_name),
             opts=pulumi.InvokeOutputOptions(parent=self),
         )
         self.private_ip = nic.ip_configurations.apply(lambda cfgs: (cfgs or [])[0].private_ip_address or "")
         connections = (
-            endpoint.private_link_service_connections if args.auto_approved else endpoint.manual_private_link_service_connections
+            endpoint.private_link_service_connections
+            if args.auto_approved
+            else endpoint.manual_private_link_service_connections
         )
-        self.connection_state = connections.apply(
-            lambda conns: (conns or [])[0].private_link_service_connection_state.status or "Unknown"
-            if conns and conns[0].private_link_service_connection_state
-            else "Unknown"
-        )
+        self.connection_state = connections.apply(_first_connection_status)
         self.connection_name = pulumi.Output.from_input(connection_name)
         self.endpoint_id = endpoint.id
         self.register_outputs(

@@ -1,7 +1,8 @@
-"""The Private Link Service: the load balancer frontend published under an alias, and the provider's connection decisions."""
+"""The Private Link Service: the load balancer frontend published under an alias, and the connection decisions."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -108,7 +109,7 @@ class PrivateLinkService(pulumi.ComponentResource):
                 resource_group_name=args.resource_group_name,
                 service_name=service.name,
                 pe_connection_name=self.connections.apply(
-                    lambda conns, d=decision: _connection_name_for(conns, d, args.service_name)
+                    functools.partial(_connection_name_for, decision=decision, service_name=args.service_name)
                 ),
                 private_link_service_connection_state={
                     "status": decision.status,

@@ -59,9 +59,13 @@ class VirtualNetwork(pulumi.ComponentResource):
                 address_prefix=spec.cidr,
                 # Azure is retiring default outbound access; outbound is explicit (NAT gateway) or none.
                 default_outbound_access=False,
-                private_link_service_network_policies="Disabled" if spec.private_link_service_policies_disabled else "Enabled",
+                private_link_service_network_policies="Disabled"
+                if spec.private_link_service_policies_disabled
+                else "Enabled",
                 private_endpoint_network_policies="Disabled" if spec.private_endpoint_policies_disabled else "Enabled",
-                network_security_group={"id": spec.network_security_group_id} if spec.network_security_group_id else None,
+                network_security_group={"id": spec.network_security_group_id}
+                if spec.network_security_group_id
+                else None,
                 nat_gateway={"id": spec.nat_gateway_id} if spec.nat_gateway_id else None,
                 # Azure rejects concurrent writes to subnets of one VNet (AnotherOperationInProgress).
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[previous] if previous else None),

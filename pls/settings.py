@@ -35,9 +35,7 @@ AZURE_SMALLEST_SUBNET = 29
 
 GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 GUID_RE = re.compile(f"^{GUID}$")
-ALIAS_RE = re.compile(
-    rf"^[A-Za-z0-9][A-Za-z0-9_.-]{{0,79}}\.{GUID}\.[a-z0-9]+\.azure\.privatelinkservice$"
-)
+ALIAS_RE = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9_.-]{{0,79}}\.{GUID}\.[a-z0-9]+\.azure\.privatelinkservice$")
 PRIVATE_ENDPOINT_ID_RE = re.compile(
     rf"^/subscriptions/{GUID}/resourceGroups/[-\w.()]+/providers/Microsoft\.Network/privateEndpoints/[-\w.]+$",
     re.IGNORECASE,
@@ -50,9 +48,40 @@ VM_SIZE_RE = re.compile(r"^Standard_[A-Za-z0-9_]+$")
 LINUX_USER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 # Azure refuses these as Linux admin user names.
 RESERVED_USERNAMES = frozenset(
-    "administrator admin user user1 test user2 test1 user3 admin1 1 123 a actuser adm admin2 "
-    "aspnet backup console david guest john owner root server sql support support_388945a0 "
-    "sys test2 test3 user4 user5".split()
+    [
+        "administrator",
+        "admin",
+        "user",
+        "user1",
+        "test",
+        "user2",
+        "test1",
+        "user3",
+        "admin1",
+        "1",
+        "123",
+        "a",
+        "actuser",
+        "adm",
+        "admin2",
+        "aspnet",
+        "backup",
+        "console",
+        "david",
+        "guest",
+        "john",
+        "owner",
+        "root",
+        "server",
+        "sql",
+        "support",
+        "support_388945a0",
+        "sys",
+        "test2",
+        "test3",
+        "user4",
+        "user5",
+    ]
 )
 SSH_KEY_TYPES = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "ssh-rsa")
 MIN_RSA_BITS = 2048
@@ -269,10 +298,16 @@ class _Validator:
             if sub == "*" and allow_star:
                 continue
             if not isinstance(sub, str) or not GUID_RE.match(sub):
-                self.fail(key, f"{sub!r} is not a subscription ID", "use the subscription's GUID (az account show --query id)")
+                self.fail(
+                    key, f"{sub!r} is not a subscription ID", "use the subscription's GUID (az account show --query id)"
+                )
                 ok = False
         if len(subs) > MAX_SUBSCRIPTIONS:
-            self.fail(key, f"{len(subs)} subscriptions, Azure allows {MAX_SUBSCRIPTIONS}", "split customers over more Private Link Services")
+            self.fail(
+                key,
+                f"{len(subs)} subscriptions, Azure allows {MAX_SUBSCRIPTIONS}",
+                "split customers over more Private Link Services",
+            )
         if len({str(s).lower() for s in subs}) != len(subs):
             self.fail(key, "lists a subscription twice", "remove the duplicate")
         return [s.lower() for s in subs] if ok else None
@@ -332,22 +367,46 @@ def _connection_decisions(v: _Validator) -> tuple[ConnectionDecision, ...]:
 
 def _common(v: _Validator, project: str, stack: str) -> CommonSettings | None:
     values = v.values
-    v.check("location", isinstance(values["location"], str) and bool(LOCATION_RE.match(values["location"])),
-            "not an Azure region name", "use the short lowercase name, e.g. westeurope or swedencentral")
+    v.check(
+        "location",
+        isinstance(values["location"], str) and bool(LOCATION_RE.match(values["location"])),
+        "not an Azure region name",
+        "use the short lowercase name, e.g. westeurope or swedencentral",
+    )
     user = values["adminUsername"]
-    if v.check("adminUsername", isinstance(user, str) and bool(LINUX_USER_RE.match(user)),
-               "not a Linux user name", "use lowercase letters, digits, - and _, starting with a letter"):
-        v.check("adminUsername", user not in RESERVED_USERNAMES, "Azure reserves this name", "choose another, e.g. azureuser")
+    if v.check(
+        "adminUsername",
+        isinstance(user, str) and bool(LINUX_USER_RE.match(user)),
+        "not a Linux user name",
+        "use lowercase letters, digits, - and _, starting with a letter",
+    ):
+        v.check(
+            "adminUsername",
+            user not in RESERVED_USERNAMES,
+            "Azure reserves this name",
+            "choose another, e.g. azureuser",
+        )
     ssh_problem = _ssh_key_problem(str(values["sshPublicKey"]))
     if ssh_problem:
-        v.fail("sshPublicKey", ssh_problem,
-               "set the contents of your public key: pulumi config set sshPublicKey \"$(cat ~/.ssh/id_ed25519.pub)\"",
-               value="<hidden>" if "PRIVATE KEY" in str(values["sshPublicKey"]) else None)
-    v.check("vmSize", isinstance(values["vmSize"], str) and bool(VM_SIZE_RE.match(values["vmSize"])),
-            "not an Azure VM size", "use a size such as Standard_B1s")
+        v.fail(
+            "sshPublicKey",
+            ssh_problem,
+            'set the contents of your public key: pulumi config set sshPublicKey "$(cat ~/.ssh/id_ed25519.pub)"',
+            value="<hidden>" if "PRIVATE KEY" in str(values["sshPublicKey"]) else None,
+        )
+    v.check(
+        "vmSize",
+        isinstance(values["vmSize"], str) and bool(VM_SIZE_RE.match(values["vmSize"])),
+        "not an Azure VM size",
+        "use a size such as Standard_B1s",
+    )
     image_parts = str(values["vmImage"]).split(":")
-    v.check("vmImage", len(image_parts) == 4 and all(image_parts),
-            "not an image URN", "write publisher:offer:sku:version, e.g. Canonical:ubuntu-24_04-lts:server:latest")
+    v.check(
+        "vmImage",
+        len(image_parts) == 4 and all(image_parts),
+        "not an image URN",
+        "write publisher:offer:sku:version, e.g. Canonical:ubuntu-24_04-lts:server:latest",
+    )
     if v.problems:
         return None
     return CommonSettings(
@@ -365,18 +424,31 @@ def _common(v: _Validator, project: str, stack: str) -> CommonSettings | None:
 
 def _provider(v: _Validator, common: CommonSettings | None) -> ProviderSettings | None:
     values = v.values
-    v.check("serviceName", bool(SERVICE_NAME_RE.match(values["serviceName"])),
-            "not a valid Private Link Service name",
-            "use 1-80 letters, digits, '.', '-' or '_', starting with a letter or digit")
-    count_ok = v.check("webVmCount", 1 <= values["webVmCount"] <= 100, "must be between 1 and 100", "set at least one web VM")
+    v.check(
+        "serviceName",
+        bool(SERVICE_NAME_RE.match(values["serviceName"])),
+        "not a valid Private Link Service name",
+        "use 1-80 letters, digits, '.', '-' or '_', starting with a letter or digit",
+    )
+    count_ok = v.check(
+        "webVmCount", 1 <= values["webVmCount"] <= 100, "must be between 1 and 100", "set at least one web VM"
+    )
     zones = values["zones"]
-    v.check("zones", bool(zones) and all(z in (1, 2, 3) for z in zones) and len(set(zones)) == len(zones),
-            "zones must be distinct values among 1, 2, 3", "e.g. [1, 2, 3]")
-    v.check("lbIdleTimeoutMinutes", 4 <= values["lbIdleTimeoutMinutes"] <= 100,
-            "Azure accepts 4 to 100 minutes", "e.g. 15")
-    nat_ips_ok = v.check("natIpCount", 1 <= values["natIpCount"] <= MAX_NAT_IPS,
-                         f"a Private Link Service has 1 to {MAX_NAT_IPS} NAT IP configurations",
-                         f"choose 1..{MAX_NAT_IPS} (and remember NAT IPs cannot be removed once added)")
+    v.check(
+        "zones",
+        bool(zones) and all(z in (1, 2, 3) for z in zones) and len(set(zones)) == len(zones),
+        "zones must be distinct values among 1, 2, 3",
+        "e.g. [1, 2, 3]",
+    )
+    v.check(
+        "lbIdleTimeoutMinutes", 4 <= values["lbIdleTimeoutMinutes"] <= 100, "Azure accepts 4 to 100 minutes", "e.g. 15"
+    )
+    nat_ips_ok = v.check(
+        "natIpCount",
+        1 <= values["natIpCount"] <= MAX_NAT_IPS,
+        f"a Private Link Service has 1 to {MAX_NAT_IPS} NAT IP configurations",
+        f"choose 1..{MAX_NAT_IPS} (and remember NAT IPs cannot be removed once added)",
+    )
     min_free = {}
     if nat_ips_ok:
         min_free["natSubnetCidr"] = values["natIpCount"] + NAT_HEADROOM
@@ -388,17 +460,26 @@ def _provider(v: _Validator, common: CommonSettings | None) -> ProviderSettings 
     auto_approval = v.subscriptions("autoApproval")
     if visibility is not None and "*" in visibility:
         if v.check("visibility", visibility == ["*"], "'*' cannot be combined with subscriptions", 'use ["*"] alone'):
-            v.check("visibility", values["allowAnyoneWithAlias"],
-                    "'*' lets anyone with the alias request a connection",
-                    "set allowAnyoneWithAlias: true to opt in, or list the customers' subscription IDs")
+            v.check(
+                "visibility",
+                values["allowAnyoneWithAlias"],
+                "'*' lets anyone with the alias request a connection",
+                "set allowAnyoneWithAlias: true to opt in, or list the customers' subscription IDs",
+            )
     elif visibility is not None and values["allowAnyoneWithAlias"]:
-        v.fail("allowAnyoneWithAlias", "is true but visibility is not [\"*\"]",
-               'set visibility: ["*"] or remove allowAnyoneWithAlias')
+        v.fail(
+            "allowAnyoneWithAlias",
+            'is true but visibility is not ["*"]',
+            'set visibility: ["*"] or remove allowAnyoneWithAlias',
+        )
     elif visibility is not None and auto_approval is not None:
         outside = [s for s in auto_approval if s not in visibility]
-        v.check("autoApproval", not outside,
-                f"{', '.join(outside)} not in visibility (auto-approval must be a subset of visibility)",
-                "add them to visibility too")
+        v.check(
+            "autoApproval",
+            not outside,
+            f"{', '.join(outside)} not in visibility (auto-approval must be a subset of visibility)",
+            "add them to visibility too",
+        )
     for fqdn in values["fqdns"]:
         v.check("fqdns", _fqdn_ok(str(fqdn)), f"{fqdn!r} is not a DNS name", "use a name such as api.saas.example.com")
     decisions = _connection_decisions(v)
@@ -427,25 +508,43 @@ def _provider(v: _Validator, common: CommonSettings | None) -> ProviderSettings 
 def _consumer(v: _Validator, common: CommonSettings | None, schema: Schema) -> ConsumerSettings | None:
     values = v.values
     customer = values["customer"]
-    v.check("customer", bool(DNS_LABEL_RE.match(customer)),
-            "a consumer stack needs the customer's short name as a DNS label",
-            "set e.g. customer: tradewinds (lowercase letters, digits and -)")
+    v.check(
+        "customer",
+        bool(DNS_LABEL_RE.match(customer)),
+        "a consumer stack needs the customer's short name as a DNS label",
+        "set e.g. customer: tradewinds (lowercase letters, digits and -)",
+    )
     alias, stack_ref = values["providerAlias"], values["providerStack"]
     default_stack = schema.keys["providerStack"].default
     if alias:
-        v.check("providerAlias", bool(ALIAS_RE.match(alias)), "not a Private Link Service alias",
-                "copy the provider's alias output: <prefix>.<guid>.<region>.azure.privatelinkservice")
-        v.check("providerStack", stack_ref == default_stack,
-                "set together with providerAlias", "set exactly one of providerAlias and providerStack")
+        v.check(
+            "providerAlias",
+            bool(ALIAS_RE.match(alias)),
+            "not a Private Link Service alias",
+            "copy the provider's alias output: <prefix>.<guid>.<region>.azure.privatelinkservice",
+        )
+        v.check(
+            "providerStack",
+            stack_ref == default_stack,
+            "set together with providerAlias",
+            "set exactly one of providerAlias and providerStack",
+        )
     else:
         parts = stack_ref.split("/")
-        v.check("providerStack", len(parts) == 3 and all(STACK_PART_RE.match(p) for p in parts),
-                "not a fully qualified stack name",
-                "write <organization>/<project>/<stack>, e.g. organization/pls-saas/provider, or set providerAlias")
+        v.check(
+            "providerStack",
+            len(parts) == 3 and all(STACK_PART_RE.match(p) for p in parts),
+            "not a fully qualified stack name",
+            "write <organization>/<project>/<stack>, e.g. organization/pls-saas/provider, or set providerAlias",
+        )
     v.subnets("consumerVnetCidr", ["endpointSubnetCidr", "workloadSubnetCidr"], {"endpointSubnetCidr": 1})
     message = values["requestMessage"] or f"Customer: {customer}"
-    v.check("requestMessage", len(message) <= MAX_REQUEST_MESSAGE,
-            f"{len(message)} characters, Azure allows {MAX_REQUEST_MESSAGE}", "shorten it")
+    v.check(
+        "requestMessage",
+        len(message) <= MAX_REQUEST_MESSAGE,
+        f"{len(message)} characters, Azure allows {MAX_REQUEST_MESSAGE}",
+        "shorten it",
+    )
     v.check("dnsZone", _fqdn_ok(values["dnsZone"]), "not a DNS zone name", "use e.g. saas.example.com")
     v.check("dnsRecord", bool(DNS_LABEL_RE.match(values["dnsRecord"])), "not a DNS label", "use e.g. api")
     if v.problems or common is None:
@@ -477,11 +576,11 @@ def parse(raw: Mapping[str, Any], *, stack: str, schema: Schema | None = None) -
     """Validate `raw` (keys without the project namespace) and return the role's settings."""
     schema = schema or load_schema()
     problems: list[Problem] = []
-    for key in raw:
-        if key not in schema.keys:
-            near = difflib.get_close_matches(key, list(schema.keys), n=1)
+    for name in raw:
+        if name not in schema.keys:
+            near = difflib.get_close_matches(name, list(schema.keys), n=1)
             fix = f"did you mean {near[0]}?" if near else "remove it (see the configuration reference in README.md)"
-            problems.append(Problem(key, raw[key], "unknown key", fix))
+            problems.append(Problem(name, raw[name], "unknown key", fix))
     role = raw.get("role")
     if role not in ROLES:
         problems.append(Problem("role", role, "the stack's role is not set", "set role: provider or role: consumer"))
@@ -496,14 +595,21 @@ def parse(raw: Mapping[str, Any], *, stack: str, schema: Schema | None = None) -
             continue
         value = _decode(key, raw[key.name])
         if not _TYPE_CHECKS[key.type](value) or (
-            key.type == "array" and not all(_TYPE_CHECKS["integer" if key.name == "zones" else "string"](i) for i in value)
+            key.type == "array"
+            and not all(_TYPE_CHECKS["integer" if key.name == "zones" else "string"](i) for i in value)
         ):
             problems.append(Problem(key.name, value, f"expected {key.type}", f"write a {key.type} value"))
             values[key.name] = key.default
             continue
         if role not in key.roles and value != key.default:
-            problems.append(Problem(key.name, value, f"is a {key.roles[0]} setting; a {role} stack does not read it",
-                                    f"remove it from Pulumi.{stack}.yaml"))
+            problems.append(
+                Problem(
+                    key.name,
+                    value,
+                    f"is a {key.roles[0]} setting; a {role} stack does not read it",
+                    f"remove it from Pulumi.{stack}.yaml",
+                )
+            )
         values[key.name] = value
 
     v = _Validator(values)

@@ -37,16 +37,26 @@ _ARM = {
     "azure-native:resources:ResourceGroup": ("", "resourceGroupName", None),
     "azure-native:network:VirtualNetwork": ("Microsoft.Network/virtualNetworks", "virtualNetworkName", None),
     "azure-native:network:Subnet": ("subnets", "subnetName", "virtualNetworkName"),
-    "azure-native:network:NetworkSecurityGroup": ("Microsoft.Network/networkSecurityGroups", "networkSecurityGroupName", None),
+    "azure-native:network:NetworkSecurityGroup": (
+        "Microsoft.Network/networkSecurityGroups",
+        "networkSecurityGroupName",
+        None,
+    ),
     "azure-native:network:ApplicationSecurityGroup": (
-        "Microsoft.Network/applicationSecurityGroups", "applicationSecurityGroupName", None),
+        "Microsoft.Network/applicationSecurityGroups",
+        "applicationSecurityGroupName",
+        None,
+    ),
     "azure-native:network:PublicIPAddress": ("Microsoft.Network/publicIPAddresses", "publicIpAddressName", None),
     "azure-native:network:NatGateway": ("Microsoft.Network/natGateways", "natGatewayName", None),
     "azure-native:network:LoadBalancer": ("Microsoft.Network/loadBalancers", "loadBalancerName", None),
     "azure-native:network:NetworkInterface": ("Microsoft.Network/networkInterfaces", "networkInterfaceName", None),
     "azure-native:network:PrivateLinkService": ("Microsoft.Network/privateLinkServices", "serviceName", None),
     "azure-native:network:PrivateLinkServicePrivateEndpointConnection": (
-        "privateEndpointConnections", "peConnectionName", "serviceName"),
+        "privateEndpointConnections",
+        "peConnectionName",
+        "serviceName",
+    ),
     "azure-native:network:PrivateEndpoint": ("Microsoft.Network/privateEndpoints", "privateEndpointName", None),
     "azure-native:compute:VirtualMachine": ("Microsoft.Compute/virtualMachines", "vmName", None),
     "azure-native:privatedns:PrivateZone": ("Microsoft.Network/privateDnsZones", "privateZoneName", None),
@@ -114,7 +124,9 @@ class Simulation:
 class AzureMocks(Mocks):
     """Answers like Azure Resource Manager, deterministically."""
 
-    def __init__(self, stack_outputs: Mapping[str, Mapping[str, Any]], connections: Iterable[Mapping[str, str]]) -> None:
+    def __init__(
+        self, stack_outputs: Mapping[str, Mapping[str, Any]], connections: Iterable[Mapping[str, str]]
+    ) -> None:
         self.stack_outputs = stack_outputs
         self.connections = list(connections)
         self.invokes: list[MockCallArgs] = []
@@ -165,17 +177,30 @@ class AzureMocks(Mocks):
         elif args.typ.endswith(":PrivateEndpoint"):
             nic_name = inputs.get("customNetworkInterfaceName") or f"{name}.nic.{digest}"
             self.nic_ips[nic_name] = self._allocate(inputs["subnet"]["id"])
-            state["networkInterfaces"] = [
-                {"id": f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{group}/providers/Microsoft.Network/networkInterfaces/{nic_name}"}
-            ]
-            for key, status in (("manualPrivateLinkServiceConnections", "Pending"), ("privateLinkServiceConnections", "Approved")):
+            nics = (
+                f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{group}/providers/Microsoft.Network/networkInterfaces"
+            )
+            state["networkInterfaces"] = [{"id": f"{nics}/{nic_name}"}]
+            for key, status in (
+                ("manualPrivateLinkServiceConnections", "Pending"),
+                ("privateLinkServiceConnections", "Approved"),
+            ):
                 state[key] = [
-                    {**c, "privateLinkServiceConnectionState": {"status": status, "description": c.get("requestMessage", "")}}
+                    {
+                        **c,
+                        "privateLinkServiceConnectionState": {
+                            "status": status,
+                            "description": c.get("requestMessage", ""),
+                        },
+                    }
                     for c in inputs.get(key) or []
                 ]
         return rid, state
 
-    def call(self, args: MockCallArgs) -> dict[str, Any]:
+    def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        return self._answer(args), []
+
+    def _answer(self, args: MockCallArgs) -> dict[str, Any]:
         self.invokes.append(args)
         if args.token == "azure-native:authorization:getClientConfig":
             return {"subscriptionId": SUBSCRIPTION_ID, "tenantId": TENANT_ID, "clientId": "mock", "objectId": "mock"}
@@ -188,7 +213,10 @@ class AzureMocks(Mocks):
                     {
                         "name": c["name"],
                         "privateEndpoint": {"id": c["privateEndpointId"]},
-                        "privateLinkServiceConnectionState": {"status": c["status"], "description": c.get("requestMessage", "")},
+                        "privateLinkServiceConnectionState": {
+                            "status": c["status"],
+                            "description": c.get("requestMessage", ""),
+                        },
                         "linkIdentifier": c.get("linkIdentifier", ""),
                     }
                     for c in self.connections
@@ -261,7 +289,7 @@ def stack_config(stack: str, root: Path = ROOT) -> dict[str, Any]:
     return config
 
 
-class ProgramFailed(Exception):
+class SimulationError(Exception):
     """The program raised; `registrations` is what it had registered by then (nothing, for bad settings)."""
 
     def __init__(self, cause: BaseException, registrations: list[Registration]) -> None:
@@ -302,7 +330,7 @@ def simulate(
             for name, value in (root.outputs if root is not None else {}).items()  # type: ignore[attr-defined]
         }
     except Exception as error:
-        raise ProgramFailed(error, monitor.registrations) from error
+        raise SimulationError(error, monitor.registrations) from error
     states = {r.urn: r.state for r in monitor.resources.values()}
     for registration in monitor.registrations:
         registration.outputs = states.get(registration.urn, {})

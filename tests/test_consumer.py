@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from pls.simulate import ProgramFailed, Registration, Simulation
+from pls.simulate import Registration, Simulation, SimulationError
 from tests.conftest import PROVIDER_STACK, run_stack
 
 
@@ -25,7 +25,9 @@ def _subnet(sim: Simulation, role: str) -> Registration:
     return next(r for r in sim.of_type("network:Subnet") if r.inputs["subnetName"] == role)
 
 
-def test_manual_request_to_the_provider_alias_with_message(tradewinds: Simulation, provider_outputs: dict[str, Any]) -> None:
+def test_manual_request_to_the_provider_alias_with_message(
+    tradewinds: Simulation, provider_outputs: dict[str, Any]
+) -> None:
     endpoint = tradewinds.one("network:PrivateEndpoint")
     (connection,) = endpoint.inputs["manualPrivateLinkServiceConnections"]
     assert connection["privateLinkServiceId"] == provider_outputs["alias"]
@@ -49,7 +51,9 @@ def test_moving_the_endpoint_to_another_subnet_is_a_declared_replacement(tradewi
     assert endpoint.delete_before_replace is True
 
 
-def test_auto_approved_customer_requests_an_automatic_connection(contoso: Simulation, provider_outputs: dict[str, Any]) -> None:
+def test_auto_approved_customer_requests_an_automatic_connection(
+    contoso: Simulation, provider_outputs: dict[str, Any]
+) -> None:
     endpoint = contoso.one("network:PrivateEndpoint")
     (connection,) = endpoint.inputs["privateLinkServiceConnections"]
     assert connection == {"name": "contoso-saas-connection", "privateLinkServiceId": provider_outputs["alias"]}
@@ -103,13 +107,14 @@ def test_exports_and_verify_command(tradewinds: Simulation) -> None:
     assert out["connectionName"] == "tradewinds-saas-connection"
     assert out["privateEndpointId"] == tradewinds.one("network:PrivateEndpoint").outputs["id"]
     assert out["verifyCommand"].startswith(
-        f"az vm run-command invoke --resource-group {out['resourceGroupName']} --name {vm.outputs['name']} ")
+        f"az vm run-command invoke --resource-group {out['resourceGroupName']} --name {vm.outputs['name']} "
+    )
     assert "curl -sS --max-time 10 http://api.saas.example.com/whoami.json" in out["verifyCommand"]
 
 
 @pytest.mark.parametrize("outputs", [{}, {"alias": ""}], ids=["missing", "empty"])
 def test_refuses_to_run_without_a_provider_alias(outputs: dict[str, Any]) -> None:
-    with pytest.raises(ProgramFailed) as failure:
+    with pytest.raises(SimulationError) as failure:
         run_stack("consumer", provider_outputs=outputs)
     assert f"providerStack: stack {PROVIDER_STACK} has no 'alias' output" in str(failure.value)
     assert not [r for r in failure.value.registrations if r.type.endswith("PrivateEndpoint") and r.custom]
@@ -120,4 +125,5 @@ def test_alias_given_in_the_stack_file_needs_no_stack_reference() -> None:
     assert sim.of_type("pulumi:pulumi:StackReference") == []
     (connection,) = sim.one("network:PrivateEndpoint").inputs["manualPrivateLinkServiceConnections"]
     assert connection["privateLinkServiceId"] == (
-        "saas.9c3f1a52-6d1e-4b8a-9f0e-2b7c4d5e6f70.westeurope.azure.privatelinkservice")
+        "saas.9c3f1a52-6d1e-4b8a-9f0e-2b7c4d5e6f70.westeurope.azure.privatelinkservice"
+    )

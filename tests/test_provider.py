@@ -44,7 +44,10 @@ def test_load_balancer_is_standard_internal_with_nic_pool(provider: Simulation) 
 
 def test_rule_wires_frontend_pool_and_probe_with_reset_and_idle_timeout(provider: Simulation) -> None:
     lb = provider.one("network:LoadBalancer")
-    ids = {c: {item["name"]: item["id"] for item in lb.outputs[c]} for c in ("frontendIPConfigurations", "backendAddressPools", "probes")}
+    ids = {
+        c: {item["name"]: item["id"] for item in lb.outputs[c]}
+        for c in ("frontendIPConfigurations", "backendAddressPools", "probes")
+    }
     (probe,) = lb.inputs["probes"]
     assert (probe["protocol"], probe["port"], probe["requestPath"]) == ("Http", 80, "/healthz")
     (rule,) = lb.inputs["loadBalancingRules"]
@@ -68,7 +71,11 @@ def test_one_web_vm_per_zone_ssh_key_only(provider: Simulation) -> None:
         assert key["path"] == "/home/azureuser/.ssh/authorized_keys"
         assert key["keyData"].startswith("ssh-ed25519 ")
         assert vm.inputs["storageProfile"]["imageReference"] == {
-            "publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server", "version": "latest"}
+            "publisher": "Canonical",
+            "offer": "ubuntu-24_04-lts",
+            "sku": "server",
+            "version": "latest",
+        }
         assert vm.inputs["hardwareProfile"]["vmSize"] == "Standard_B1s"
 
 
@@ -98,7 +105,9 @@ def test_the_nat_gateway_owns_the_only_public_ip(provider: Simulation) -> None:
     nat = provider.one("network:NatGateway")
     assert nat.inputs["publicIpAddresses"] == [{"id": public_ip.outputs["id"]}]
     references = [
-        (r.name, path) for r in provider.resources for path, key, _ in _walk(r.inputs)
+        (r.name, path)
+        for r in provider.resources
+        for path, key, _ in _walk(r.inputs)
         if key in ("publicIPAddress", "publicIpAddresses", "publicIPAddresses")
     ]
     assert references == [(nat.name, ".publicIpAddresses")]
@@ -141,7 +150,9 @@ def test_private_link_service_on_the_frontend(provider: Simulation) -> None:
     assert [c["primary"] for c in nat_configs] == [True, False]
     assert {c["subnet"]["id"] for c in nat_configs} == {_subnet(provider, "pls-nat").outputs["id"]}
     assert pls.inputs["visibility"]["subscriptions"] == [
-        "11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222"]
+        "11111111-1111-4111-8111-111111111111",
+        "22222222-2222-4222-8222-222222222222",
+    ]
     assert pls.inputs["autoApproval"]["subscriptions"] == ["22222222-2222-4222-8222-222222222222"]
     assert pls.inputs["enableProxyProtocol"] is False
     assert pls.inputs["serviceName"] == "saas"

@@ -8,14 +8,16 @@ from typing import Any
 
 import pytest
 
-from pls.settings import SettingsError, load_schema, parse
-from pls.simulate import ProgramFailed, simulate
+from pls.settings import ConsumerSettings, ProviderSettings, SettingsError, load_schema, parse
+from pls.simulate import SimulationError, simulate
 from tests.conftest import config_for
 
 REMOVE = object()
 SUB_A = "11111111-1111-4111-8111-111111111111"
 SUB_B = "22222222-2222-4222-8222-222222222222"
-ENDPOINT_ID = f"/subscriptions/{SUB_A}/resourceGroups/rg-tw/providers/Microsoft.Network/privateEndpoints/tradewinds-saas-pe"
+ENDPOINT_ID = (
+    f"/subscriptions/{SUB_A}/resourceGroups/rg-tw/providers/Microsoft.Network/privateEndpoints/tradewinds-saas-pe"
+)
 VALID_ALIAS = "saas.9c3f1a52-6d1e-4b8a-9f0e-2b7c4d5e6f70.westeurope.azure.privatelinkservice"
 
 
@@ -51,21 +53,31 @@ CASES = [
     ("provider", {"visibility": ["*"], "autoApproval": []}, "visibility"),
     ("provider", {"visibility": ["*", SUB_A], "allowAnyoneWithAlias": True, "autoApproval": []}, "visibility"),
     ("provider", {"visibility": [SUB_A, SUB_A], "autoApproval": []}, "visibility"),
-    ("provider", {"visibility": [f"{i:08d}-0000-4000-8000-000000000000" for i in range(101)], "autoApproval": []},
-     "visibility"),
+    (
+        "provider",
+        {"visibility": [f"{i:08d}-0000-4000-8000-000000000000" for i in range(101)], "autoApproval": []},
+        "visibility",
+    ),
     ("provider", {"allowAnyoneWithAlias": True}, "allowAnyoneWithAlias"),
     ("provider", {"visibility": [SUB_A], "autoApproval": [SUB_B]}, "autoApproval"),
     ("provider", {"autoApproval": ["contoso"]}, "autoApproval"),
     ("provider", {"fqdns": ["not a name"]}, "fqdns"),
     ("provider", {"approvedConnections": [ENDPOINT_ID]}, "approvedConnections"),
     ("provider", {"approvedConnections": ["Customer: Tradewinds, Order no.: 314159 | approve"]}, "approvedConnections"),
-    ("provider", {"approvedConnections": [f"{ENDPOINT_ID} | ok"], "rejectedConnections": [f"{ENDPOINT_ID} | no"]},
-     "rejectedConnections"),
+    (
+        "provider",
+        {"approvedConnections": [f"{ENDPOINT_ID} | ok"], "rejectedConnections": [f"{ENDPOINT_ID} | no"]},
+        "rejectedConnections",
+    ),
     # both roles: VMs and region
     ("provider", {"sshPublicKey": "hunter2"}, "sshPublicKey"),
     ("provider", {"sshPublicKey": "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk=\n"}, "sshPublicKey"),
     ("provider", {"sshPublicKey": _rsa_public_key(1024)}, "sshPublicKey"),
-    ("provider", {"sshPublicKey": "ssh-rsa " + base64.b64encode(b"\x00\x00\x00\x0bssh-ed25519").decode()}, "sshPublicKey"),
+    (
+        "provider",
+        {"sshPublicKey": "ssh-rsa " + base64.b64encode(b"\x00\x00\x00\x0bssh-ed25519").decode()},
+        "sshPublicKey",
+    ),
     ("consumer", {"sshPublicKey": REMOVE}, "sshPublicKey"),
     ("provider", {"adminUsername": "admin"}, "adminUsername"),
     ("provider", {"adminUsername": "Azure User"}, "adminUsername"),
@@ -103,7 +115,7 @@ def _config(stack: str, overrides: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.mark.parametrize(("stack", "overrides", "key"), CASES, ids=[f"{c[2]}-{i}" for i, c in enumerate(CASES)])
 def test_bad_value_names_its_key_and_registers_nothing(stack: str, overrides: dict[str, Any], key: str) -> None:
-    with pytest.raises(ProgramFailed) as failure:
+    with pytest.raises(SimulationError) as failure:
         simulate(stack, _config(stack, overrides))
     error = failure.value.cause
     assert isinstance(error, SettingsError), error
@@ -132,22 +144,24 @@ def test_unknown_key_suggests_the_right_one() -> None:
 
 
 def test_public_visibility_with_explicit_opt_in_and_rbac_only_are_valid() -> None:
-    public = parse(_config("provider", {"visibility": ["*"], "allowAnyoneWithAlias": True, "autoApproval": [SUB_B]}),
-                   stack="provider")
-    assert public.visibility == ("*",)
+    public = parse(
+        _config("provider", {"visibility": ["*"], "allowAnyoneWithAlias": True, "autoApproval": [SUB_B]}),
+        stack="provider",
+    )
+    assert isinstance(public, ProviderSettings) and public.visibility == ("*",)
     rbac_only = parse(_config("provider", {"visibility": [], "autoApproval": []}), stack="provider")
-    assert rbac_only.visibility == ()
+    assert isinstance(rbac_only, ProviderSettings) and rbac_only.visibility == ()
 
 
 def test_consumer_ranges_may_overlap_the_providers() -> None:
     provider = parse(config_for("provider"), stack="provider")
     contoso = parse(config_for("consumer-contoso"), stack="consumer-contoso")
-    assert provider.vnet_cidr == contoso.vnet_cidr  # type: ignore[union-attr]
+    assert provider.vnet_cidr == contoso.vnet_cidr
 
 
 def test_the_request_message_defaults_to_the_customer() -> None:
     settings = parse(_config("consumer", {"requestMessage": ""}), stack="consumer")
-    assert settings.request_message == "Customer: tradewinds"  # type: ignore[union-attr]
+    assert isinstance(settings, ConsumerSettings) and settings.request_message == "Customer: tradewinds"
 
 
 def test_every_schema_key_has_type_description_and_role() -> None:

@@ -1,0 +1,65 @@
+"""README.md sections generated from the code, so the documentation cannot drift from it.
+
+    python -m pls.docs          # rewrite the generated sections of README.md
+    python -m pls.docs --check  # exit 1 if README.md is stale (the test suite checks this too)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from pls.plan import readme_diagram
+from pls.settings import load_schema
+from pls.simulate import ROOT
+
+README = ROOT / "README.md"
+
+
+def config_reference() -> str:
+    schema = load_schema()
+    rows = ["| key | role | type | default | meaning |", "| --- | --- | --- | --- | --- |"]
+    for key in schema.keys.values():
+        role = "both" if len(key.roles) == 2 else key.roles[0]
+        default = "**required**" if key.required else f"`{json.dumps(key.default)}`"
+        meaning = key.description.replace("|", "\\|")
+        rows.append(f"| `{schema.project}:{key.name}` | {role} | {key.type} | {default} | {meaning} |")
+    return "\n".join(rows) + "\n"
+
+
+def diagram() -> str:
+    return f"```mermaid\n{readme_diagram()}```\n"
+
+
+SECTIONS: dict[str, Callable[[], str]] = {"config-reference": config_reference, "diagram": diagram}
+
+
+def render(text: str) -> str:
+    for name, make in SECTIONS.items():
+        pattern = re.compile(rf"(<!-- generated:{name} -->\n).*?(<!-- end:{name} -->)", re.S)
+        if not pattern.search(text):
+            raise ValueError(f"README.md has no generated:{name} section")
+        text = pattern.sub(lambda m, body=make(): m.group(1) + body + m.group(2), text)
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pls.docs")
+    parser.add_argument("--check", action="store_true", help="only report whether README.md is up to date")
+    args = parser.parse_args(argv)
+    current = README.read_text()
+    fresh = render(current)
+    if args.check:
+        if fresh != current:
+            print("README.md is stale: run python -m pls.docs")
+            return 1
+        return 0
+    README.write_text(fresh)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
