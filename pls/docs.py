@@ -1,7 +1,7 @@
 """README.md sections generated from the code, so the documentation cannot drift from it.
 
-    python -m pls.docs          # rewrite the generated sections of README.md
-    python -m pls.docs --check  # exit 1 if README.md is stale (the test suite checks this too)
+python -m pls.docs          # rewrite the generated sections of README.md
+python -m pls.docs --check  # exit 1 if README.md is stale (the test suite checks this too)
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ import argparse
 import json
 import re
 from collections.abc import Callable
-from pathlib import Path
 
 from pls.plan import readme_diagram
 from pls.settings import load_schema
@@ -39,10 +38,10 @@ SECTIONS: dict[str, Callable[[], str]] = {"config-reference": config_reference, 
 
 def render(text: str) -> str:
     for name, make in SECTIONS.items():
-        pattern = re.compile(rf"(<!-- generated:{name} -->\n).*?(<!-- end:{name} -->)", re.S)
-        if not pattern.search(text):
+        match = re.search(rf"<!-- generated:{name} -->\n(.*?)<!-- end:{name} -->", text, re.S)
+        if not match:
             raise ValueError(f"README.md has no generated:{name} section")
-        text = pattern.sub(lambda m, body=make(): m.group(1) + body + m.group(2), text)
+        text = text[: match.start(1)] + make() + text[match.end(1) :]
     return text
 
 

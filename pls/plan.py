@@ -147,7 +147,7 @@ def _node(resource: Registration) -> str:
 
 
 def _label(resource: Registration) -> str:
-    return f'{resource.name}<br/><small>{resource.type.rsplit(":", 1)[-1]}</small>'
+    return f"{resource.name}<br/><small>{resource.type.rsplit(':', 1)[-1]}</small>"
 
 
 def stack_diagram(sim: Simulation) -> str:
@@ -161,15 +161,15 @@ def stack_diagram(sim: Simulation) -> str:
 
     lines = ["flowchart LR"]
     groups: dict[str, list[Registration]] = {}
-    for resource in sim.resources:
+    for resource in sorted(sim.resources, key=lambda r: r.name):
         if resource.custom:
             groups.setdefault(top(resource).name, []).append(resource)
-    for group, members in groups.items():
+    for group, members in sorted(groups.items()):
         lines.append(f'  subgraph {"g_" + "".join(c if c.isalnum() else "_" for c in group)}["{group}"]')
         lines.extend(f'    {_node(r)}["{_label(r)}"]' for r in members)
         lines.append("  end")
-    for urn, deps in _custom_dependencies(sim).items():
-        lines.extend(f"  {_node(by_urn[d])} --> {_node(by_urn[urn])}" for d in sorted(deps))
+    edges = {(_node(by_urn[d]), _node(by_urn[urn])) for urn, deps in _custom_dependencies(sim).items() for d in deps}
+    lines.extend(f"  {a} --> {b}" for a, b in sorted(edges))
     return "\n".join(lines) + "\n"
 
 
@@ -179,7 +179,9 @@ def architecture_diagram(provider: Simulation, consumers: Iterable[Simulation]) 
 
     def component_graph(sim: Simulation, prefix: str, title: str) -> dict[str, str]:
         by_urn = {r.urn: r for r in sim.resources}
-        tops = {r.urn: r for r in sim.resources if r.parent not in by_urn and not r.custom}
+        tops = {
+            r.urn: r for r in sorted(sim.resources, key=lambda r: r.name) if r.parent not in by_urn and not r.custom
+        }
         owner: dict[str, str] = {}
         for r in sim.resources:
             cursor = r
@@ -203,7 +205,9 @@ def architecture_diagram(provider: Simulation, consumers: Iterable[Simulation]) 
     provider_nodes = component_graph(provider, "provider", f"provider stack ({provider.stack})")
     for sim in consumers:
         nodes = component_graph(sim, sim.stack.replace("-", "_"), f"consumer stack ({sim.stack})")
-        lines.append(f'  {provider_nodes["PrivateLinkService"]} -. "alias, Private Link" .-> {nodes["PrivateEndpoint"]}')
+        lines.append(
+            f'  {provider_nodes["PrivateLinkService"]} -. "alias, Private Link" .-> {nodes["PrivateEndpoint"]}'
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -79,6 +79,7 @@ class Registration:
     parent: str
     inputs: dict[str, Any]
     dependencies: set[str]
+    property_dependencies: dict[str, set[str]] = field(default_factory=dict)
     protect: bool = False
     replace_on_changes: list[str] = field(default_factory=list)
     delete_before_replace: bool = False
@@ -255,6 +256,9 @@ class RecordingMonitor(MockMonitor):
             parent=request.parent,
             inputs=rpc.deserialize_properties(properties),
             dependencies=set(request.dependencies),
+            property_dependencies={
+                key: set(deps.urns) for key, deps in getattr(request, "propertyDependencies", {}).items()
+            },
             protect=bool(getattr(request, "protect", False)),
             replace_on_changes=list(getattr(request, "replaceOnChanges", [])),
             delete_before_replace=bool(getattr(request, "deleteBeforeReplace", False)),

@@ -1,0 +1,196 @@
+"""The CrossGuard rules: each fires on a hand-built bad resource, stays quiet on every shipped stack,
+and catches a deliberately bad deployment of the real program."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from pls.simulate import Simulation, stack_files
+from policy import rules
+from tests.conftest import run_stack
+
+
+@dataclass
+class View:
+    resource_type: str
+    name: str
+    props: Mapping[str, Any]
+    property_dependencies: Mapping[str, Sequence[View]] = field(default_factory=dict)
+
+
+def views(sim: Simulation) -> list[View]:
+    by_urn = {r.urn: View(r.type, r.name, r.inputs) for r in sim.resources if r.custom}
+    for r in sim.resources:
+        if r.custom:
+            by_urn[r.urn].property_dependencies = {
+                key: [by_urn[u] for u in urns if u in by_urn] for key, urns in r.property_dependencies.items()
+            }
+    return list(by_urn.values())
+
+
+def violations(resources: Sequence[View]) -> list[tuple[str, str, str]]:
+    found = [
+        (name, r.name, message)
+        for r in resources
+        for name, rule in rules.RESOURCE_RULES.items()
+        for message in rule(r.resource_type, r.props)
+    ]
+    found += [("pls-nat-subnet-policies-disabled", n, m) for n, m in rules.pls_nat_subnet_policies_disabled(resources)]
+    return found
+
+
+BAD = [
+    ("no-public-ip", rules.NIC, {"ipConfigurations": [{"name": "p", "publicIPAddress": {"id": "pip"}}]}),
+    (
+        "no-public-ip",
+        rules.LOAD_BALANCER,
+        {"frontendIPConfigurations": [{"name": "f", "publicIPAddress": {"id": "x"}}]},
+    ),
+    (
+        "no-public-ip",
+        rules.VIRTUAL_MACHINE,
+        {
+            "networkProfile": {
+                "networkInterfaceConfigurations": [
+                    {"ipConfigurations": [{"publicIPAddressConfiguration": {"name": "pip"}}]}
+                ]
+            }
+        },
+    ),
+    (
+        "no-internet-http-or-ssh",
+        rules.NSG,
+        {
+            "securityRules": [
+                {
+                    "name": "web",
+                    "access": "Allow",
+                    "direction": "Inbound",
+                    "sourceAddressPrefix": "Internet",
+                    "destinationPortRange": "80",
+                }
+            ]
+        },
+    ),
+    (
+        "no-internet-http-or-ssh",
+        rules.NSG,
+        {
+            "securityRules": [
+                {
+                    "name": "all",
+                    "access": "Allow",
+                    "direction": "Inbound",
+                    "sourceAddressPrefix": "*",
+                    "destinationPortRange": "*",
+                }
+            ]
+        },
+    ),
+    (
+        "no-internet-http-or-ssh",
+        rules.SECURITY_RULE,
+        {
+            "name": "ssh",
+            "access": "Allow",
+            "direction": "Inbound",
+            "sourceAddressPrefixes": ["0.0.0.0/0"],
+            "destinationPortRanges": ["20-23"],
+        },
+    ),
+    (
+        "pls-auto-approval-within-visibility",
+        rules.PRIVATE_LINK_SERVICE,
+        {"visibility": {"subscriptions": ["a"]}, "autoApproval": {"subscriptions": ["b"]}},
+    ),
+    (
+        "linux-vm-ssh-key-only",
+        rules.VIRTUAL_MACHINE,
+        {"osProfile": {"adminPassword": "Microhack2021", "linuxConfiguration": {}}},
+    ),
+    ("private-dns-link-without-auto-registration", rules.DNS_LINK, {"registrationEnabled": True}),
+]
+
+
+@pytest.mark.parametrize(("policy", "resource_type", "props"), BAD, ids=[f"{b[0]}-{i}" for i, b in enumerate(BAD)])
+def test_rule_fires_on_a_bad_resource(policy: str, resource_type: str, props: dict[str, Any]) -> None:
+    found = violations([View(resource_type, "bad", props)])
+    assert {name for name, _, _ in found} == {policy}
+
+
+def test_rules_accept_what_they_should() -> None:
+    good = [
+        View(
+            rules.NSG,
+            "inside",
+            {
+                "securityRules": [
+                    {
+                        "name": "vnet",
+                        "access": "Allow",
+                        "direction": "Inbound",
+                        "sourceAddressPrefix": "10.0.0.0/8",
+                        "destinationPortRange": "80",
+                    },
+                    {
+                        "name": "https",
+                        "access": "Allow",
+                        "direction": "Inbound",
+                        "sourceAddressPrefix": "Internet",
+                        "destinationPortRange": "443",
+                    },
+                    {
+                        "name": "deny",
+                        "access": "Deny",
+                        "direction": "Inbound",
+                        "sourceAddressPrefix": "*",
+                        "destinationPortRange": "*",
+                    },
+                ]
+            },
+        ),
+        View(
+            rules.PRIVATE_LINK_SERVICE,
+            "public",
+            {"visibility": {"subscriptions": ["*"]}, "autoApproval": {"subscriptions": ["b"]}},
+        ),
+        View(rules.VIRTUAL_MACHINE, "windows", {"osProfile": {"windowsConfiguration": {}}}),
+    ]
+    assert violations(good) == []
+
+
+def test_nat_subnet_with_policies_enabled_is_caught() -> None:
+    subnet = View(rules.SUBNET, "nat", {"privateLinkServiceNetworkPolicies": "Enabled"})
+    service = View(rules.PRIVATE_LINK_SERVICE, "pls", {}, {"ipConfigurations": [subnet]})
+    assert rules.pls_nat_subnet_policies_disabled([service, subnet]) == [
+        ("pls", "NAT subnet nat must have privateLinkServiceNetworkPolicies Disabled")
+    ]
+
+
+@pytest.mark.parametrize("stack", stack_files())
+def test_every_shipped_stack_passes(stack: str, provider_outputs: dict[str, Any]) -> None:
+    sim = run_stack(stack, provider_outputs=provider_outputs)
+    resources = views(sim)
+    assert violations(resources) == []
+    if stack == "provider":
+        (service,) = [r for r in resources if r.resource_type == rules.PRIVATE_LINK_SERVICE]
+        assert [s.name for s in service.property_dependencies["ipConfigurations"]] == ["provider-net-pls-nat"]
+
+
+def test_a_deliberately_bad_provider_fails(provider: Simulation) -> None:
+    resources = copy.deepcopy(views(provider))
+    by_type = {r.resource_type: r for r in resources}
+    by_type[rules.NIC].props["ipConfigurations"][0]["publicIPAddress"] = {"id": "pip"}
+    by_type[rules.NSG].props["securityRules"][0]["sourceAddressPrefix"] = "Internet"
+    nat_subnet = next(r for r in resources if r.name == "provider-net-pls-nat")
+    nat_subnet.props["privateLinkServiceNetworkPolicies"] = "Enabled"  # type: ignore[index]
+    assert {name for name, _, _ in violations(resources)} == {
+        "no-public-ip",
+        "no-internet-http-or-ssh",
+        "pls-nat-subnet-policies-disabled",
+    }
