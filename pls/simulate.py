@@ -312,7 +312,7 @@ def simulate(
     *,
     stack_outputs: Mapping[str, Mapping[str, Any]] | None = None,
     connections: Iterable[Mapping[str, str]] = (),
-    program: Callable[[], None] = run_main,
+    program: Callable[[], object] = run_main,
 ) -> Simulation:
     """Run `program` (by default __main__.py) for `stack` with `config` (keys without the project namespace)."""
     project = load_schema().project
@@ -326,8 +326,12 @@ def simulate(
     )
     SETTINGS.rpc_manager.clear()
     SETTINGS.outputs.clear()
+
+    def run_program() -> None:
+        program()  # a component test's program returns its component; only its registrations matter
+
     try:
-        _sync_await(run_pulumi_func(program))
+        _sync_await(run_pulumi_func(run_program))
         root = get_root_resource()
         exported = {
             name: _sync_await(pulumi.Output.from_input(value).future())

@@ -1,0 +1,281 @@
+"""Each component on its own, under the same Azure-like mocks, with arguments the stack files never use."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+
+import pulumi
+
+from components.consumer_network import ConsumerNetwork, ConsumerNetworkArgs
+from components.internal_load_balancer import InternalLoadBalancer, InternalLoadBalancerArgs
+from components.linux_vm import LinuxVm, LinuxVmArgs
+from components.private_dns import PrivateDnsRecord, PrivateDnsRecordArgs
+from components.private_endpoint import PrivateEndpoint, PrivateEndpointArgs
+from components.private_link_service import PrivateLinkService, PrivateLinkServiceArgs
+from components.provider_network import ProviderNetwork, ProviderNetworkArgs
+from components.virtual_network import SubnetSpec, VirtualNetwork, VirtualNetworkArgs
+from components.web_tier import WebTier, WebTierArgs
+from pls.settings import ImageReference, VmSettings
+from pls.simulate import Simulation, offline_ssh_public_key, simulate
+
+VM = VmSettings(
+    size="Standard_D2as_v5",
+    image=ImageReference("Canonical", "ubuntu-24_04-lts", "server", "latest"),
+    admin_username="operator",
+    ssh_public_key=offline_ssh_public_key(),
+)
+TAGS = {"project": "pls-saas", "stack": "unit"}
+
+
+def run(program: Callable[[], object]) -> Simulation:
+    return simulate("unit", {}, program=program)
+
+
+def _network() -> VirtualNetwork:
+    return VirtualNetwork(
+        "net",
+        VirtualNetworkArgs(
+            resource_group_name="rg",
+            location="swedencentral",
+            address_space="192.168.0.0/16",
+            subnets=[
+                SubnetSpec("a", "192.168.1.0/24", private_link_service_policies_disabled=True),
+                SubnetSpec("b", "192.168.2.0/24", private_endpoint_policies_disabled=True),
+                SubnetSpec("c", "192.168.3.0/24", network_security_group_id="nsg-id", nat_gateway_id="nat-id"),
+            ],
+            tags=TAGS,
+        ),
+    )
+
+
+def test_virtual_network_writes_subnets_in_order_with_explicit_policies() -> None:
+    sim = run(_network)
+    subnets = {s.inputs["subnetName"]: s for s in sim.of_type("network:Subnet")}
+    assert sim.depends_on(subnets["b"], subnets["a"]) and sim.depends_on(subnets["c"], subnets["b"])
+    assert not sim.depends_on(subnets["a"], subnets["c"])
+    assert (
+        subnets["a"].inputs["privateLinkServiceNetworkPolicies"],
+        subnets["a"].inputs["privateEndpointNetworkPolicies"],
+    ) == (
+        "Disabled",
+        "Enabled",
+    )
+    assert subnets["b"].inputs["privateEndpointNetworkPolicies"] == "Disabled"
+    assert subnets["c"].inputs["networkSecurityGroup"] == {"id": "nsg-id"}
+    assert subnets["c"].inputs["natGateway"] == {"id": "nat-id"}
+    assert all(s.inputs["defaultOutboundAccess"] is False for s in subnets.values())
+    assert sim.one("network:VirtualNetwork").inputs["location"] == "swedencentral"
+
+
+def test_linux_vm_without_zone_or_cloud_init() -> None:
+    def program() -> None:
+        vm = LinuxVm(
+            "jump",
+            LinuxVmArgs(
+                resource_group_name="rg",
+                location="swedencentral",
+                subnet_id=_network().subnet_ids["a"],
+                vm=VM,
+                computer_name="jump",
+                tags=TAGS,
+            ),
+        )
+        pulumi.export("ip", vm.private_ip)
+
+    sim = run(program)
+    vm = sim.one("compute:VirtualMachine")
+    assert "zones" not in vm.inputs
+    assert "customData" not in vm.inputs["osProfile"]
+    assert (
+        vm.inputs["osProfile"]["linuxConfiguration"]["ssh"]["publicKeys"][0]["path"]
+        == "/home/operator/.ssh/authorized_keys"
+    )
+    assert vm.inputs["hardwareProfile"]["vmSize"] == "Standard_D2as_v5"
+    nic = sim.one("network:NetworkInterface")
+    assert nic.inputs["ipConfigurations"][0]["loadBalancerBackendAddressPools"] == []
+    assert sim.outputs["ip"] == "192.168.1.4"
+
+
+def test_web_tier_spreads_over_the_given_zones_and_renders_proxy_protocol() -> None:
+    def program() -> None:
+        WebTier(
+            "web",
+            WebTierArgs(
+                resource_group_name="rg",
+                location="swedencentral",
+                subnet_id=_network().subnet_ids["c"],
+                backend_pool_id="pool-id",
+                application_security_group_id="asg-id",
+                vm=VM,
+                count=4,
+                zones=(1, 3),
+                proxy_protocol=True,
+                nat_subnet_cidr="192.168.1.0/24",
+                tags=TAGS,
+            ),
+        )
+
+    sim = run(program)
+    vms = sorted(sim.of_type("compute:VirtualMachine"), key=lambda r: r.name)
+    assert [v.inputs["zones"] for v in vms] == [["1"], ["3"], ["1"], ["3"]]
+    for vm in vms:
+        cloud_init = base64.b64decode(vm.inputs["osProfile"]["customData"]).decode()
+        assert "listen 80 proxy_protocol" in cloud_init and "set_real_ip_from 192.168.1.0/24;" in cloud_init
+    for nic in sim.of_type("network:NetworkInterface"):
+        assert nic.inputs["ipConfigurations"][0]["loadBalancerBackendAddressPools"] == [{"id": "pool-id"}]
+        assert nic.inputs["ipConfigurations"][0]["applicationSecurityGroups"] == [{"id": "asg-id"}]
+
+
+def test_internal_load_balancer_builds_child_ids_from_the_subscription() -> None:
+    def program() -> None:
+        InternalLoadBalancer(
+            "ilb",
+            InternalLoadBalancerArgs(
+                resource_group_name="rg",
+                location="swedencentral",
+                load_balancer_name="lb-x",
+                subnet_id=_network().subnet_ids["c"],
+                idle_timeout_minutes=30,
+                port=8080,
+                tags=TAGS,
+            ),
+        )
+
+    sim = run(program)
+    lb = sim.one("network:LoadBalancer")
+    (rule,) = lb.inputs["loadBalancingRules"]
+    assert rule["idleTimeoutInMinutes"] == 30 and (rule["frontendPort"], rule["backendPort"]) == (8080, 8080)
+    assert rule["probe"]["id"] == (
+        "/subscriptions/00000000-0000-4000-8000-000000000001/resourceGroups/rg/providers/"
+        "Microsoft.Network/loadBalancers/lb-x/probes/http"
+    )
+    assert lb.inputs["probes"][0]["port"] == 8080
+    assert [i.token for i in sim.invokes] == ["azure-native:authorization:getClientConfig"]
+
+
+def test_private_link_service_with_eight_nat_ips_unprotected_and_public() -> None:
+    def program() -> None:
+        PrivateLinkService(
+            "svc",
+            PrivateLinkServiceArgs(
+                resource_group_name="rg",
+                location="swedencentral",
+                service_name="api",
+                frontend_ip_configuration_id="fe-id",
+                nat_subnet_id="nat-id",
+                nat_ip_count=8,
+                visibility=("*",),
+                auto_approval=(),
+                fqdns=("api.saas.example.com",),
+                proxy_protocol=True,
+                protect=False,
+                tags=TAGS,
+            ),
+        )
+
+    sim = run(program)
+    pls = sim.one("network:PrivateLinkService")
+    assert [c["name"] for c in pls.inputs["ipConfigurations"]] == [f"nat-{i}" for i in range(1, 9)]
+    assert sum(c["primary"] for c in pls.inputs["ipConfigurations"]) == 1
+    assert pls.inputs["visibility"] == {"subscriptions": ["*"]}
+    assert pls.inputs["fqdns"] == ["api.saas.example.com"]
+    assert pls.inputs["enableProxyProtocol"] is True
+    assert pls.protect is False
+
+
+def test_provider_network_without_nat_gateway() -> None:
+    def program() -> None:
+        net = ProviderNetwork(
+            "p",
+            ProviderNetworkArgs(
+                location="swedencentral",
+                vnet_cidr="172.20.0.0/16",
+                backend_subnet_cidr="172.20.0.0/24",
+                nat_subnet_cidr="172.20.1.0/28",
+                nat_gateway=False,
+                tags=TAGS,
+            ),
+        )
+        pulumi.export("nat_ip", net.nat_gateway_public_ip)
+
+    sim = run(program)
+    assert sim.of_type("network:NatGateway") == [] and sim.of_type("network:PublicIPAddress") == []
+    assert sim.outputs["nat_ip"] is None
+    allow_vnet = sim.one("network:NetworkSecurityGroup").inputs["securityRules"][0]
+    assert allow_vnet["sourceAddressPrefix"] == "172.20.0.0/16"
+
+
+def test_consumer_network_endpoint_subnet_and_nsg_on_workload() -> None:
+    sim = run(
+        lambda: ConsumerNetwork(
+            "acme",
+            ConsumerNetworkArgs(
+                location="swedencentral",
+                vnet_cidr="10.9.0.0/16",
+                endpoint_subnet_cidr="10.9.0.0/28",
+                workload_subnet_cidr="10.9.1.0/24",
+                tags=TAGS,
+            ),
+        )
+    )
+    subnets = {s.inputs["subnetName"]: s for s in sim.of_type("network:Subnet")}
+    assert subnets["endpoints"].inputs["privateEndpointNetworkPolicies"] == "Disabled"
+    assert "networkSecurityGroup" not in subnets["endpoints"].inputs
+    assert (
+        subnets["workload"].inputs["networkSecurityGroup"]["id"]
+        == sim.one("network:NetworkSecurityGroup").outputs["id"]
+    )
+
+
+def test_private_endpoint_manual_and_automatic() -> None:
+    def program(auto: bool) -> Callable[[], None]:
+        def build() -> None:
+            endpoint = PrivateEndpoint(
+                "acme-saas",
+                PrivateEndpointArgs(
+                    resource_group_name="rg",
+                    location="swedencentral",
+                    subnet_id=_network().subnet_ids["b"],
+                    alias="api.guid.swedencentral.azure.privatelinkservice",
+                    request_message="Customer: ACME",
+                    auto_approved=auto,
+                    tags=TAGS,
+                ),
+            )
+            pulumi.export("ip", endpoint.private_ip)
+            pulumi.export("state", endpoint.connection_state)
+
+        return build
+
+    manual = run(program(auto=False))
+    (connection,) = manual.one("network:PrivateEndpoint").inputs["manualPrivateLinkServiceConnections"]
+    assert connection["requestMessage"] == "Customer: ACME" and connection["name"] == "acme-saas-connection"
+    assert (manual.outputs["ip"], manual.outputs["state"]) == ("192.168.2.4", "Pending")
+    automatic = run(program(auto=True))
+    (connection,) = automatic.one("network:PrivateEndpoint").inputs["privateLinkServiceConnections"]
+    assert "requestMessage" not in connection
+    assert automatic.outputs["state"] == "Approved"
+
+
+def test_private_dns_record() -> None:
+    sim = run(
+        lambda: PrivateDnsRecord(
+            "dns",
+            PrivateDnsRecordArgs(
+                resource_group_name="rg",
+                zone_name="svc.contoso.example",
+                record_name="www",
+                vnet_id="vnet-id",
+                ip_address="10.9.0.4",
+                ttl_seconds=60,
+                tags=TAGS,
+            ),
+        )
+    )
+    record = sim.one("privatedns:PrivateRecordSet")
+    assert (record.inputs["relativeRecordSetName"], record.inputs["ttl"]) == ("www", 60)
+    assert record.inputs["aRecords"] == [{"ipv4Address": "10.9.0.4"}]
+    link = sim.one("privatedns:VirtualNetworkLink")
+    assert link.inputs["virtualNetwork"] == {"id": "vnet-id"} and link.inputs["registrationEnabled"] is False
+    assert sim.one("privatedns:PrivateZone").inputs["location"] == "global"
