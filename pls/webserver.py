@@ -122,6 +122,16 @@ server {{
 """
 
 
+class _CloudConfigDumper(yaml.SafeDumper):
+    """Writes multi-line strings as literal blocks, so the user data reads like the files it writes."""
+
+
+_CloudConfigDumper.add_representer(
+    str,
+    lambda dumper, text: dumper.represent_scalar("tag:yaml.org,2002:str", text, style="|" if "\n" in text else None),
+)
+
+
 def render_web_server(cfg: WebServerConfig) -> RenderedWebServer:
     site = _site_config(cfg)
     cloud_config = {
@@ -140,5 +150,5 @@ def render_web_server(cfg: WebServerConfig) -> RenderedWebServer:
             ["systemctl", "restart", "nginx"],
         ],
     }
-    cloud_init = "#cloud-config\n" + yaml.safe_dump(cloud_config, sort_keys=False, width=1000)
+    cloud_init = "#cloud-config\n" + yaml.dump(cloud_config, Dumper=_CloudConfigDumper, sort_keys=False, width=1000)
     return RenderedWebServer(site_config=site, njs_module=NJS_MODULE, cloud_init=cloud_init)

@@ -70,3 +70,14 @@ def test_ci_runs_the_readme_test_command() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
     assert ci.startswith("#!/usr/bin/env bash\n") and "set -euo pipefail" in ci
     assert ci.rstrip().splitlines()[-1] == match.group(1)
+
+
+def test_no_secret_or_password_in_the_shipped_files() -> None:
+    import subprocess
+
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    shipped = [ROOT / f for f in tracked if not f.startswith("tests/")]
+    forbidden = re.compile(r"PRIVATE KEY-----|admin_?password\s*[:=]\s*\S|adminPassword\"?\s*:\s*\S", re.I)
+    for path in shipped:
+        if path.is_file():
+            assert not forbidden.search(path.read_text(errors="ignore")), path
