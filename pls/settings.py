@@ -119,6 +119,8 @@ class ConfigKey:
     description: str
     default: Any = None
     required: bool = False
+    item_type: str | None = None
+    """The type of an array's items."""
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,7 @@ def load_schema(path: Path = PROJECT_FILE) -> Schema:
             description=spec["description"][match.end() :],
             default=spec.get("default"),
             required="default" not in spec,
+            item_type=spec.get("items", {}).get("type"),
         )
     return Schema(project=project["name"], keys=keys)
 
@@ -595,10 +598,10 @@ def parse(raw: Mapping[str, Any], *, stack: str, schema: Schema | None = None) -
             continue
         value = _decode(key, raw[key.name])
         if not _TYPE_CHECKS[key.type](value) or (
-            key.type == "array"
-            and not all(_TYPE_CHECKS["integer" if key.name == "zones" else "string"](i) for i in value)
+            key.item_type is not None and not all(_TYPE_CHECKS[key.item_type](item) for item in value)
         ):
-            problems.append(Problem(key.name, value, f"expected {key.type}", f"write a {key.type} value"))
+            expected = f"{key.type} of {key.item_type}" if key.item_type else key.type
+            problems.append(Problem(key.name, value, f"expected {expected}", f"write a {expected} value"))
             values[key.name] = key.default
             continue
         if role not in key.roles and value != key.default:

@@ -170,3 +170,9 @@ def test_every_schema_key_has_type_description_and_role() -> None:
         assert key.type in ("string", "integer", "boolean", "array")
         assert key.description
         assert key.required == (key.name in ("role", "sshPublicKey")), key.name
+
+
+def test_array_items_are_checked_against_the_schema() -> None:
+    with pytest.raises(SettingsError) as failure:
+        parse(_config("provider", {"zones": ["1", "2"]}), stack="provider")
+    assert failure.value.keys == {"zones"} and "expected array of integer" in str(failure.value)
