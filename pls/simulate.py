@@ -102,9 +102,6 @@ class Simulation:
         assert len(found) == 1, f"expected one {type_suffix}, found {[r.name for r in found]}"
         return found[0]
 
-    def by_urn(self, urn: str) -> Registration:
-        return next(r for r in self.resources if r.urn == urn)
-
     def depends_on(self, dependent: Registration, dependency: Registration) -> bool:
         """True when `dependent` waits for `dependency`, directly or through other resources or its parents."""
         seen: set[str] = set()
