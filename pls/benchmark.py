@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from pls.plan import run
-from pls.simulate import ROOT, offline_ssh_public_key, simulate, stack_config, stack_files
+from pls.simulate import ROOT, deployed_config, simulate, stack_files
 
 SCALED_PROVIDER = {
     "webVmCount": 9,
@@ -32,7 +32,7 @@ def timed(action: Any) -> float:
 def main() -> int:
     rows = [("first run, including the SDK import", timed(lambda: run("provider")))]
     rows += [(f"stack {stack}", timed(lambda stack=stack: run(stack))) for stack in stack_files()]
-    config = {**stack_config("provider"), "sshPublicKey": offline_ssh_public_key(), **SCALED_PROVIDER}
+    config = {**deployed_config("provider"), **SCALED_PROVIDER}
     rows.append(("provider scaled (100 subscriptions, 8 NAT IPs, 9 VMs)", timed(lambda: simulate("provider", config))))
     suite = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
     rows.append(("whole test suite", timed(lambda: subprocess.run(suite, cwd=ROOT, check=True, capture_output=True))))

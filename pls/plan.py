@@ -18,15 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pls.settings import SettingsError
-from pls.simulate import (
-    Registration,
-    Simulation,
-    SimulationError,
-    offline_ssh_public_key,
-    simulate,
-    stack_config,
-    stack_files,
-)
+from pls.simulate import Registration, Simulation, SimulationError, deployed_config, simulate, stack_files
 
 PROVIDER_STACK_FILE = "provider"
 KEY_PROPERTIES = (
@@ -50,8 +42,7 @@ KEY_PROPERTIES = (
 
 def run(stack: str) -> Simulation:
     """The stack's offline deployment; a consumer stack sees the provider stack file's outputs."""
-    config = stack_config(stack)
-    config.setdefault("sshPublicKey", offline_ssh_public_key())
+    config = deployed_config(stack)
     stack_outputs = {}
     if config.get("role") == "consumer" and not config.get("providerAlias"):
         provider = run(PROVIDER_STACK_FILE)
@@ -81,7 +72,7 @@ def resource_tree(sim: Simulation) -> list[str]:
     children: dict[str, list[Registration]] = {}
     for resource in sim.resources:
         children.setdefault(resource.parent, []).append(resource)
-    roots = [r for r in sim.resources if r.parent not in {x.urn for x in sim.resources}]
+    roots = [r for r in sim.resources if r.parent not in sim.by_urn]
     lines: list[str] = []
 
     def walk(resource: Registration, prefix: str, last: bool, depth: int) -> None:
@@ -100,7 +91,7 @@ def resource_tree(sim: Simulation) -> list[str]:
 
 def _custom_dependencies(sim: Simulation) -> dict[str, set[str]]:
     """Direct dependencies between cloud resources: a dependency on a component means all of its resources."""
-    by_urn = {r.urn: r for r in sim.resources}
+    by_urn = sim.by_urn
 
     def customs_under(urn: str) -> set[str]:
         found = {urn} if by_urn[urn].custom else set()
@@ -127,7 +118,6 @@ def _custom_dependencies(sim: Simulation) -> dict[str, set[str]]:
 def critical_path(sim: Simulation) -> list[Registration]:
     """The longest chain of resources that must be created one after another."""
     deps = _custom_dependencies(sim)
-    by_urn = {r.urn: r for r in sim.resources}
 
     @functools.cache
     def longest(urn: str) -> tuple[str, ...]:
@@ -139,37 +129,47 @@ def critical_path(sim: Simulation) -> list[Registration]:
         return (*best, urn)
 
     chain = max((longest(urn) for urn in sorted(deps)), key=len, default=())
-    return [by_urn[urn] for urn in chain]
+    return [sim.by_urn[urn] for urn in chain]
 
 
-def _node(resource: Registration) -> str:
-    return "r_" + "".join(c if c.isalnum() else "_" for c in resource.name)
+def _ident(text: str) -> str:
+    """A mermaid node id made from a resource name."""
+    return "".join(c if c.isalnum() else "_" for c in text)
 
 
 def _label(resource: Registration) -> str:
     return f"{resource.name}<br/><small>{resource.type.rsplit(':', 1)[-1]}</small>"
 
 
+def _top_level(sim: Simulation) -> dict[str, Registration]:
+    """Each resource's outermost ancestor below the stack (itself, for a top-level resource)."""
+    owners = {}
+    for resource in sim.resources:
+        top = resource
+        while top.parent in sim.by_urn:
+            top = sim.by_urn[top.parent]
+        owners[resource.urn] = top
+    return owners
+
+
 def stack_diagram(sim: Simulation) -> str:
     """Every cloud resource, grouped by its top-level component, with an arrow from each dependency."""
-    by_urn = {r.urn: r for r in sim.resources}
-
-    def top(resource: Registration) -> Registration:
-        while resource.parent in by_urn:
-            resource = by_urn[resource.parent]
-        return resource
-
+    owners = _top_level(sim)
     lines = ["flowchart LR"]
     groups: dict[str, list[Registration]] = {}
     for resource in sorted(sim.resources, key=lambda r: r.name):
         if resource.custom:
-            groups.setdefault(top(resource).name, []).append(resource)
+            groups.setdefault(owners[resource.urn].name, []).append(resource)
     for group, members in sorted(groups.items()):
-        lines.append(f'  subgraph {"g_" + "".join(c if c.isalnum() else "_" for c in group)}["{group}"]')
-        lines.extend(f'    {_node(r)}["{_label(r)}"]' for r in members)
+        lines.append(f'  subgraph g_{_ident(group)}["{group}"]')
+        lines.extend(f'    r_{_ident(r.name)}["{_label(r)}"]' for r in members)
         lines.append("  end")
-    edges = {(_node(by_urn[d]), _node(by_urn[urn])) for urn, deps in _custom_dependencies(sim).items() for d in deps}
-    lines.extend(f"  {a} --> {b}" for a, b in sorted(edges))
+    edges = {
+        (_ident(sim.by_urn[d].name), _ident(sim.by_urn[urn].name))
+        for urn, deps in _custom_dependencies(sim).items()
+        for d in deps
+    }
+    lines.extend(f"  r_{a} --> r_{b}" for a, b in sorted(edges))
     return "\n".join(lines) + "\n"
 
 
@@ -178,29 +178,20 @@ def architecture_diagram(provider: Simulation, consumers: Iterable[Simulation]) 
     lines = ["flowchart LR"]
 
     def component_graph(sim: Simulation, prefix: str, title: str) -> dict[str, str]:
-        by_urn = {r.urn: r for r in sim.resources}
-        tops = {
-            r.urn: r for r in sorted(sim.resources, key=lambda r: r.name) if r.parent not in by_urn and not r.custom
-        }
-        owner: dict[str, str] = {}
-        for r in sim.resources:
-            cursor = r
-            while cursor.urn not in tops and cursor.parent in by_urn:
-                cursor = by_urn[cursor.parent]
-            owner[r.urn] = cursor.urn
-        nodes = {urn: f"{prefix}_{''.join(c if c.isalnum() else '_' for c in t.name)}" for urn, t in tops.items()}
+        owners = {urn: top.urn for urn, top in _top_level(sim).items()}
+        tops = [r for r in sorted(sim.resources, key=lambda r: r.name) if r.parent not in sim.by_urn and not r.custom]
+        nodes = {t.urn: f"{prefix}_{_ident(t.name)}" for t in tops}
         lines.append(f'  subgraph {prefix}["{title}"]')
-        for urn, t in tops.items():
-            lines.append(f'    {nodes[urn]}["{t.name}<br/><small>{t.type.rsplit(":", 1)[-1]}</small>"]')
+        lines.extend(f'    {nodes[t.urn]}["{_label(t)}"]' for t in tops)
         lines.append("  end")
         edges = set()
         for urn, deps in _custom_dependencies(sim).items():
             for dep in deps:
-                a, b = owner.get(dep), owner.get(urn)
+                a, b = owners[dep], owners[urn]
                 if a in nodes and b in nodes and a != b:
                     edges.add((nodes[a], nodes[b]))
         lines.extend(f"  {a} --> {b}" for a, b in sorted(edges))
-        return {t.type.rsplit(":", 1)[-1]: nodes[urn] for urn, t in tops.items()}
+        return {t.type.rsplit(":", 1)[-1]: nodes[t.urn] for t in tops}
 
     provider_nodes = component_graph(provider, "provider", f"provider stack ({provider.stack})")
     for sim in consumers:

@@ -9,6 +9,7 @@ dependencies and resource options.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import ipaddress
 import json
@@ -93,6 +94,10 @@ class Simulation:
     outputs: dict[str, Any]
     invokes: list[MockCallArgs]
 
+    @functools.cached_property
+    def by_urn(self) -> dict[str, Registration]:
+        return {r.urn: r for r in self.resources}
+
     def of_type(self, type_suffix: str) -> list[Registration]:
         """Custom (cloud) resources whose type token ends with `type_suffix`, e.g. "network:Subnet"."""
         return [r for r in self.resources if r.custom and r.type.endswith(type_suffix)]
@@ -111,7 +116,7 @@ class Simulation:
             if urn in seen:
                 continue
             seen.add(urn)
-            reg = next((r for r in self.resources if r.urn == urn), None)
+            reg = self.by_urn.get(urn)
             if reg is None:  # the stack itself
                 continue
             # A component's dependencies hold for its children too.
@@ -301,6 +306,13 @@ class SimulationError(Exception):
 
 def run_main() -> None:
     runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+
+
+def deployed_config(stack: str) -> dict[str, Any]:
+    """The stack file's configuration as scripts/deploy deploys it, which adds an SSH key when the file has none."""
+    config = stack_config(stack)
+    config.setdefault("sshPublicKey", offline_ssh_public_key())
+    return config
 
 
 def simulate(

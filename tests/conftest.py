@@ -7,17 +7,13 @@ from typing import Any
 
 import pytest
 
-from pls.simulate import Simulation, offline_ssh_public_key, simulate, stack_config
+from pls.simulate import Simulation, deployed_config, simulate
 
 PROVIDER_STACK = "organization/pls-saas/provider"
 
 
 def config_for(stack_file: str, **overrides: Any) -> dict[str, Any]:
-    """The stack file's configuration as deployed: scripts/deploy adds the user's SSH key when the file has none."""
-    config = stack_config(stack_file)
-    config.setdefault("sshPublicKey", offline_ssh_public_key())
-    config.update(overrides)
-    return config
+    return {**deployed_config(stack_file), **overrides}
 
 
 def run_stack(
