@@ -15,10 +15,14 @@ from components.private_link_service import PrivateLinkService, PrivateLinkServi
 from components.provider_network import ProviderNetwork, ProviderNetworkArgs
 from components.web_tier import WebTier, WebTierArgs
 from pls import contract
-from pls.settings import ConsumerSettings, ProviderSettings, load
+from pls.deployed import deployed_service
+from pls.settings import ConsumerSettings, ProviderSettings, check_deployed, load
 
 
 def provider(s: ProviderSettings) -> None:
+    # Before any resource: refuse what Azure cannot undo (fewer NAT IPs, a new alias) against the live service.
+    for warning in check_deployed(s, deployed_service()):
+        pulumi.log.warn(warning)
     net = ProviderNetwork(
         "provider",
         ProviderNetworkArgs(
@@ -35,7 +39,7 @@ def provider(s: ProviderSettings) -> None:
         InternalLoadBalancerArgs(
             resource_group_name=net.resource_group_name,
             location=s.location,
-            load_balancer_name=f"lb-{s.service_name}",
+            load_balancer_name=s.load_balancer_name,
             subnet_id=net.backend_subnet_id,
             idle_timeout_minutes=s.lb_idle_timeout_minutes,
             tags=s.tags,
@@ -94,6 +98,7 @@ def consumer(s: ConsumerSettings) -> None:
     net = ConsumerNetwork(
         s.customer,
         ConsumerNetworkArgs(
+            resource_group_name=s.resource_group_name,
             location=s.location,
             vnet_cidr=s.vnet_cidr,
             endpoint_subnet_cidr=s.endpoint_subnet_cidr,
@@ -102,7 +107,7 @@ def consumer(s: ConsumerSettings) -> None:
         ),
     )
     endpoint = PrivateEndpoint(
-        f"{s.customer}-saas",
+        s.endpoint_component_name,
         PrivateEndpointArgs(
             resource_group_name=net.resource_group_name,
             location=s.location,

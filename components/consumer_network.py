@@ -12,6 +12,8 @@ from components.virtual_network import SubnetSpec, VirtualNetwork, VirtualNetwor
 
 @dataclass(frozen=True)
 class ConsumerNetworkArgs:
+    resource_group_name: str
+    """Explicit, so the private endpoint's resource id (what the provider approves) is known before it exists."""
     location: str
     vnet_cidr: str
     endpoint_subnet_cidr: str
@@ -29,7 +31,9 @@ class ConsumerNetwork(pulumi.ComponentResource):
         super().__init__("pls:consumer:ConsumerNetwork", name, {}, opts)
         tags = {**args.tags, "component": name}
         child = pulumi.ResourceOptions(parent=self)
-        group = resources.ResourceGroup(f"{name}-rg", location=args.location, tags=tags, opts=child)
+        group = resources.ResourceGroup(
+            f"{name}-rg", resource_group_name=args.resource_group_name, location=args.location, tags=tags, opts=child
+        )
         # Azure's default rules refuse inbound traffic from the Internet; the NSG makes that auditable.
         workload_nsg = network.NetworkSecurityGroup(
             f"{name}-workload-nsg", resource_group_name=group.name, location=args.location, tags=tags, opts=child

@@ -1,26 +1,50 @@
 """Offline plan of a stack: what `pulumi up` would register, in which order, as text and as a mermaid diagram.
 
-    python -m pls.plan provider
-    python -m pls.plan consumer-contoso --mermaid contoso.mmd
+    scripts/plan provider                 (or: .venv/bin/python -m pls.plan provider)
+    scripts/plan consumer-contoso --mermaid contoso.mmd
 
-Runs the real program under Pulumi mocks: no credentials, no Pulumi CLI. A consumer stack
-reads the provider's outputs from an offline run of the provider stack. Useful in review of a
-new customer's stack file.
+Runs the real program under Pulumi mocks over an offline Azure in which every stack file of the
+repository is deployed as the README's lifecycle deploys them: no credentials, no Pulumi CLI. For a
+customer it says what will happen to its connection; against a git revision (default HEAD, i.e. what
+was deployed) it says what the change replaces or what Azure and Pulumi would refuse.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import subprocess
 import sys
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from pls.settings import SettingsError
-from pls.simulate import Registration, Simulation, SimulationError, deployed_config, simulate, stack_files
+from pls.settings import ConsumerSettings, ProviderSettings, SettingsError, parse
+from pls.simulate import (
+    ROOT,
+    Registration,
+    RepositoryWorld,
+    Simulation,
+    SimulationError,
+    deploy,
+    deploy_repository,
+    deployed_config,
+    describe_replacement,
+    expected_connection,
+    provider_stack_file,
+    replacements,
+    stack_files,
+)
 
 PROVIDER_STACK_FILE = "provider"
+FATES = {
+    "NotVisible": "Azure refuses the private endpoint: the subscription is not in the provider's visibility "
+    "(onboarding step 2)",
+    "Pending": "Pending until the provider declares a decision (approvedConnections)",
+    "Approved": "Approved",
+    "Rejected": "Rejected by the provider",
+}
 KEY_PROPERTIES = (
     "location",
     "addressPrefix",
@@ -40,14 +64,54 @@ KEY_PROPERTIES = (
 )
 
 
+@functools.cache
+def repository(root: Path = ROOT) -> RepositoryWorld:
+    return deploy_repository(root)
+
+
 def run(stack: str) -> Simulation:
-    """The stack's offline deployment; a consumer stack sees the provider stack file's outputs."""
-    config = deployed_config(stack)
-    stack_outputs = {}
-    if config.get("role") == "consumer" and not config.get("providerAlias"):
-        provider = run(PROVIDER_STACK_FILE)
-        stack_outputs[config["providerStack"]] = provider.outputs
-    return simulate(stack, config, stack_outputs=stack_outputs)
+    """The stack's offline deployment, in the world where every stack file of the repository is deployed."""
+    return repository().result(stack)
+
+
+def connection_forecast(consumer: ConsumerSettings, root: Path = ROOT) -> list[str]:
+    """What happens to the customer's connection, from the provider's stack file when it is in the repository."""
+    fate = expected_connection(consumer, root)
+    if fate is None:
+        return ["connection: decided by a provider outside this repository (providerAlias); Pending until it acts"]
+    lines = [f"connection: {FATES[fate]}"]
+    provider_stack = provider_stack_file(consumer.provider_stack or "", root)
+    provider = parse(deployed_config(provider_stack or "", root), stack=provider_stack or "")
+    assert isinstance(provider, ProviderSettings) and consumer.subscription_id is not None
+    if consumer.auto_approved and consumer.subscription_id not in provider.auto_approval:
+        lines.append(
+            f"warning: autoApproved is true, but {provider_stack} does not auto-approve {consumer.subscription_id}: "
+            "the request waits as Pending (add it to the provider's autoApproval, or set autoApproved: false)"
+        )
+    return lines
+
+
+def changes_against(stack: str, revision: str) -> list[str]:
+    """Deploy the repository as of `revision`, then this stack's file as it is now: what the engine would do."""
+    with tempfile.TemporaryDirectory() as old_root:
+        for name in stack_files():
+            shown = subprocess.run(
+                ["git", "show", f"{revision}:Pulumi.{name}.yaml"], cwd=ROOT, capture_output=True, text=True
+            )
+            if shown.returncode == 0:
+                Path(old_root, f"Pulumi.{name}.yaml").write_text(shown.stdout)
+        if not Path(old_root, f"Pulumi.{stack}.yaml").exists():
+            return [f"new stack (Pulumi.{stack}.yaml is not in {revision})"]
+        before = deploy_repository(Path(old_root))
+        if stack not in before.deployed:
+            return [f"not deployed as of {revision}: {before.failed[stack]}"]
+        previous = before.deployed[stack]
+        try:
+            current = deploy(before.world, stack, deployed_config(stack))
+        except SimulationError as refused:
+            return [f"refused before any change: {refused.cause}"]
+    found = [describe_replacement(r, changed) for r, changed in replacements(previous, current)]
+    return found or ["no replacement"]
 
 
 def _lookup(inputs: dict[str, Any], dotted: str) -> Any:
@@ -208,17 +272,19 @@ def readme_diagram() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pls.plan", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="scripts/plan", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("stack", choices=stack_files(), help="stack file Pulumi.<stack>.yaml")
     parser.add_argument("--mermaid", type=Path, help="write the stack's resource diagram to this file")
+    parser.add_argument(
+        "--against", default="HEAD", help="git revision taken as deployed (default HEAD); '' to skip the comparison"
+    )
     args = parser.parse_args(argv)
     try:
+        settings = parse(deployed_config(args.stack), stack=args.stack)
         sim = run(args.stack)
-    except SimulationError as failure:
-        if isinstance(failure.cause, SettingsError):
-            print(failure.cause, file=sys.stderr)
-            return 2
-        raise
+    except (SettingsError, SimulationError) as failure:
+        print(getattr(failure, "cause", failure), file=sys.stderr)
+        return 2
     customs = [r for r in sim.resources if r.custom]
     print(f"Stack {args.stack}: pulumi up would register {len(customs)} resources.\n")
     print("\n".join(resource_tree(sim)))
@@ -228,6 +294,10 @@ def main(argv: list[str] | None = None) -> int:
     print("\nOutputs:")
     for name, value in sim.outputs.items():
         print(f"  {name}: {value}")
+    if isinstance(settings, ConsumerSettings):
+        print("\n" + "\n".join(connection_forecast(settings)))
+    if args.against:
+        print(f"\nAgainst {args.against}: " + "; ".join(changes_against(args.stack, args.against)))
     if args.mermaid:
         args.mermaid.write_text(stack_diagram(sim))
         print(f"\nDiagram written to {args.mermaid}")

@@ -7,12 +7,15 @@ an error naming the key, the value and the fix, and nothing is half-created.
 
 from __future__ import annotations
 
+import argparse
 import base64
 import difflib
+import importlib.util
 import ipaddress
 import json
 import re
 import struct
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -20,6 +23,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from pulumi.errors import RunError
+
+from pls import azure_rules
 
 PROJECT_FILE = Path(__file__).resolve().parent.parent / "Pulumi.yaml"
 
@@ -33,19 +39,27 @@ AZURE_RESERVED_IPS = 5  # Azure keeps the first four and the last address of eve
 NAT_HEADROOM = 8  # Microsoft recommends at least eight free NAT IPs in the NAT subnet
 AZURE_SMALLEST_SUBNET = 29
 
+MAX_CUSTOMER = 40  # every name derived from the customer (autonamed VM and VNet included) then fits Azure's limits
+MAX_SHOWN = 80  # characters of a bad value quoted back in an error
+
+# Every pattern is used with fullmatch: `$` would accept a trailing newline, which would land in Azure names.
 GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-GUID_RE = re.compile(f"^{GUID}$")
-ALIAS_RE = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9_.-]{{0,79}}\.{GUID}\.[a-z0-9]+\.azure\.privatelinkservice$")
+GUID_RE = re.compile(GUID)
+ALIAS_RE = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_.-]{{0,79}}\.{GUID}\.[a-z0-9]+\.azure\.privatelinkservice")
 PRIVATE_ENDPOINT_ID_RE = re.compile(
-    rf"^/subscriptions/{GUID}/resourceGroups/[-\w.()]+/providers/Microsoft\.Network/privateEndpoints/[-\w.]+$",
+    rf"/subscriptions/(?P<subscription>{GUID})/resourceGroups/(?P<group>[^/]+)"
+    r"/providers/Microsoft\.Network/privateEndpoints/(?P<name>[^/]+)",
     re.IGNORECASE,
 )
-DNS_LABEL_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-SERVICE_NAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?$")
-STACK_PART_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
-LOCATION_RE = re.compile(r"^[a-z]+[a-z0-9]*$")
-VM_SIZE_RE = re.compile(r"^Standard_[A-Za-z0-9_]+$")
-LINUX_USER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+DNS_LABEL_RE = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+SERVICE_NAME_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?")
+STACK_PART_RE = re.compile(r"[A-Za-z0-9_.-]+")
+VM_SIZE_RE = re.compile(r"Standard_[A-Za-z0-9_]+")
+LINUX_USER_RE = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+IMAGE_PART_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9_-])?")
+IMAGE_VERSION_RE = re.compile(r"latest|\d+\.\d+\.\d+")
+AZURE_NATIVE = "azure-native"
+PULUMI_NAMESPACE = "pulumi"
 # Azure refuses these as Linux admin user names.
 RESERVED_USERNAMES = frozenset(
     [
@@ -83,27 +97,42 @@ RESERVED_USERNAMES = frozenset(
         "user5",
     ]
 )
-SSH_KEY_TYPES = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "ssh-rsa")
+# Azure accepts these for Linux VMs: RSA of at least 2048 bits and Ed25519; not ECDSA or DSA.
+SSH_KEY_TYPES = ("ssh-ed25519", "ssh-rsa")
 MIN_RSA_BITS = 2048
+ED25519_KEY_BYTES = 32
+
+
+def shown(value: Any) -> str:
+    """A value as an error quotes it: JSON, cut short, whatever its size, depth or type."""
+    try:
+        text = json.dumps(value, default=str, ensure_ascii=True)
+    except (ValueError, RecursionError):
+        text = f"<{type(value).__name__} nested too deep to show>"
+    return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 3] + "..."
 
 
 @dataclass(frozen=True)
 class Problem:
     key: str
+    """The key without the project's namespace, or `<namespace>:<key>` for another namespace."""
     value: Any
     problem: str
     fix: str
 
     def __str__(self) -> str:
-        return f"{self.key} = {json.dumps(self.value)}: {self.problem}. Fix: {self.fix}."
+        return f"{self.key} = {shown(self.value)}: {self.problem}. Fix: {self.fix}."
 
 
-class SettingsError(ValueError):
-    """Every configuration problem of a stack, raised before any resource exists."""
+class SettingsError(ValueError, RunError):
+    """Every configuration problem of a stack, raised before any resource exists.
+
+    A RunError: Pulumi prints its message, not a Python traceback.
+    """
 
     def __init__(self, namespace: str, problems: list[Problem]) -> None:
         self.problems = problems
-        lines = "\n".join(f"  - {namespace}:{p}" for p in problems)
+        lines = "\n".join(f"  - {'' if ':' in p.key else namespace + ':'}{p}" for p in problems)
         super().__init__(f"invalid stack configuration ({len(problems)} problem(s)):\n{lines}")
 
     @property
@@ -137,7 +166,7 @@ def load_schema(path: Path = PROJECT_FILE) -> Schema:
     project = yaml.safe_load(path.read_text())
     keys: dict[str, ConfigKey] = {}
     for name, spec in project["config"].items():
-        match = re.match(r"^\[(both|provider|consumer)\] ", spec["description"])
+        match = re.match(r"\[(both|provider|consumer)\] ", spec["description"])
         if not match:
             raise ValueError(f"{path}: description of {name} must start with [both], [provider] or [consumer]")
         roles: tuple[Role, ...] = ROLES if match.group(1) == "both" else (match.group(1),)  # type: ignore[assignment]
@@ -151,6 +180,15 @@ def load_schema(path: Path = PROJECT_FILE) -> Schema:
             item_type=spec.get("items", {}).get("type"),
         )
     return Schema(project=project["name"], keys=keys)
+
+
+@cache
+def azure_native_keys() -> frozenset[str]:
+    """The azure-native provider's configuration keys, read from the installed SDK (never a copied list)."""
+    spec = importlib.util.find_spec("pulumi_azure_native")
+    assert spec is not None and spec.submodule_search_locations, "pulumi-azure-native is not installed"
+    source = Path(spec.submodule_search_locations[0], "config", "vars.py").read_text()
+    return frozenset(re.findall(r"__config__\.get(?:_bool|_int|_object)?\('(\w+)'\)", source))
 
 
 @dataclass(frozen=True)
@@ -184,6 +222,8 @@ class CommonSettings:
     stack: str
     location: str
     vm: VmSettings
+    subscription_id: str | None
+    """`azure-native:subscriptionId`: the subscription the stack deploys into (required for a consumer)."""
 
     @property
     def tags(self) -> dict[str, str]:
@@ -210,6 +250,21 @@ class ProviderSettings(CommonSettings):
 
     role: Literal["provider"] = "provider"
 
+    @property
+    def load_balancer_name(self) -> str:
+        """Fixed by serviceName: the frontend the service (and so its alias) is attached to lives on it."""
+        return f"lb-{self.service_name}"
+
+    def connection_fate(self, subscription_id: str, private_endpoint_id: str | None = None) -> str:
+        """What Azure does with a new connection from `subscription_id`: NotVisible, Approved, Rejected or Pending."""
+        subscription_id = subscription_id.lower()
+        if self.visibility != ("*",) and subscription_id not in self.visibility:
+            return "NotVisible"
+        if subscription_id in self.auto_approval:
+            return "Approved"
+        decided = {d.private_endpoint_id.lower(): d.status for d in self.connection_decisions}
+        return decided.get((private_endpoint_id or "").lower(), "Pending")
+
 
 @dataclass(frozen=True)
 class ConsumerSettings(CommonSettings):
@@ -230,8 +285,97 @@ class ConsumerSettings(CommonSettings):
     def fqdn(self) -> str:
         return f"{self.dns_record}.{self.dns_zone}"
 
+    @property
+    def resource_group_name(self) -> str:
+        """Fixed, so the endpoint's id (what the provider approves) is known from the stack file alone."""
+        return f"{self.customer}-rg"
+
+    @property
+    def endpoint_component_name(self) -> str:
+        return f"{self.customer}-saas"
+
+    @property
+    def private_endpoint_id(self) -> str:
+        return (
+            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group_name}"
+            f"/providers/Microsoft.Network/privateEndpoints/{self.endpoint_component_name}-pe"
+        )
+
 
 Settings = ProviderSettings | ConsumerSettings
+
+ALIAS_CHANGES = "replaces the Private Link Service: every customer's alias changes"
+
+
+@dataclass(frozen=True)
+class DeployedService:
+    """The Private Link Service this stack deployed last time, as Azure has it now."""
+
+    name: str
+    location: str
+    alias: str
+    nat_ip_count: int
+    frontend_ids: tuple[str, ...]
+    connection_endpoint_ids: tuple[str, ...]
+    """The private endpoints that have a connection (any state) to the service."""
+
+
+def check_deployed(settings: ProviderSettings, deployed: DeployedService | None) -> list[str]:
+    """Refuse (SettingsError) what Azure cannot undo; return warnings for what the configuration allows.
+
+    Shrinking natIpCount fails in Azure halfway through a deployment; a new name, region or frontend replaces
+    the service, and a new service has a new alias that no customer knows.
+    """
+    asked = {e.lower() for e in deployed.connection_endpoint_ids} if deployed else set()
+    problems = [
+        Problem(
+            "approvedConnections" if d.status == "Approved" else "rejectedConnections",
+            f"{d.private_endpoint_id} | {d.reason}",
+            f"no private endpoint {d.private_endpoint_id} has asked to connect to the service (yet, or any more)",
+            "remove the entry (an offboarded customer), or wait until the customer has deployed its endpoint",
+        )
+        for d in settings.connection_decisions
+        if d.private_endpoint_id.lower() not in asked
+    ]
+    if deployed is None:
+        if problems:
+            raise SettingsError(settings.project, problems)
+        return []
+    if settings.nat_ip_count < deployed.nat_ip_count:
+        problems.append(
+            Problem(
+                "natIpCount",
+                settings.nat_ip_count,
+                f"the deployed service {deployed.name} has {deployed.nat_ip_count} NAT IP configurations and Azure "
+                "cannot remove one",
+                f"set natIpCount: {deployed.nat_ip_count} (or more)",
+            )
+        )
+    frontend_lbs = {f.split("/loadBalancers/")[-1].split("/")[0] for f in deployed.frontend_ids}
+    changes = [
+        ("serviceName", settings.service_name, deployed.name, deployed.name != settings.service_name),
+        ("location", settings.location, deployed.location, deployed.location != settings.location),
+        (
+            "serviceName",
+            settings.service_name,
+            deployed.name,
+            bool(frontend_lbs) and frontend_lbs != {settings.load_balancer_name},
+        ),
+    ]
+    warnings = []
+    for key, value, was, changed in changes:
+        if not changed:
+            continue
+        why = f"{ALIAS_CHANGES} (now {deployed.alias}, {len(deployed.connection_endpoint_ids)} connection(s))"
+        if settings.protect_service:
+            problems.append(
+                Problem(key, value, why, f"keep {key}: {was}, or replace it on purpose (README, Guard rails)")
+            )
+        else:
+            warnings.append(f"{key} {was} -> {value} {why}")
+    if problems:
+        raise SettingsError(settings.project, list(dict.fromkeys(problems)))
+    return list(dict.fromkeys(warnings))
 
 
 def _decode(key: ConfigKey, raw: Any) -> Any:
@@ -240,14 +384,14 @@ def _decode(key: ConfigKey, raw: Any) -> Any:
         return raw
     try:
         return json.loads(raw)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # not JSON, an integer past Python's digit limit, or nested too deep
         return raw  # left for the type check to report
 
 
 class _Validator:
-    def __init__(self, values: dict[str, Any]) -> None:
+    def __init__(self, values: dict[str, Any], problems: list[Problem]) -> None:
         self.values = values
-        self.problems: list[Problem] = []
+        self.problems = problems
 
     def fail(self, key: str, problem: str, fix: str, value: Any = None) -> None:
         self.problems.append(Problem(key, self.values.get(key) if value is None else value, problem, fix))
@@ -256,6 +400,16 @@ class _Validator:
         if not ok:
             self.fail(key, problem, fix)
         return ok
+
+    def matches(self, key: str, pattern: re.Pattern[str], problem: str, fix: str) -> bool:
+        value = self.values[key]
+        return self.check(key, isinstance(value, str) and pattern.fullmatch(value) is not None, problem, fix)
+
+    def name(self, key: str, resource_type: str, name: str, what: str) -> None:
+        """A name the program derives from `key`, checked against Azure's rule for its resource type."""
+        problem = azure_rules.NAME_RULES[resource_type].problem(name)
+        if problem:
+            self.fail(key, f"makes the {what} name {name!r}: {problem}", f"shorten or simplify {key}")
 
     def network(self, key: str) -> ipaddress.IPv4Network | None:
         value = self.values[key]
@@ -266,6 +420,10 @@ class _Validator:
             return None
         if str(net) != value:
             self.fail(key, "host bits are set", f"use the network address: {net}")
+            return None
+        forbidden = azure_rules.forbidden_range(net)
+        if forbidden:
+            self.fail(key, f"overlaps {forbidden}, which Azure does not allow in a VNet", "use a private range")
             return None
         return net
 
@@ -300,9 +458,11 @@ class _Validator:
         for sub in subs:
             if sub == "*" and allow_star:
                 continue
-            if not isinstance(sub, str) or not GUID_RE.match(sub):
+            if not isinstance(sub, str) or not GUID_RE.fullmatch(sub):
                 self.fail(
-                    key, f"{sub!r} is not a subscription ID", "use the subscription's GUID (az account show --query id)"
+                    key,
+                    f"{shown(sub)} is not a subscription ID",
+                    "use the subscription's GUID (az account show --query id)",
                 )
                 ok = False
         if len(subs) > MAX_SUBSCRIPTIONS:
@@ -311,53 +471,82 @@ class _Validator:
                 f"{len(subs)} subscriptions, Azure allows {MAX_SUBSCRIPTIONS}",
                 "split customers over more Private Link Services",
             )
-        if len({str(s).lower() for s in subs}) != len(subs):
+            ok = False
+        if ok and len({s.lower() for s in subs}) != len(subs):
             self.fail(key, "lists a subscription twice", "remove the duplicate")
+            ok = False
         return [s.lower() for s in subs] if ok else None
 
 
-def _ssh_key_problem(key: str) -> str | None:
+class _Blob:
+    """Reads the length-prefixed fields of an OpenSSH public key blob; ValueError when it runs short."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.offset = data, 0
+
+    def field(self) -> bytes:
+        if self.offset + 4 > len(self.data):
+            raise ValueError("truncated")
+        (length,) = struct.unpack(">I", self.data[self.offset : self.offset + 4])
+        start, self.offset = self.offset + 4, self.offset + 4 + length
+        if self.offset > len(self.data):
+            raise ValueError("truncated")
+        return self.data[start : self.offset]
+
+
+def ssh_key_problem(key: str) -> str | None:
+    """Why Azure would refuse `key` as a Linux VM's SSH public key, or None."""
     if "PRIVATE KEY" in key:
         return "this is a PRIVATE key; it must never be in configuration"
     parts = key.split()
+    if parts and parts[0].startswith(("ecdsa-sha2-", "ssh-dss", "sk-")):
+        return f"Azure does not accept {parts[0]} keys for Linux VMs (only ssh-ed25519 and ssh-rsa of 2048+ bits)"
     if len(parts) < 2 or parts[0] not in SSH_KEY_TYPES:
         return f"not an OpenSSH public key (expected one of {', '.join(SSH_KEY_TYPES)} followed by base64)"
     try:
-        blob = base64.b64decode(parts[1], validate=True)
-        (type_length,) = struct.unpack(">I", blob[:4])
-        embedded_type = blob[4 : 4 + type_length].decode()
-    except (ValueError, struct.error, UnicodeDecodeError):
+        blob = _Blob(base64.b64decode(parts[1], validate=True))
+        embedded_type = blob.field().decode("ascii")
+        if embedded_type != parts[0]:
+            return f"the key body is a {embedded_type} key, not {parts[0]}"
+        if embedded_type == "ssh-ed25519":
+            if len(blob.field()) != ED25519_KEY_BYTES:
+                return f"an Ed25519 key body holds {ED25519_KEY_BYTES} bytes"
+        else:
+            blob.field()  # the public exponent
+            bits = len(blob.field().lstrip(b"\0")) * 8
+            if bits < MIN_RSA_BITS:
+                return f"RSA key of {bits} bits; Azure needs at least {MIN_RSA_BITS}"
+    except (ValueError, UnicodeDecodeError):  # binascii.Error is a ValueError
         return "the key body is not valid base64 OpenSSH data"
-    if embedded_type != parts[0]:
-        return f"the key body is a {embedded_type} key, not {parts[0]}"
-    if embedded_type == "ssh-rsa":
-        offset = 4 + type_length
-        (e_len,) = struct.unpack(">I", blob[offset : offset + 4])
-        offset += 4 + e_len
-        (n_len,) = struct.unpack(">I", blob[offset : offset + 4])
-        modulus = blob[offset + 4 : offset + 4 + n_len].lstrip(b"\0")
-        if len(modulus) * 8 < MIN_RSA_BITS:
-            return f"RSA key of {len(modulus) * 8} bits; Azure needs at least {MIN_RSA_BITS}"
     return None
 
 
 def _fqdn_ok(name: str) -> bool:
-    labels = name.rstrip(".").split(".")
-    return len(labels) >= 2 and len(name) <= 253 and all(DNS_LABEL_RE.match(label) for label in labels)
+    labels = name.removesuffix(".").split(".")
+    return len(labels) >= 2 and len(name) <= 253 and all(DNS_LABEL_RE.fullmatch(label) for label in labels)
 
 
 def _connection_decisions(v: _Validator) -> tuple[ConnectionDecision, ...]:
     decisions: dict[str, ConnectionDecision] = {}
+    endpoint_rule = azure_rules.NAME_RULES["azure-native:network:PrivateEndpoint"]
+    group_rule = azure_rules.NAME_RULES["azure-native:resources:ResourceGroup"]
     for key, status in (("approvedConnections", "Approved"), ("rejectedConnections", "Rejected")):
         for entry in v.values[key]:
-            endpoint_id, sep, reason = str(entry).partition("|")
+            endpoint_id, sep, reason = entry.partition("|")
             endpoint_id, reason = endpoint_id.strip(), reason.strip()
+            match = PRIVATE_ENDPOINT_ID_RE.fullmatch(endpoint_id)
+            bad_part = match and (
+                group_rule.problem(match["group"]) or endpoint_rule.problem(match["name"])
+                if match["group"].isascii() and match["name"].isascii()
+                else "not ASCII"
+            )
             if not sep or not reason:
-                v.fail(key, f"{entry!r} has no reason", 'write "<private endpoint resource id> | <reason>"')
-            elif not PRIVATE_ENDPOINT_ID_RE.match(endpoint_id):
+                v.fail(key, f"{shown(entry)} has no reason", 'write "<private endpoint resource id> | <reason>"')
+            elif not match or bad_part:
                 v.fail(
                     key,
-                    f"{endpoint_id!r} is not a private endpoint resource id",
+                    f"{shown(endpoint_id)} is not a private endpoint resource id"
+                    + (f" (its names: {bad_part})" if bad_part else ""),
                     "use the consumer's endpoint id /subscriptions/<guid>/resourceGroups/<rg>/providers/"
                     "Microsoft.Network/privateEndpoints/<name> (never its request message)",
                 )
@@ -368,28 +557,24 @@ def _connection_decisions(v: _Validator) -> tuple[ConnectionDecision, ...]:
     return tuple(decisions.values())
 
 
-def _common(v: _Validator, project: str, stack: str) -> CommonSettings | None:
+def _common(v: _Validator, project: str, stack: str, subscription_id: str | None) -> CommonSettings | None:
     values = v.values
-    v.check(
-        "location",
-        isinstance(values["location"], str) and bool(LOCATION_RE.match(values["location"])),
-        "not an Azure region name",
-        "use the short lowercase name, e.g. westeurope or swedencentral",
-    )
-    user = values["adminUsername"]
-    if v.check(
-        "adminUsername",
-        isinstance(user, str) and bool(LINUX_USER_RE.match(user)),
-        "not a Linux user name",
-        "use lowercase letters, digits, - and _, starting with a letter",
-    ):
+    if v.matches("location", re.compile(r"[a-z0-9]+"), "not an Azure region name", "use e.g. westeurope"):
         v.check(
-            "adminUsername",
-            user not in RESERVED_USERNAMES,
-            "Azure reserves this name",
-            "choose another, e.g. azureuser",
+            "location",
+            values["location"] in azure_rules.ZONE_REGIONS,
+            "not an Azure region with availability zones 1-3 (the web tier and its frontend are zonal)",
+            f"use one of {', '.join(sorted(azure_rules.ZONE_REGIONS))}",
         )
-    ssh_problem = _ssh_key_problem(str(values["sshPublicKey"]))
+    user = values["adminUsername"]
+    if v.matches(
+        "adminUsername",
+        LINUX_USER_RE,
+        "not a Linux user name",
+        "use up to 32 lowercase letters, digits, - and _, starting with a letter",
+    ):
+        v.check("adminUsername", user not in RESERVED_USERNAMES, "Azure reserves this name", "choose e.g. azureuser")
+    ssh_problem = ssh_key_problem(str(values["sshPublicKey"]))
     if ssh_problem:
         v.fail(
             "sshPublicKey",
@@ -397,18 +582,15 @@ def _common(v: _Validator, project: str, stack: str) -> CommonSettings | None:
             'set the contents of your public key: pulumi config set sshPublicKey "$(cat ~/.ssh/id_ed25519.pub)"',
             value="<hidden>" if "PRIVATE KEY" in str(values["sshPublicKey"]) else None,
         )
-    v.check(
-        "vmSize",
-        isinstance(values["vmSize"], str) and bool(VM_SIZE_RE.match(values["vmSize"])),
-        "not an Azure VM size",
-        "use a size such as Standard_B1s",
-    )
-    image_parts = str(values["vmImage"]).split(":")
+    v.matches("vmSize", VM_SIZE_RE, "not an Azure VM size", "use a size such as Standard_B1s")
+    image_parts = values["vmImage"].split(":")
     v.check(
         "vmImage",
-        len(image_parts) == 4 and all(image_parts),
+        len(image_parts) == 4
+        and all(IMAGE_PART_RE.fullmatch(part) for part in image_parts[:3])
+        and IMAGE_VERSION_RE.fullmatch(image_parts[3]) is not None,
         "not an image URN",
-        "write publisher:offer:sku:version, e.g. Canonical:ubuntu-24_04-lts:server:latest",
+        "write publisher:offer:sku:version (version: latest or x.y.z), e.g. Canonical:ubuntu-24_04-lts:server:latest",
     )
     if v.problems:
         return None
@@ -422,17 +604,19 @@ def _common(v: _Validator, project: str, stack: str) -> CommonSettings | None:
             admin_username=user,
             ssh_public_key=values["sshPublicKey"].strip(),
         ),
+        subscription_id=subscription_id,
     )
 
 
 def _provider(v: _Validator, common: CommonSettings | None) -> ProviderSettings | None:
     values = v.values
-    v.check(
+    if v.matches(
         "serviceName",
-        bool(SERVICE_NAME_RE.match(values["serviceName"])),
+        SERVICE_NAME_RE,
         "not a valid Private Link Service name",
         "use 1-80 letters, digits, '.', '-' or '_', starting with a letter or digit",
-    )
+    ):
+        v.name("serviceName", "azure-native:network:LoadBalancer", f"lb-{values['serviceName']}", "load balancer")
     count_ok = v.check(
         "webVmCount", 1 <= values["webVmCount"] <= 100, "must be between 1 and 100", "set at least one web VM"
     )
@@ -484,7 +668,7 @@ def _provider(v: _Validator, common: CommonSettings | None) -> ProviderSettings 
             "add them to visibility too",
         )
     for fqdn in values["fqdns"]:
-        v.check("fqdns", _fqdn_ok(str(fqdn)), f"{fqdn!r} is not a DNS name", "use a name such as api.saas.example.com")
+        v.check("fqdns", _fqdn_ok(fqdn), f"{shown(fqdn)} is not a DNS name", "use a name such as api.saas.example.com")
     decisions = _connection_decisions(v)
     if v.problems or common is None:
         return None
@@ -508,21 +692,39 @@ def _provider(v: _Validator, common: CommonSettings | None) -> ProviderSettings 
     )
 
 
+def _dns_zone_ok(v: _Validator) -> None:
+    zone = v.values["dnsZone"]
+    if not v.check("dnsZone", _fqdn_ok(zone), "not a DNS zone name", "use e.g. saas.example.com"):
+        return
+    labels = zone.removesuffix(".").split(".")
+    v.check(
+        "dnsZone",
+        len(labels) <= azure_rules.MAX_DNS_ZONE_LABELS,
+        f"{len(labels)} labels, a private DNS zone has at most {azure_rules.MAX_DNS_ZONE_LABELS}",
+        "use a shorter name",
+    )
+    reserved = azure_rules.reserved_dns_zone(zone.removesuffix("."))
+    v.check("dnsZone", reserved is None, f"Azure reserves {reserved} for itself", "use your own domain")
+
+
 def _consumer(v: _Validator, common: CommonSettings | None, schema: Schema) -> ConsumerSettings | None:
     values = v.values
     customer = values["customer"]
-    v.check(
+    if v.check(
         "customer",
-        bool(DNS_LABEL_RE.match(customer)),
-        "a consumer stack needs the customer's short name as a DNS label",
+        DNS_LABEL_RE.fullmatch(customer) is not None and len(customer) <= MAX_CUSTOMER,
+        "a consumer stack needs the customer's short name as a DNS label of at most "
+        f"{MAX_CUSTOMER} characters (every Azure name of the stack is derived from it)",
         "set e.g. customer: tradewinds (lowercase letters, digits and -)",
-    )
+    ):
+        v.name("customer", "azure-native:network:PrivateEndpoint", f"{customer}-saas-pe", "private endpoint")
+        v.name("customer", "azure-native:resources:ResourceGroup", f"{customer}-rg", "resource group")
     alias, stack_ref = values["providerAlias"], values["providerStack"]
     default_stack = schema.keys["providerStack"].default
     if alias:
-        v.check(
+        v.matches(
             "providerAlias",
-            bool(ALIAS_RE.match(alias)),
+            ALIAS_RE,
             "not a Private Link Service alias",
             "copy the provider's alias output: <prefix>.<guid>.<region>.azure.privatelinkservice",
         )
@@ -536,7 +738,7 @@ def _consumer(v: _Validator, common: CommonSettings | None, schema: Schema) -> C
         parts = stack_ref.split("/")
         v.check(
             "providerStack",
-            len(parts) == 3 and all(STACK_PART_RE.match(p) for p in parts),
+            len(parts) == 3 and all(STACK_PART_RE.fullmatch(p) for p in parts),
             "not a fully qualified stack name",
             "write <organization>/<project>/<stack>, e.g. organization/pls-saas/provider, or set providerAlias",
         )
@@ -544,12 +746,12 @@ def _consumer(v: _Validator, common: CommonSettings | None, schema: Schema) -> C
     message = values["requestMessage"] or f"Customer: {customer}"
     v.check(
         "requestMessage",
-        len(message) <= MAX_REQUEST_MESSAGE,
-        f"{len(message)} characters, Azure allows {MAX_REQUEST_MESSAGE}",
-        "shorten it",
+        len(message) <= MAX_REQUEST_MESSAGE and message.isprintable(),
+        f"{len(message)} characters, Azure allows {MAX_REQUEST_MESSAGE} printable ones",
+        "shorten it, on one line",
     )
-    v.check("dnsZone", _fqdn_ok(values["dnsZone"]), "not a DNS zone name", "use e.g. saas.example.com")
-    v.check("dnsRecord", bool(DNS_LABEL_RE.match(values["dnsRecord"])), "not a DNS label", "use e.g. api")
+    _dns_zone_ok(v)
+    v.matches("dnsRecord", DNS_LABEL_RE, "not a DNS label", "use e.g. api")
     if v.problems or common is None:
         return None
     return ConsumerSettings(
@@ -562,7 +764,7 @@ def _consumer(v: _Validator, common: CommonSettings | None, schema: Schema) -> C
         workload_subnet_cidr=values["workloadSubnetCidr"],
         request_message=message,
         auto_approved=values["autoApproved"],
-        dns_zone=values["dnsZone"].rstrip("."),
+        dns_zone=values["dnsZone"].removesuffix("."),
         dns_record=values["dnsRecord"],
     )
 
@@ -575,28 +777,81 @@ _TYPE_CHECKS: dict[str, Callable[[Any], bool]] = {
 }
 
 
-def parse(raw: Mapping[str, Any], *, stack: str, schema: Schema | None = None) -> Settings:
-    """Validate `raw` (keys without the project namespace) and return the role's settings."""
+def _split_namespaces(
+    raw: Mapping[Any, Any], schema: Schema, role: Any, problems: list[Problem]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The project's keys (namespace removed) and azure-native's; every other key is a problem by name."""
+    own: dict[str, Any] = {}
+    azure: dict[str, Any] = {}
+    namespaces = (schema.project, AZURE_NATIVE, PULUMI_NAMESPACE)
+    for full_key, value in raw.items():
+        full_key = str(full_key)
+        namespace, sep, name = full_key.rpartition(":")
+        if not sep or namespace == schema.project:
+            own[name] = value
+        elif namespace == AZURE_NATIVE:
+            if name in azure_native_keys():
+                azure[name] = value
+            else:
+                near = difflib.get_close_matches(name, sorted(azure_native_keys()), n=1) if len(name) < 100 else []
+                fix = f"did you mean {AZURE_NATIVE}:{near[0]}?" if near else "remove it"
+                problems.append(Problem(full_key, value, "the azure-native provider has no such key", fix))
+        elif namespace != PULUMI_NAMESPACE:
+            near = difflib.get_close_matches(namespace, namespaces, n=1) if len(namespace) < 100 else []
+            fix = f"did you mean {near[0]}:{name}?" if near else f"use {schema.project}:{name} or remove it"
+            problems.append(Problem(full_key, value, f"unknown namespace {namespace!r}", fix))
+    return own, azure
+
+
+def _subscription(azure: Mapping[str, Any], role: Any, stack: str, problems: list[Problem]) -> str | None:
+    key = f"{AZURE_NATIVE}:subscriptionId"
+    subscription = azure.get("subscriptionId")
+    if subscription is None:
+        if role == "consumer":
+            problems.append(
+                Problem(
+                    key,
+                    None,
+                    "a consumer stack names the customer's subscription (the provider's visibility and approvals "
+                    "are about it)",
+                    f"pulumi config set {key} <the customer's subscription GUID> -s {stack}",
+                )
+            )
+        return None
+    if not isinstance(subscription, str) or not GUID_RE.fullmatch(subscription):
+        problems.append(Problem(key, subscription, "not a subscription ID", "use az account show --query id"))
+        return None
+    return subscription.lower()
+
+
+def parse(raw: Mapping[Any, Any], *, stack: str, schema: Schema | None = None) -> Settings:
+    """Validate `raw` and return the role's settings, or raise SettingsError naming every bad key.
+
+    Keys are `<namespace>:<key>` as the engine passes them; a key without a namespace is the project's.
+    Total: any value of any JSON type, size or depth ends as settings or as a SettingsError.
+    """
     schema = schema or load_schema()
     problems: list[Problem] = []
-    for name in raw:
+    role = next((raw[k] for k in raw if str(k) in ("role", f"{schema.project}:role")), None)
+    own, azure = _split_namespaces(raw, schema, role, problems)
+    for name in own:
         if name not in schema.keys:
-            near = difflib.get_close_matches(name, list(schema.keys), n=1)
+            near = difflib.get_close_matches(name, list(schema.keys), n=1) if len(name) < 100 else []
             fix = f"did you mean {near[0]}?" if near else "remove it (see the configuration reference in README.md)"
-            problems.append(Problem(name, raw[name], "unknown key", fix))
-    role = raw.get("role")
-    if role not in ROLES:
+            problems.append(Problem(name, own[name], "unknown key", fix))
+    if not isinstance(role, str) or role not in ROLES:
         problems.append(Problem("role", role, "the stack's role is not set", "set role: provider or role: consumer"))
         raise SettingsError(schema.project, problems)
+    subscription_id = _subscription(azure, role, stack, problems)
 
     values: dict[str, Any] = {}
     for key in schema.keys.values():
-        if key.name not in raw:
+        if key.name not in own:
             if key.required:
                 problems.append(Problem(key.name, None, "required", f"set {key.name} in Pulumi.{stack}.yaml"))
             values[key.name] = key.default
             continue
-        value = _decode(key, raw[key.name])
+        value = _decode(key, own[key.name])
         if not _TYPE_CHECKS[key.type](value) or (
             key.item_type is not None and not all(_TYPE_CHECKS[key.item_type](item) for item in value)
         ):
@@ -615,11 +870,10 @@ def parse(raw: Mapping[str, Any], *, stack: str, schema: Schema | None = None) -
             )
         values[key.name] = value
 
-    v = _Validator(values)
-    v.problems = problems
-    if any(p.key in ("sshPublicKey", "role") and p.problem == "required" for p in problems):
+    if any(p.key == "sshPublicKey" and p.problem == "required" for p in problems):
         raise SettingsError(schema.project, problems)
-    common = _common(v, schema.project, stack)
+    v = _Validator(values, problems)
+    common = _common(v, schema.project, stack, subscription_id)
     settings = _provider(v, common) if role == "provider" else _consumer(v, common, schema)
     if v.problems or settings is None:
         raise SettingsError(schema.project, v.problems)
@@ -627,12 +881,25 @@ def parse(raw: Mapping[str, Any], *, stack: str, schema: Schema | None = None) -
 
 
 def load() -> Settings:
-    """Settings of the running stack, from the configuration the Pulumi engine passes to the program."""
+    """Settings of the running stack, from every configuration key the Pulumi engine passes to the program."""
     import pulumi
     from pulumi.runtime.config import CONFIG, get_config_env
 
-    schema = load_schema()
-    prefix = f"{schema.project}:"
-    config = {**get_config_env(), **CONFIG.get()}
-    raw = {key[len(prefix) :]: value for key, value in config.items() if key.startswith(prefix)}
-    return parse(raw, stack=pulumi.get_stack(), schema=schema)
+    return parse({**get_config_env(), **CONFIG.get()}, stack=pulumi.get_stack())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """python -m pls.settings check-ssh-key FILE: would Azure accept this public key for a Linux VM?"""
+    parser = argparse.ArgumentParser(prog="python -m pls.settings")
+    parser.add_argument("command", choices=["check-ssh-key"])
+    parser.add_argument("file", type=Path)
+    args = parser.parse_args(argv)
+    problem = ssh_key_problem(args.file.read_text())
+    if problem:
+        print(f"{args.file}: {problem}. Fix: ssh-keygen -t ed25519, or set SSH_PUBLIC_KEY_FILE.", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -14,8 +14,7 @@ import hashlib
 import ipaddress
 import json
 import runpy
-import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,10 +26,21 @@ from pulumi.runtime.settings import SETTINGS, get_root_resource, reset_options
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from pls.settings import load_schema
+from pls.offline_azure import AzureError, EngineError, OfflineAzure
+from pls.settings import (
+    ALIAS_CHANGES,
+    AZURE_NATIVE,
+    ConsumerSettings,
+    ProviderSettings,
+    SettingsError,
+    load_schema,
+    parse,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBSCRIPTION_ID = "00000000-0000-4000-8000-000000000001"
+"""The subscription of a stack whose file names none (azure-native:subscriptionId): the provider's, offline."""
+SECRET_PLACEHOLDER = "offline-placeholder-for-a-secret"
 TENANT_ID = "00000000-0000-4000-8000-000000000002"
 
 # ARM resource type of each azure-native token, and the inputs naming the resource and its ARM parent.
@@ -93,6 +103,7 @@ class Simulation:
     resources: list[Registration]
     outputs: dict[str, Any]
     invokes: list[MockCallArgs]
+    config: dict[str, Any] = field(default_factory=dict)
 
     @functools.cached_property
     def by_urn(self) -> dict[str, Registration]:
@@ -125,13 +136,11 @@ class Simulation:
 
 
 class AzureMocks(Mocks):
-    """Answers like Azure Resource Manager, deterministically."""
+    """Answers like Azure Resource Manager, deterministically, from the state of an offline Azure."""
 
-    def __init__(
-        self, stack_outputs: Mapping[str, Mapping[str, Any]], connections: Iterable[Mapping[str, str]]
-    ) -> None:
-        self.stack_outputs = stack_outputs
-        self.connections = list(connections)
+    def __init__(self, world: OfflineAzure, subscription: str) -> None:
+        self.world = world
+        self.subscription = subscription
         self.invokes: list[MockCallArgs] = []
         self.subnet_cidrs: dict[str, ipaddress.IPv4Network] = {}
         self.allocated: dict[str, int] = {}
@@ -147,14 +156,14 @@ class AzureMocks(Mocks):
         inputs = dict(args.inputs)
         if args.typ == "pulumi:pulumi:StackReference":
             name = inputs.get("name") or args.name
-            return name, {"name": name, "outputs": dict(self.stack_outputs.get(name, {})), "secretOutputNames": []}
+            return name, {"name": name, "outputs": dict(self.world.stack_outputs(name)), "secretOutputNames": []}
         if args.typ not in _ARM:
             return f"{args.name}-id", inputs
         arm_type, own_name_key, parent_key = _ARM[args.typ]
         digest = hashlib.sha256(args.name.encode()).hexdigest()[:8]
         name = inputs.get(own_name_key) or f"{args.name}{digest}"
         group = inputs.get("resourceGroupName") or name
-        rid = f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{group}"
+        rid = f"/subscriptions/{self.subscription}/resourceGroups/{group}"
         if parent_key:
             rid += f"/providers/{_ARM_PARENT_TYPE[parent_key]}/{inputs[parent_key]}/{arm_type}/{name}"
         elif arm_type:
@@ -176,28 +185,32 @@ class AzureMocks(Mocks):
         elif args.typ.endswith(":PublicIPAddress"):
             state["ipAddress"] = "203.0.113.10"
         elif args.typ.endswith(":PrivateLinkService"):
-            state["alias"] = f"{name}.{uuid.uuid5(uuid.NAMESPACE_URL, rid)}.{location}.azure.privatelinkservice"
+            state["alias"] = self.world.put_service(rid, {**inputs, "location": location})["alias"]
+        elif args.typ.endswith(":PrivateLinkServicePrivateEndpointConnection"):
+            decision = inputs["privateLinkServiceConnectionState"]
+            self.world.decide(group, inputs["serviceName"], name, decision["status"], decision.get("description", ""))
         elif args.typ.endswith(":PrivateEndpoint"):
             nic_name = inputs.get("customNetworkInterfaceName") or f"{name}.nic.{digest}"
             self.nic_ips[nic_name] = self._allocate(inputs["subnet"]["id"])
-            nics = (
-                f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{group}/providers/Microsoft.Network/networkInterfaces"
-            )
-            state["networkInterfaces"] = [{"id": f"{nics}/{nic_name}"}]
-            for key, status in (
-                ("manualPrivateLinkServiceConnections", "Pending"),
-                ("privateLinkServiceConnections", "Approved"),
+            nic_id = f"/subscriptions/{self.subscription}/resourceGroups/{group}/providers/Microsoft.Network"
+            state["networkInterfaces"] = [{"id": f"{nic_id}/networkInterfaces/{nic_name}"}]
+            for key, automatic in (
+                ("manualPrivateLinkServiceConnections", False),
+                ("privateLinkServiceConnections", True),
             ):
-                state[key] = [
-                    {
-                        **c,
-                        "privateLinkServiceConnectionState": {
-                            "status": status,
-                            "description": c.get("requestMessage", ""),
-                        },
-                    }
-                    for c in inputs.get(key) or []
-                ]
+                state[key] = []
+                for c in inputs.get(key) or []:
+                    status, description = self.world.connect(
+                        rid,
+                        self.subscription,
+                        c["privateLinkServiceId"],
+                        c["name"],
+                        c.get("requestMessage", ""),
+                        automatic,
+                    )
+                    state[key].append(
+                        {**c, "privateLinkServiceConnectionState": {"status": status, "description": description}}
+                    )
         return rid, state
 
     def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
@@ -206,25 +219,12 @@ class AzureMocks(Mocks):
     def _answer(self, args: MockCallArgs) -> dict[str, Any]:
         self.invokes.append(args)
         if args.token == "azure-native:authorization:getClientConfig":
-            return {"subscriptionId": SUBSCRIPTION_ID, "tenantId": TENANT_ID, "clientId": "mock", "objectId": "mock"}
+            return {"subscriptionId": self.subscription, "tenantId": TENANT_ID, "clientId": "mock", "objectId": "mock"}
         if args.token == "azure-native:network:getNetworkInterface":
             ip = self.nic_ips[args.args["networkInterfaceName"]]
             return {"ipConfigurations": [{"name": "ipconfig1", "privateIPAddress": ip}]}
         if args.token == "azure-native:network:getPrivateLinkService":
-            return {
-                "privateEndpointConnections": [
-                    {
-                        "name": c["name"],
-                        "privateEndpoint": {"id": c["privateEndpointId"]},
-                        "privateLinkServiceConnectionState": {
-                            "status": c["status"],
-                            "description": c.get("requestMessage", ""),
-                        },
-                        "linkIdentifier": c.get("linkIdentifier", ""),
-                    }
-                    for c in self.connections
-                ]
-            }
+            return self.world.get_service(args.args["resourceGroupName"], args.args["serviceName"])
         raise NotImplementedError(f"no mock for invoke {args.token}")
 
 
@@ -283,20 +283,25 @@ def stack_files(root: Path = ROOT) -> list[str]:
 
 
 def stack_config(stack: str, root: Path = ROOT) -> dict[str, Any]:
-    """The stack's project configuration as the engine would pass it: Pulumi.yaml defaults, then the stack file."""
+    """The stack's configuration as the engine would pass it: Pulumi.yaml defaults, then the stack file.
+
+    The project's keys lose their namespace; other namespaces (azure-native:…) keep theirs. An encrypted
+    value (`secure:`, what `pulumi config set --secret` writes) becomes a placeholder: offline there is no key.
+    """
     schema = load_schema()
     prefix = f"{schema.project}:"
     document = yaml.safe_load((root / f"Pulumi.{stack}.yaml").read_text()) or {}
-    config = schema.defaults()
+    config: dict[str, Any] = schema.defaults()
     for key, value in (document.get("config") or {}).items():
+        key = str(key)
         if isinstance(value, dict) and "secure" in value:
-            raise ValueError(f"Pulumi.{stack}.yaml: {key} is encrypted; the offline simulation cannot decrypt it")
-        config[key[len(prefix) :] if key.startswith(prefix) else key] = value
+            value = offline_ssh_public_key() if key == f"{prefix}sshPublicKey" else SECRET_PLACEHOLDER
+        config[key.removeprefix(prefix)] = value
     return config
 
 
 class SimulationError(Exception):
-    """The program raised; `registrations` is what it had registered by then (nothing, for bad settings)."""
+    """The program (or offline Azure, or the engine) refused; `registrations` is what it had registered by then."""
 
     def __init__(self, cause: BaseException, registrations: list[Registration]) -> None:
         super().__init__(str(cause))
@@ -308,9 +313,9 @@ def run_main() -> None:
     runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
 
 
-def deployed_config(stack: str) -> dict[str, Any]:
+def deployed_config(stack: str, root: Path = ROOT) -> dict[str, Any]:
     """The stack file's configuration as scripts/deploy deploys it, which adds an SSH key when the file has none."""
-    config = stack_config(stack)
+    config = stack_config(stack, root)
     config.setdefault("sshPublicKey", offline_ssh_public_key())
     return config
 
@@ -319,19 +324,25 @@ def simulate(
     stack: str,
     config: Mapping[str, Any],
     *,
-    stack_outputs: Mapping[str, Mapping[str, Any]] | None = None,
-    connections: Iterable[Mapping[str, str]] = (),
+    world: OfflineAzure | None = None,
     program: Callable[[], object] = run_main,
 ) -> Simulation:
-    """Run `program` (by default __main__.py) for `stack` with `config` (keys without the project namespace)."""
+    """Run `program` (by default __main__.py) for `stack` with `config` against `world` (a fresh one by default).
+
+    Keys without a namespace are the project's. This is one run of the program; `deploy` adds the engine's part.
+    """
+    world = world or OfflineAzure()
     project = load_schema().project
     asyncio.set_event_loop(asyncio.new_event_loop())
     reset_options(project=project, stack=stack, preview=False)
-    mocks = AzureMocks(stack_outputs or {}, connections)
+    subscription = str(config.get(f"{AZURE_NATIVE}:subscriptionId") or SUBSCRIPTION_ID)
+    mocks = AzureMocks(world, subscription)
     monitor = RecordingMonitor(mocks)
-    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_mocks(
+        mocks, project=project, stack=stack, preview=False, monitor=monitor, organization=world.organization
+    )
     pulumi.runtime.set_all_config(
-        {f"{project}:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
+        {(k if ":" in k else f"{project}:{k}"): v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
     )
     SETTINGS.rpc_manager.clear()
     SETTINGS.outputs.clear()
@@ -351,4 +362,150 @@ def simulate(
     states = {r.urn: r.state for r in monitor.resources.values()}
     for registration in monitor.registrations:
         registration.outputs = states.get(registration.urn, {})
-    return Simulation(stack=stack, resources=monitor.registrations, outputs=exported, invokes=mocks.invokes)
+    return Simulation(
+        stack=stack, resources=monitor.registrations, outputs=exported, invokes=mocks.invokes, config=dict(config)
+    )
+
+
+# --- the engine's part: deployments over one persistent offline Azure -----------------------------------
+
+
+def replacements(previous: Simulation | None, current: Simulation) -> list[tuple[Registration, list[str]]]:
+    """Resources the engine would replace, and the inputs that force it (azure-native: name, group, location)."""
+    if previous is None:
+        return []
+    found = []
+    for resource in current.resources:
+        before = previous.by_urn.get(resource.urn)
+        if before is None or not resource.custom or resource.type not in _ARM:
+            continue
+        _, own_name_key, parent_key = _ARM[resource.type]
+        keys = [*resource.replace_on_changes, "location", "resourceGroupName", own_name_key]
+        keys += [parent_key] if parent_key else []
+        changed = [k for k in dict.fromkeys(keys) if before.inputs.get(k) != resource.inputs.get(k)]
+        if changed:
+            found.append((resource, changed))
+    return found
+
+
+def describe_replacement(resource: Registration, changed: list[str]) -> str:
+    what = ALIAS_CHANGES if resource.type.endswith(":PrivateLinkService") else f"replaces {resource.name}"
+    return f"{what} (changed: {', '.join(changed)})"
+
+
+def deploy(world: OfflineAzure, stack: str, config: Mapping[str, Any]) -> Simulation:
+    """`pulumi up` of `stack` against `world`: nothing changes unless the whole deployment succeeds."""
+    previous = world.deployments.get(stack)
+    registrations: list[Registration] = []
+    try:
+        with world.transaction():
+            current = simulate(stack, config, world=world)
+            registrations = current.resources
+            for resource, changed in replacements(previous.simulation if previous else None, current):
+                if previous is not None and previous.simulation.by_urn[resource.urn].protect:
+                    raise EngineError(
+                        f"unable to replace resource {resource.name} as it is currently marked for protection: "
+                        f"it {describe_replacement(resource, changed)}"
+                    )
+                old_id = previous.simulation.by_urn[resource.urn].outputs["id"] if previous else ""
+                if resource.type.endswith(":PrivateLinkService") and old_id.lower() != resource.outputs["id"].lower():
+                    world.delete_service(old_id)  # replaced under another name: the old one goes first
+    except (EngineError, AzureError) as refused:
+        raise SimulationError(refused, registrations) from refused
+    world.record(stack, current)
+    return current
+
+
+def refresh(world: OfflineAzure, stack: str) -> Simulation:
+    """`pulumi refresh` (then `up`, which changes nothing): the stack's outputs as Azure now has them."""
+    return deploy(world, stack, world.deployments[stack].simulation.config)
+
+
+def destroy(world: OfflineAzure, stack: str) -> None:
+    """`pulumi destroy`: refused for protected resources (engine) and for a service with connections (Azure)."""
+    protected = [r.name for r in world.deployments[stack].simulation.resources if r.protect]
+    if protected:
+        raise SimulationError(
+            EngineError(f"cannot delete protected resources {', '.join(protected)}: set protectService false first"),
+            [],
+        )
+    try:
+        with world.transaction():
+            world.forget(stack)
+    except AzureError as refused:
+        raise SimulationError(refused, []) from refused
+
+
+@dataclass
+class RepositoryWorld:
+    """Every stack file of a repository deployed offline in the order they happen in life."""
+
+    world: OfflineAzure
+    deployed: dict[str, Simulation]
+    failed: dict[str, SimulationError]
+    assumed: list[str]
+    """Endpoints a provider decides on that no stack file here creates: assumed to have asked (another tenant)."""
+
+    def result(self, stack: str) -> Simulation:
+        if stack in self.failed:
+            raise self.failed[stack]
+        return self.deployed[stack]
+
+
+def provider_stack_file(qualified_stack: str, root: Path = ROOT) -> str | None:
+    """The stack file of this repository that a consumer's providerStack names, if there is one."""
+    parts = qualified_stack.split("/")
+    if len(parts) == 3 and parts[1] == load_schema().project and (root / f"Pulumi.{parts[2]}.yaml").exists():
+        return parts[2]
+    return None
+
+
+def deploy_repository(root: Path = ROOT) -> RepositoryWorld:
+    """Providers first (without decisions: nobody has asked yet), then every customer, then the providers again
+    with their decisions, then the customers' refresh: the state a team reaches by following the README."""
+    world = OfflineAzure(project=load_schema().project)
+    configs = {stack: deployed_config(stack, root) for stack in stack_files(root)}
+    providers = [s for s, c in configs.items() if c.get("role") == "provider"]
+    consumers = [s for s, c in configs.items() if c.get("role") == "consumer"]
+    repo = RepositoryWorld(world, {}, {}, [])
+
+    def attempt(stack: str, config: Mapping[str, Any]) -> None:
+        try:
+            repo.deployed[stack] = deploy(world, stack, config)
+            repo.failed.pop(stack, None)
+        except SimulationError as failure:
+            repo.failed[stack] = failure
+
+    for stack in providers:
+        attempt(stack, {**configs[stack], "approvedConnections": [], "rejectedConnections": []})
+    for stack in consumers:
+        attempt(stack, configs[stack])
+    for stack in providers:
+        if stack in repo.failed:
+            continue
+        settings = parse(configs[stack], stack=stack)
+        assert isinstance(settings, ProviderSettings)
+        service = world.service_by_alias(repo.deployed[stack].outputs["alias"])
+        assert service is not None
+        for decision in settings.connection_decisions:
+            if decision.private_endpoint_id.lower() not in service.connections:
+                world.add_connection(service, decision.private_endpoint_id, "a customer outside this repository")
+                repo.assumed.append(decision.private_endpoint_id)
+        attempt(stack, configs[stack])
+    for stack in consumers:
+        if stack in repo.deployed:
+            attempt(stack, configs[stack])
+    return repo
+
+
+def expected_connection(consumer: ConsumerSettings, root: Path = ROOT) -> str | None:
+    """What the provider's stack file says happens to this customer's connection, when that file is here."""
+    provider_stack = provider_stack_file(consumer.provider_stack or "", root)
+    if provider_stack is None or consumer.subscription_id is None:
+        return None
+    try:
+        provider = parse(deployed_config(provider_stack, root), stack=provider_stack)
+    except SettingsError:
+        return None
+    assert isinstance(provider, ProviderSettings)
+    return provider.connection_fate(consumer.subscription_id, consumer.private_endpoint_id)

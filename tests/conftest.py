@@ -1,13 +1,13 @@
-"""Run the real program offline: stack file + Pulumi.yaml defaults, under Azure-like mocks."""
+"""Run the real program offline: stack file + Pulumi.yaml defaults, under Azure-like mocks, over an offline Azure."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pytest
 
-from pls.simulate import Simulation, deployed_config, simulate
+from pls.offline_azure import OfflineAzure
+from pls.simulate import RepositoryWorld, Simulation, deploy, deploy_repository, deployed_config, simulate
 
 PROVIDER_STACK = "organization/pls-saas/provider"
 
@@ -16,20 +16,27 @@ def config_for(stack_file: str, **overrides: Any) -> dict[str, Any]:
     return {**deployed_config(stack_file), **overrides}
 
 
-def run_stack(
-    stack_file: str,
-    *,
-    provider_outputs: Mapping[str, Any] | None = None,
-    connections: Iterable[Mapping[str, str]] = (),
-    **overrides: Any,
-) -> Simulation:
-    outputs = {PROVIDER_STACK: provider_outputs} if provider_outputs is not None else {}
-    return simulate(stack_file, config_for(stack_file, **overrides), stack_outputs=outputs, connections=connections)
+def run_stack(stack_file: str, *, world: OfflineAzure | None = None, **overrides: Any) -> Simulation:
+    """One run of the program for a stack file (with overrides), against `world` or an empty offline Azure."""
+    return simulate(stack_file, config_for(stack_file, **overrides), world=world)
+
+
+def world_with_provider(**overrides: Any) -> OfflineAzure:
+    """An offline Azure where the provider stack file has been deployed once (nobody has connected yet)."""
+    world = OfflineAzure()
+    deploy(world, "provider", config_for("provider", approvedConnections=[], rejectedConnections=[], **overrides))
+    return world
 
 
 @pytest.fixture(scope="session")
-def provider() -> Simulation:
-    return run_stack("provider")
+def repository() -> RepositoryWorld:
+    """Every stack file of the repository deployed, in the order the README's lifecycle deploys them."""
+    return deploy_repository()
+
+
+@pytest.fixture(scope="session")
+def provider(repository: RepositoryWorld) -> Simulation:
+    return repository.result("provider")
 
 
 @pytest.fixture(scope="session")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from pls.simulate import SimulationError
-from tests.conftest import run_stack
+from pls.offline_azure import OfflineAzure, Service
+from pls.settings import SettingsError
+from pls.simulate import SimulationError, deploy
+from tests.conftest import config_for, world_with_provider
 
 TRADEWINDS_PE = (
     "/subscriptions/11111111-1111-4111-8111-111111111111/resourceGroups/tradewinds-rg/providers/"
@@ -15,68 +17,74 @@ MALLORY_PE = (
     "/subscriptions/33333333-3333-4333-8333-333333333333/resourceGroups/rg/providers/"
     "Microsoft.Network/privateEndpoints/mallory-pe"
 )
-CONNECTIONS = [
-    {
-        "name": "tradewinds-saas-pe.4f1c",
-        "privateEndpointId": TRADEWINDS_PE,
-        "status": "Pending",
-        "requestMessage": "Customer: Tradewinds, Order no.: 314159",
-        "linkIdentifier": "536870913",
-    },
-    {
-        "name": "mallory-pe.9a2b",
-        "privateEndpointId": MALLORY_PE,
-        "status": "Pending",
-        "requestMessage": "Customer: Tradewinds, Order no.: 314159 (please approve)",
-        "linkIdentifier": "536870914",
-    },
-]
+TRADEWINDS_MESSAGE = "Customer: Tradewinds, Order no.: 314159"
+MALLORY_MESSAGE = "Customer: Tradewinds, Order no.: 314159 (please approve)"
+
+
+def _requested() -> tuple[OfflineAzure, Service]:
+    """The provider is deployed, and two endpoints have asked: Tradewinds, and Mallory who copies its message."""
+    world = world_with_provider()
+    service = world.service_by_alias(world.deployments["provider"].outputs["alias"])
+    assert service is not None
+    world.add_connection(service, TRADEWINDS_PE, TRADEWINDS_MESSAGE)
+    world.add_connection(service, MALLORY_PE, MALLORY_MESSAGE)
+    return world, service
 
 
 def test_declared_approval_is_applied_to_the_matching_connection() -> None:
-    sim = run_stack(
-        "provider",
-        connections=CONNECTIONS,
-        approvedConnections=[f"{TRADEWINDS_PE.upper()} | contract TW-314159 signed"],
+    world, service = _requested()
+    sim = deploy(
+        world, "provider", config_for("provider", approvedConnections=[f"{TRADEWINDS_PE.upper()} | contract TW signed"])
     )
     (decision,) = sim.of_type("network:PrivateLinkServicePrivateEndpointConnection")
-    assert decision.inputs["peConnectionName"] == "tradewinds-saas-pe.4f1c"
+    tradewinds = service.connections[TRADEWINDS_PE.lower()]
+    assert decision.inputs["peConnectionName"] == tradewinds.name
     assert decision.inputs["serviceName"] == "saas"
     assert decision.inputs["resourceGroupName"] == sim.outputs["resourceGroupName"]
     assert decision.inputs["privateLinkServiceConnectionState"] == {
         "status": "Approved",
-        "description": "contract TW-314159 signed",
+        "description": "contract TW signed",
         "actionsRequired": "None",
     }
     assert sim.depends_on(decision, sim.one("network:PrivateLinkService"))
+    assert world.service_by_alias(sim.outputs["alias"]).connections[TRADEWINDS_PE.lower()].status == "Approved"  # type: ignore[union-attr]
 
 
 def test_undeclared_requests_stay_pending_and_are_listed_with_their_message() -> None:
-    sim = run_stack(
-        "provider", connections=CONNECTIONS, approvedConnections=[f"{TRADEWINDS_PE} | contract TW-314159 signed"]
-    )
+    world, service = _requested()
+    sim = deploy(world, "provider", config_for("provider", approvedConnections=[f"{TRADEWINDS_PE} | contract TW"]))
+    mallory = service.connections[MALLORY_PE.lower()]
     assert sim.outputs["pendingConnections"] == [
         {
-            "name": "mallory-pe.9a2b",
+            "name": mallory.name,
             "privateEndpointId": MALLORY_PE,
             "status": "Pending",
-            "requestMessage": "Customer: Tradewinds, Order no.: 314159 (please approve)",
-            "linkIdentifier": "536870914",
+            "requestMessage": MALLORY_MESSAGE,
+            "linkIdentifier": mallory.link_identifier,
         }
     ]
     decided = [d.inputs["peConnectionName"] for d in sim.of_type("network:PrivateLinkServicePrivateEndpointConnection")]
-    assert decided == ["tradewinds-saas-pe.4f1c"], "the same request message must not approve another endpoint"
+    assert decided == [service.connections[TRADEWINDS_PE.lower()].name], "a copied message must not approve Mallory"
+    assert mallory.status == "Pending"
 
 
 def test_rejection_is_applied_too() -> None:
-    sim = run_stack("provider", connections=CONNECTIONS, rejectedConnections=[f"{MALLORY_PE} | unknown customer"])
+    world, service = _requested()
+    sim = deploy(world, "provider", config_for("provider", rejectedConnections=[f"{MALLORY_PE} | unknown customer"]))
     (decision,) = sim.of_type("network:PrivateLinkServicePrivateEndpointConnection")
-    assert decision.inputs["peConnectionName"] == "mallory-pe.9a2b"
     assert decision.inputs["privateLinkServiceConnectionState"]["status"] == "Rejected"
-    assert [c["name"] for c in sim.outputs["pendingConnections"]] == ["tradewinds-saas-pe.4f1c"]
+    assert service.connections[MALLORY_PE.lower()].status == "Rejected"
+    assert [c["privateEndpointId"] for c in sim.outputs["pendingConnections"]] == [TRADEWINDS_PE]
 
 
-def test_a_decision_on_an_endpoint_that_never_asked_is_an_error() -> None:
+@pytest.mark.parametrize("first_deployment", [True, False], ids=["no-service-yet", "service-without-that-endpoint"])
+def test_a_decision_on_an_endpoint_that_never_asked_is_refused_before_any_change(first_deployment: bool) -> None:
+    world = OfflineAzure() if first_deployment else world_with_provider()
+    before = dict(world.deployments)
     with pytest.raises(SimulationError) as failure:
-        run_stack("provider", connections=[], approvedConnections=[f"{TRADEWINDS_PE} | contract TW-314159 signed"])
-    assert "approvedConnections: Private Link Service saas has no connection from" in str(failure.value)
+        deploy(world, "provider", config_for("provider", approvedConnections=[f"{TRADEWINDS_PE} | contract TW"]))
+    error = failure.value.cause
+    assert isinstance(error, SettingsError) and error.keys == {"approvedConnections"}, error
+    assert TRADEWINDS_PE in str(error) and "remove the entry" in str(error)
+    assert [r.type for r in failure.value.registrations] == ["pulumi:pulumi:StackReference"]
+    assert world.deployments == before

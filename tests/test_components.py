@@ -211,6 +211,7 @@ def test_consumer_network_endpoint_subnet_and_nsg_on_workload() -> None:
         lambda: ConsumerNetwork(
             "acme",
             ConsumerNetworkArgs(
+                resource_group_name="acme-network",
                 location="swedencentral",
                 vnet_cidr="10.9.0.0/16",
                 endpoint_subnet_cidr="10.9.0.0/28",
@@ -220,6 +221,7 @@ def test_consumer_network_endpoint_subnet_and_nsg_on_workload() -> None:
         )
     )
     subnets = {s.inputs["subnetName"]: s for s in sim.of_type("network:Subnet")}
+    assert sim.one("resources:ResourceGroup").inputs["resourceGroupName"] == "acme-network"
     assert subnets["endpoints"].inputs["privateEndpointNetworkPolicies"] == "Disabled"
     assert "networkSecurityGroup" not in subnets["endpoints"].inputs
     assert (

@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 
-from pls.simulate import Simulation, stack_files
+from pls.simulate import RepositoryWorld, Simulation, stack_files
 from policy import rules
-from tests.conftest import run_stack
 
 
 @dataclass
@@ -173,8 +172,8 @@ def test_nat_subnet_with_policies_enabled_is_caught() -> None:
 
 
 @pytest.mark.parametrize("stack", stack_files())
-def test_every_shipped_stack_passes(stack: str, provider_outputs: dict[str, Any]) -> None:
-    sim = run_stack(stack, provider_outputs=provider_outputs)
+def test_every_shipped_stack_passes(stack: str, repository: RepositoryWorld) -> None:
+    sim = repository.result(stack)
     resources = views(sim)
     assert violations(resources) == []
     if stack == "provider":

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pls import docs
-from pls.simulate import ROOT, Simulation
+from pls.simulate import ROOT, RepositoryWorld, Simulation
 
 COMPONENT_FILES = sorted((ROOT / "components").glob("[!_]*.py"))
 
@@ -52,10 +52,8 @@ def test_children_are_named_after_their_component(fixture: str, request: pytest.
 
 
 @pytest.fixture(scope="module")
-def consumer_sim(provider_outputs: dict[str, object]) -> Simulation:
-    from tests.conftest import run_stack
-
-    return run_stack("consumer", provider_outputs=provider_outputs)
+def consumer_sim(repository: RepositoryWorld) -> Simulation:
+    return repository.result("consumer")
 
 
 def test_readme_generated_sections_are_current() -> None:

@@ -30,7 +30,8 @@ IO_TIMEOUT = 3.0
 
 
 def need(binary: str) -> str:
-    path = shutil.which(binary)
+    # Debian installs nginx in /usr/sbin, which a non-root PATH often lacks.
+    path = shutil.which(binary) or shutil.which(binary, path="/usr/local/sbin:/usr/sbin:/sbin")
     if path is None:
         if os.environ.get("CI") == "true":
             pytest.fail(f"{binary} is missing in CI: .ci/run must install it")

@@ -1,0 +1,281 @@
+"""A stateful offline Azure (a test double): what persists between deployments of different stacks.
+
+The mocks of pls/simulate.py ask it what Azure would answer; `deploy`, `refresh` and `destroy` play the
+Pulumi engine's part (previous state, protected resources, replacements) over one persistent world:
+
+- a Private Link Service keeps its alias, NAT IP count and frontend across deployments; it cannot lose a NAT
+  IP, and it cannot be deleted while it has connections;
+- a consumer's private endpoint creates a connection on the service its alias names, with the consumer's
+  subscription, request message and a LinkID. Azure's rules decide its fate: a subscription outside the
+  service's visibility cannot create it; an auto-approved one is Approved; anything else is Pending until
+  the provider decides;
+- a failed deployment changes nothing (each one runs on a copy that is kept only if it succeeds).
+
+Never imported by the program: it exists only for the simulation, the plan and the tests.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+FIRST_LINK_ID = 536870913  # LinkIDs Azure hands out look like this (0x20000001)
+
+
+class AzureError(Exception):
+    """What Azure Resource Manager answers to a request it refuses: a code and a message."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+
+
+class EngineError(Exception):
+    """What the Pulumi engine refuses before it changes anything (protected resources)."""
+
+
+@dataclass
+class Connection:
+    name: str
+    private_endpoint_id: str
+    subscription_id: str
+    request_message: str
+    link_identifier: str
+    status: str
+    description: str
+
+
+@dataclass
+class Service:
+    id: str
+    name: str
+    resource_group: str
+    location: str
+    alias: str
+    nat_ip_count: int
+    frontend_ids: list[str]
+    visibility: list[str]
+    auto_approval: list[str]
+    connections: dict[str, Connection] = field(default_factory=dict)
+    """By the private endpoint's id, lowercased."""
+
+    def view(self) -> dict[str, Any]:
+        """The service as `getPrivateLinkService` returns it."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "location": self.location,
+            "alias": self.alias,
+            "ipConfigurations": [{"name": f"nat-{i + 1}"} for i in range(self.nat_ip_count)],
+            "loadBalancerFrontendIpConfigurations": [{"id": f} for f in self.frontend_ids],
+            "privateEndpointConnections": [
+                {
+                    "name": c.name,
+                    "privateEndpoint": {"id": c.private_endpoint_id},
+                    "privateLinkServiceConnectionState": {"status": c.status, "description": c.description},
+                    "linkIdentifier": c.link_identifier,
+                }
+                for c in self.connections.values()
+            ],
+        }
+
+
+@dataclass
+class _State:
+    services: dict[str, Service] = field(default_factory=dict)
+    """By the service's resource id, lowercased."""
+    endpoint_states: dict[str, str] = field(default_factory=dict)
+    """Connection status of endpoints whose alias no offline service has (a provider outside this world)."""
+    next_link_id: int = FIRST_LINK_ID
+    generation: int = 0
+    """Bumped when a service is deleted, so a service created again under the same name gets a new alias."""
+
+
+@dataclass
+class Deployment:
+    """What a stack's last successful deployment left: its outputs and resources (pls.simulate.Simulation)."""
+
+    simulation: Any
+    outputs: dict[str, Any]
+
+
+class OfflineAzure:
+    def __init__(self, organization: str = "organization", project: str = "pls-saas") -> None:
+        self.organization = organization
+        self.project = project
+        self.state = _State()
+        self.deployments: dict[str, Deployment] = {}
+        self.extra_stack_outputs: dict[str, dict[str, Any]] = {}
+        """Outputs of stacks that are not deployed in this world (e.g. a provider that has no alias yet)."""
+
+    # --- what the engine and the tests see -----------------------------------------------------------
+
+    def qualified(self, stack: str) -> str:
+        return f"{self.organization}/{self.project}/{stack}"
+
+    def stack_outputs(self, qualified_stack: str) -> dict[str, Any]:
+        for stack, deployment in self.deployments.items():
+            if self.qualified(stack) == qualified_stack:
+                return deployment.outputs
+        return self.extra_stack_outputs.get(qualified_stack, {})
+
+    def service_by_alias(self, alias: str) -> Service | None:
+        return next((s for s in self.state.services.values() if s.alias == alias), None)
+
+    def service_named(self, resource_group: str, name: str) -> Service | None:
+        return next(
+            (s for s in self.state.services.values() if (s.resource_group, s.name) == (resource_group, name)), None
+        )
+
+    def add_connection(self, service: Service, private_endpoint_id: str, request_message: str) -> Connection:
+        """A customer this world does not deploy (another repository or tenant) requests a connection."""
+        subscription = private_endpoint_id.split("/")[2].lower()
+        return self._new_connection(service, private_endpoint_id, subscription, request_message, automatic=False)
+
+    # --- what Azure answers the mocks ---------------------------------------------------------------
+
+    def put_service(self, rid: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        """Create or update a Private Link Service; returns the state Azure reports."""
+        frontends = [f["id"] for f in inputs.get("loadBalancerFrontendIpConfigurations") or []]
+        nat_ips = len(inputs.get("ipConfigurations") or [])
+        service = self.state.services.get(rid.lower())
+        if service is not None and nat_ips < service.nat_ip_count:
+            raise AzureError(
+                "PrivateLinkServiceCannotRemoveIpConfigurations",
+                f"NAT IP configurations of {service.name} cannot be removed: it has {service.nat_ip_count}, "
+                f"the request has {nat_ips}",
+            )
+        if service is not None and service.frontend_ids != frontends:
+            self.delete_service(rid)  # a new frontend replaces the service (delete before replace)
+            service = None
+        if service is None:
+            # A new service has a new alias and no connections.
+            guid = uuid.uuid5(uuid.NAMESPACE_URL, f"{rid}|{'|'.join(frontends)}|{self.state.generation}")
+            name = rid.rsplit("/", 1)[-1]
+            service = Service(
+                id=rid,
+                name=name,
+                resource_group=rid.split("/")[4],
+                location=inputs.get("location", ""),
+                alias=f"{name}.{guid}.{inputs.get('location', '')}.azure.privatelinkservice",
+                nat_ip_count=nat_ips,
+                frontend_ids=frontends,
+                visibility=[],
+                auto_approval=[],
+            )
+            self.state.services[rid.lower()] = service
+        service.nat_ip_count = nat_ips
+        service.visibility = [s.lower() for s in (inputs.get("visibility") or {}).get("subscriptions") or []]
+        service.auto_approval = [s.lower() for s in (inputs.get("autoApproval") or {}).get("subscriptions") or []]
+        return service.view()
+
+    def get_service(self, resource_group: str, name: str) -> dict[str, Any]:
+        service = self.service_named(resource_group, name)
+        if service is None:
+            raise AzureError("ResourceNotFound", f"Private Link Service {name} in {resource_group} was not found")
+        return service.view()
+
+    def connect(
+        self, endpoint_id: str, subscription: str, alias: str, name: str, message: str, automatic: bool
+    ) -> tuple[str, str]:
+        """A private endpoint's connection to `alias`: its status and description, as the endpoint reports them."""
+        service = self.service_by_alias(alias)
+        if service is None:  # a provider outside this world: nothing decides but the provider
+            status = self.state.endpoint_states.setdefault(endpoint_id.lower(), "Approved" if automatic else "Pending")
+            return status, message
+        existing = service.connections.get(endpoint_id.lower())
+        if existing is None:
+            if service.visibility != ["*"] and subscription.lower() not in service.visibility:
+                raise AzureError(
+                    "PrivateLinkServiceNotVisible",
+                    f"Private Link Service {alias} is not visible to subscription {subscription}: "
+                    "the provider must add it to the service's visibility",
+                )
+            existing = self._new_connection(service, endpoint_id, subscription, message, automatic, name)
+        return existing.status, existing.description
+
+    def decide(self, resource_group: str, service_name: str, connection_name: str, status: str, reason: str) -> None:
+        service = self.service_named(resource_group, service_name)
+        connection = next(
+            (c for c in (service.connections.values() if service else []) if c.name == connection_name), None
+        )
+        if service is None or connection is None:
+            raise AzureError("NotFound", f"private endpoint connection {connection_name} of {service_name} not found")
+        connection.status, connection.description = status, reason
+
+    def _new_connection(
+        self,
+        service: Service,
+        endpoint_id: str,
+        subscription: str,
+        message: str,
+        automatic: bool,
+        name: str | None = None,
+    ) -> Connection:
+        approved = subscription.lower() in service.auto_approval
+        connection = Connection(
+            # Azure names a connection after the endpoint, with a suffix of its own.
+            name=name or f"{endpoint_id.rsplit('/', 1)[-1]}.{uuid.uuid5(uuid.NAMESPACE_URL, endpoint_id).hex[:8]}",
+            private_endpoint_id=endpoint_id,
+            subscription_id=subscription.lower(),
+            request_message="" if automatic else message,
+            link_identifier=str(self.state.next_link_id),
+            status="Approved" if approved else "Pending",
+            description="Auto-Approved" if approved else message,
+        )
+        self.state.next_link_id += 1
+        service.connections[endpoint_id.lower()] = connection
+        return connection
+
+    def delete_service(self, rid: str) -> None:
+        service = self.state.services.get(rid.lower())
+        if service is None:
+            return
+        if service.connections:
+            raise AzureError(
+                "CannotDeletePrivateLinkServiceWithPrivateEndpointConnections",
+                f"Private Link Service {service.name} has {len(service.connections)} private endpoint "
+                "connection(s): the consumers must delete their endpoints first (or the provider reject them)",
+            )
+        del self.state.services[rid.lower()]
+        self.state.generation += 1
+
+    # --- the engine's part --------------------------------------------------------------------------
+
+    def transaction(self) -> _Transaction:
+        return _Transaction(self)
+
+    def record(self, stack: str, simulation: Any) -> None:
+        self.deployments[stack] = Deployment(simulation, dict(simulation.outputs))
+
+    def forget(self, stack: str) -> None:
+        """A destroyed stack: its endpoints' connections go, then its services (refused while they have any)."""
+        resources = self.deployments[stack].simulation.resources
+        for resource in resources:
+            if resource.type.endswith(":PrivateEndpoint"):
+                endpoint_id = resource.outputs["id"].lower()
+                self.state.endpoint_states.pop(endpoint_id, None)
+                for service in self.state.services.values():
+                    service.connections.pop(endpoint_id, None)
+        for resource in resources:
+            if resource.type.endswith(":PrivateLinkService"):
+                self.delete_service(resource.outputs["id"])
+        del self.deployments[stack]
+
+
+class _Transaction:
+    """Runs a deployment on a copy of the world's state; keeps it only if the deployment succeeds."""
+
+    def __init__(self, world: OfflineAzure) -> None:
+        self.world = world
+
+    def __enter__(self) -> OfflineAzure:
+        self.saved = copy.deepcopy(self.world.state)
+        return self.world
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if kind is not None:
+            self.world.state = self.saved
