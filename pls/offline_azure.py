@@ -113,6 +113,14 @@ class OfflineAzure:
 
     # --- what the engine and the tests see -----------------------------------------------------------
 
+    def fork(self) -> OfflineAzure:
+        """An independent copy: the state is copied, past deployments (records, never changed) are shared."""
+        world = OfflineAzure(self.organization, self.project)
+        world.state = copy.deepcopy(self.state)
+        world.deployments = dict(self.deployments)
+        world.extra_stack_outputs = dict(self.extra_stack_outputs)
+        return world
+
     def qualified(self, stack: str) -> str:
         return f"{self.organization}/{self.project}/{stack}"
 
@@ -255,13 +263,13 @@ class OfflineAzure:
         """A destroyed stack: its endpoints' connections go, then its services (refused while they have any)."""
         resources = self.deployments[stack].simulation.resources
         for resource in resources:
-            if resource.type.endswith(":PrivateEndpoint"):
+            if resource.type == "azure-native:network:PrivateEndpoint":
                 endpoint_id = resource.outputs["id"].lower()
                 self.state.endpoint_states.pop(endpoint_id, None)
                 for service in self.state.services.values():
                     service.connections.pop(endpoint_id, None)
         for resource in resources:
-            if resource.type.endswith(":PrivateLinkService"):
+            if resource.type == "azure-native:network:PrivateLinkService":
                 self.delete_service(resource.outputs["id"])
         del self.deployments[stack]
 

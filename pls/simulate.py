@@ -160,7 +160,8 @@ class AzureMocks(Mocks):
         if args.typ not in _ARM:
             return f"{args.name}-id", inputs
         arm_type, own_name_key, parent_key = _ARM[args.typ]
-        digest = hashlib.sha256(args.name.encode()).hexdigest()[:8]
+        # Azure-native's autonames are random; offline they are stable per stack (two stacks never share one).
+        digest = hashlib.sha256(f"{pulumi.get_stack()}/{args.name}".encode()).hexdigest()[:8]
         name = inputs.get(own_name_key) or f"{args.name}{digest}"
         group = inputs.get("resourceGroupName") or name
         rid = f"/subscriptions/{self.subscription}/resourceGroups/{group}"
@@ -480,11 +481,13 @@ def deploy_repository(root: Path = ROOT) -> RepositoryWorld:
         attempt(stack, {**configs[stack], "approvedConnections": [], "rejectedConnections": []})
     for stack in consumers:
         attempt(stack, configs[stack])
+    decided = False
     for stack in providers:
         if stack in repo.failed:
             continue
         settings = parse(configs[stack], stack=stack)
         assert isinstance(settings, ProviderSettings)
+        decided = decided or bool(settings.connection_decisions)
         service = world.service_by_alias(repo.deployed[stack].outputs["alias"])
         assert service is not None
         for decision in settings.connection_decisions:
@@ -492,8 +495,8 @@ def deploy_repository(root: Path = ROOT) -> RepositoryWorld:
                 world.add_connection(service, decision.private_endpoint_id, "a customer outside this repository")
                 repo.assumed.append(decision.private_endpoint_id)
         attempt(stack, configs[stack])
-    for stack in consumers:
-        if stack in repo.deployed:
+    for stack in consumers:  # their refresh, when a provider has decided on anything
+        if decided and stack in repo.deployed:
             attempt(stack, configs[stack])
     return repo
 

@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
+from pls import plan
 from pls.offline_azure import OfflineAzure
-from pls.simulate import RepositoryWorld, Simulation, deploy, deploy_repository, deployed_config, simulate
+from pls.simulate import RepositoryWorld, Simulation, deploy, deployed_config, simulate
 
 PROVIDER_STACK = "organization/pls-saas/provider"
 
@@ -30,8 +31,11 @@ def world_with_provider(**overrides: Any) -> OfflineAzure:
 
 @pytest.fixture(scope="session")
 def repository() -> RepositoryWorld:
-    """Every stack file of the repository deployed, in the order the README's lifecycle deploys them."""
-    return deploy_repository()
+    """Every stack file of the repository deployed, in the order the README's lifecycle deploys them.
+
+    The one the plan and the README's diagram use too: computed once per test process.
+    """
+    return plan.repository()
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,288 @@
+"""The README's lifecycles as sequences of deployments over one persistent offline Azure.
+
+After every step the test asserts what Azure would show: the connection's state on both sides, the alias,
+the NAT IPs, and what is refused (by Azure, by the engine, or by the program before any change).
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from pls.offline_azure import AzureError, EngineError, OfflineAzure
+from pls.plan import changes_against, connection_forecast
+from pls.settings import ALIAS_CHANGES, ConsumerSettings, SettingsError, parse
+from pls.simulate import (
+    ROOT,
+    Simulation,
+    SimulationError,
+    deploy,
+    deploy_repository,
+    destroy,
+    refresh,
+    replacements,
+    stack_files,
+)
+from tests.conftest import config_for
+from tests.test_stack_files import check_stack_file
+
+TRADEWINDS = "11111111-1111-4111-8111-111111111111"
+CONTOSO = "22222222-2222-4222-8222-222222222222"
+STRANGER = "99999999-9999-4999-8999-999999999999"
+
+
+def _provider(**overrides: Any) -> dict[str, Any]:
+    """The provider stack file with this scenario's customers (never the shipped lists, which users edit)."""
+    base = {"visibility": [TRADEWINDS, CONTOSO], "autoApproval": [CONTOSO], "approvedConnections": []}
+    return config_for("provider", **{"rejectedConnections": [], **base, **overrides})
+
+
+@functools.cache
+def _deployed() -> OfflineAzure:
+    world = OfflineAzure()
+    deploy(world, "provider", _provider())
+    return world
+
+
+def _world() -> OfflineAzure:
+    """A world where this scenario's provider has just been deployed (deployed once, copied per test)."""
+    return _deployed().fork()
+
+
+def _refused(action: Any, cause: type[BaseException]) -> BaseException:
+    with pytest.raises(SimulationError) as failure:
+        action()
+    assert isinstance(failure.value.cause, cause), failure.value.cause
+    return failure.value.cause
+
+
+def _nothing_but_the_lookup(failure_registrations: list[Any]) -> None:
+    assert [r.type for r in failure_registrations] == ["pulumi:pulumi:StackReference"]
+
+
+def test_manual_customer_requests_is_approved_and_is_offboarded() -> None:
+    world = _world()
+    alias = world.deployments["provider"].outputs["alias"]
+
+    tradewinds = deploy(world, "consumer", config_for("consumer"))
+    assert tradewinds.outputs["connectionState"] == "Pending"
+    assert tradewinds.outputs["providerAlias"] == alias
+
+    # The provider's next deployment lists the request, with the customer's message and LinkID.
+    provider = deploy(world, "provider", _provider())
+    (request,) = provider.outputs["pendingConnections"]
+    assert request["privateEndpointId"] == tradewinds.outputs["privateEndpointId"]
+    assert request["requestMessage"] == "Customer: Tradewinds, Order no.: 314159"
+    assert request["linkIdentifier"].isdigit()
+
+    # Approval as README step 5 writes it: the endpoint id the customer's stack outputs.
+    approved = _provider(approvedConnections=[f"{tradewinds.outputs['privateEndpointId']} | contract TW-314159"])
+    provider = deploy(world, "provider", approved)
+    assert provider.outputs["pendingConnections"] == []
+    assert provider.outputs["alias"] == alias
+    assert refresh(world, "consumer").outputs["connectionState"] == "Approved"
+
+    # Offboarding: the customer destroys its endpoint; a decision left behind is refused by name.
+    destroy(world, "consumer")
+    service = world.service_by_alias(alias)
+    assert service is not None and service.connections == {}
+    stale = _refused(lambda: deploy(world, "provider", approved), SettingsError)
+    assert isinstance(stale, SettingsError) and stale.keys == {"approvedConnections"}
+    assert tradewinds.outputs["privateEndpointId"] in str(stale)
+    deploy(world, "provider", _provider(visibility=[CONTOSO]))
+
+
+def test_rejected_customer_stays_rejected() -> None:
+    world = _world()
+    endpoint_id = deploy(world, "consumer", config_for("consumer")).outputs["privateEndpointId"]
+    deploy(world, "provider", _provider(rejectedConnections=[f"{endpoint_id} | no contract"]))
+    assert refresh(world, "consumer").outputs["connectionState"] == "Rejected"
+
+
+def test_auto_approved_customer_is_approved_on_arrival() -> None:
+    world = _world()
+    contoso = deploy(world, "consumer-contoso", config_for("consumer-contoso"))
+    assert contoso.outputs["connectionState"] == "Approved"
+    assert deploy(world, "provider", _provider()).outputs["pendingConnections"] == []
+
+
+def test_auto_approved_stack_without_the_providers_auto_approval_waits_and_the_plan_says_so(tmp_path: Path) -> None:
+    world = OfflineAzure()
+    deploy(world, "provider", _provider(autoApproval=[]))
+    assert deploy(world, "consumer-contoso", config_for("consumer-contoso")).outputs["connectionState"] == "Pending"
+    settings = parse(config_for("consumer-contoso"), stack="consumer-contoso")
+    assert isinstance(settings, ConsumerSettings)
+    assert any(
+        "does not auto-approve" in line for line in connection_forecast(settings, _repo_with(tmp_path, autoApproval=[]))
+    )
+
+
+def test_customer_outside_visibility_is_refused_by_azure() -> None:
+    world = _world()
+    provider = world.deployments["provider"].simulation
+    stranger = config_for("consumer", **{"azure-native:subscriptionId": STRANGER})
+    refused = _refused(lambda: deploy(world, "consumer", stranger), AzureError)
+    assert isinstance(refused, AzureError) and refused.code == "PrivateLinkServiceNotVisible"
+    assert STRANGER in str(refused)
+    assert "consumer" not in world.deployments
+    assert world.service_by_alias(provider.outputs["alias"]).connections == {}  # type: ignore[union-attr]
+
+
+def test_nat_ips_grow_in_place_and_never_shrink() -> None:
+    world = OfflineAzure()
+    first = deploy(world, "provider", _provider(natIpCount=2))
+    grown = deploy(world, "provider", _provider(natIpCount=3))
+    assert grown.outputs["alias"] == first.outputs["alias"]
+    assert world.service_by_alias(grown.outputs["alias"]).nat_ip_count == 3  # type: ignore[union-attr]
+    with pytest.raises(SimulationError) as failure:
+        deploy(world, "provider", _provider(natIpCount=2))
+    error = failure.value.cause
+    assert isinstance(error, SettingsError) and error.keys == {"natIpCount"}
+    assert "has 3 NAT IP configurations" in str(error)
+    _nothing_but_the_lookup(failure.value.registrations)
+    assert world.deployments["provider"].simulation is grown
+
+
+def test_a_new_alias_is_refused_while_protected_and_the_plan_says_why() -> None:
+    world = _world()
+    deploy(world, "consumer", config_for("consumer"))
+    with pytest.raises(SimulationError) as failure:
+        deploy(world, "provider", _provider(serviceName="saas2"))
+    error = failure.value.cause
+    assert isinstance(error, SettingsError) and error.keys == {"serviceName"}
+    assert ALIAS_CHANGES in str(error)
+    _nothing_but_the_lookup(failure.value.registrations)
+
+
+def test_an_unprotected_replacement_gives_a_new_alias_and_is_described() -> None:
+    world = OfflineAzure()
+    before = deploy(world, "provider", _provider(protectService=False))
+    after = deploy(world, "provider", _provider(protectService=False, serviceName="saas2"))
+    assert after.outputs["alias"] != before.outputs["alias"]
+    described = [r for r, changed in replacements(before, after) if r.type.endswith(":PrivateLinkService")]
+    assert len(described) == 1
+    assert world.service_by_alias(before.outputs["alias"]) is None
+
+
+def test_teardown_order_consumers_first_then_unprotect_then_provider() -> None:
+    world = _world()
+    deploy(world, "consumer-contoso", config_for("consumer-contoso"))
+    _refused(lambda: destroy(world, "provider"), EngineError)  # protected
+    deploy(world, "provider", _provider(protectService=False))
+    refused = _refused(lambda: destroy(world, "provider"), AzureError)  # it still has a connection
+    assert isinstance(refused, AzureError)
+    assert refused.code == "CannotDeletePrivateLinkServiceWithPrivateEndpointConnections"
+    destroy(world, "consumer-contoso")
+    destroy(world, "provider")
+    assert world.deployments == {} and world.state.services == {}
+
+
+# --- the README's steps, literally, on a copy of the repository's stack files ---------------------
+
+
+def _copy_stack_files(root: Path) -> None:
+    for stack in stack_files():
+        (root / f"Pulumi.{stack}.yaml").write_text((ROOT / f"Pulumi.{stack}.yaml").read_text())
+
+
+def _edit(path: Path, **config: Any) -> None:
+    """A user's edit of a stack file: set (or, with None, remove) keys under config:."""
+    document = yaml.safe_load(path.read_text())
+    for key, value in config.items():
+        if value is None:
+            document["config"].pop(key, None)
+        else:
+            document["config"][key] = value
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+
+
+def _repo_with(root: Path, **provider_config: Any) -> Path:
+    _copy_stack_files(root)
+    _edit(root / "Pulumi.provider.yaml", **{f"pls-saas:{k}": v for k, v in provider_config.items()})
+    return root
+
+
+def _all_green(root: Path) -> dict[str, Simulation]:
+    repository = deploy_repository(root)
+    for stack in stack_files(root):
+        check_stack_file(repository, stack, root)
+    return repository.deployed
+
+
+ACME = "55555555-5555-4555-8555-555555555555"
+
+
+def test_onboarding_approving_and_offboarding_the_readme_way_keeps_every_check_green(tmp_path: Path) -> None:
+    _copy_stack_files(tmp_path)
+    provider_file = tmp_path / "Pulumi.provider.yaml"
+    visibility = yaml.safe_load(provider_file.read_text())["config"]["pls-saas:visibility"]
+
+    # Step 2: the customer's subscription goes into visibility.
+    _edit(provider_file, **{"pls-saas:visibility": [*visibility, ACME]})
+    # Step 3: copy Pulumi.consumer.yaml and set the customer's own values.
+    acme = tmp_path / "Pulumi.consumer-acme.yaml"
+    acme.write_text((tmp_path / "Pulumi.consumer.yaml").read_text())
+    _edit(
+        acme,
+        **{
+            "azure-native:subscriptionId": ACME,
+            "pls-saas:customer": "acme",
+            "pls-saas:consumerVnetCidr": "10.60.0.0/16",
+            "pls-saas:endpointSubnetCidr": "10.60.4.0/24",
+            "pls-saas:workloadSubnetCidr": "10.60.5.0/24",
+            "pls-saas:requestMessage": "Customer: ACME, Order no.: 271828",
+            "pls-saas:dnsZone": "saas.acme.example",
+        },
+    )
+    deployed = _all_green(tmp_path)  # step 4: deployed, Pending
+    assert deployed["consumer-acme"].outputs["connectionState"] == "Pending"
+
+    # Step 5: approve with the endpoint id the customer's stack outputs.
+    endpoint_id = deployed["consumer-acme"].outputs["privateEndpointId"]
+    _edit(provider_file, **{"pls-saas:approvedConnections": [f"{endpoint_id} | contract ACME-271828"]})
+    assert _all_green(tmp_path)["consumer-acme"].outputs["connectionState"] == "Approved"
+
+    # Offboarding: the customer's stack goes, then its subscription and its decision.
+    acme.unlink()
+    _edit(provider_file, **{"pls-saas:visibility": visibility, "pls-saas:approvedConnections": None})
+    assert "consumer-acme" not in _all_green(tmp_path)
+
+
+def test_multi_region_consumers_resolve_their_regions_provider(tmp_path: Path) -> None:
+    for stack in ("provider", "consumer"):
+        (tmp_path / f"Pulumi.{stack}.yaml").write_text((ROOT / f"Pulumi.{stack}.yaml").read_text())
+    (tmp_path / "Pulumi.provider-swedencentral.yaml").write_text((ROOT / "Pulumi.provider.yaml").read_text())
+    _edit(tmp_path / "Pulumi.provider-swedencentral.yaml", **{"pls-saas:location": "swedencentral"})
+    (tmp_path / "Pulumi.consumer-nordic.yaml").write_text((ROOT / "Pulumi.consumer.yaml").read_text())
+    _edit(
+        tmp_path / "Pulumi.consumer-nordic.yaml",
+        **{
+            "pls-saas:customer": "nordic",
+            "pls-saas:providerStack": "organization/pls-saas/provider-swedencentral",
+        },
+    )
+    deployed = _all_green(tmp_path)
+    alias = deployed["consumer-nordic"].outputs["providerAlias"]
+    assert alias == deployed["provider-swedencentral"].outputs["alias"]
+    assert alias.endswith(".swedencentral.azure.privatelinkservice")
+    assert deployed["consumer"].outputs["providerAlias"] == deployed["provider"].outputs["alias"] != alias
+
+
+def test_the_plan_of_a_changed_stack_file_names_the_replacement(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The working tree's provider stack file asks for a new service name; HEAD is what is deployed.
+    import pls.plan
+
+    monkeypatch.setattr(
+        pls.plan,
+        "deployed_config",
+        lambda stack, root=ROOT: {
+            **config_for(stack),
+            **({"serviceName": "saas2"} if stack == "provider" and root == ROOT else {}),
+        },
+    )
+    (line,) = changes_against("provider", "HEAD")
+    assert line.startswith("refused before any change") and ALIAS_CHANGES in line
