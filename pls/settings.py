@@ -389,9 +389,11 @@ def _decode(key: ConfigKey, raw: Any) -> Any:
 
 
 class _Validator:
-    def __init__(self, values: dict[str, Any], problems: list[Problem]) -> None:
+    def __init__(self, values: dict[str, Any], problems: list[Problem], mistyped: set[str]) -> None:
         self.values = values
         self.problems = problems
+        self.mistyped = mistyped
+        """Keys already reported for their type: checks that combine them with other keys skip them."""
 
     def fail(self, key: str, problem: str, fix: str, value: Any = None) -> None:
         self.problems.append(Problem(key, self.values.get(key) if value is None else value, problem, fix))
@@ -412,6 +414,8 @@ class _Validator:
             self.fail(key, f"makes the {what} name {name!r}: {problem}", f"shorten or simplify {key}")
 
     def network(self, key: str) -> ipaddress.IPv4Network | None:
+        if key in self.mistyped:
+            return None
         value = self.values[key]
         try:
             net = ipaddress.IPv4Network(value, strict=False)
@@ -453,6 +457,8 @@ class _Validator:
 
     def subscriptions(self, key: str, allow_star: bool = False) -> list[str] | None:
         """The lowercased subscription IDs, or None when the list itself is invalid."""
+        if key in self.mistyped:
+            return None
         subs = self.values[key]
         ok = True
         for sub in subs:
@@ -845,6 +851,7 @@ def parse(raw: Mapping[Any, Any], *, stack: str, schema: Schema | None = None) -
     subscription_id = _subscription(azure, role, stack, problems)
 
     values: dict[str, Any] = {}
+    mistyped: set[str] = set()
     for key in schema.keys.values():
         if key.name not in own:
             if key.required:
@@ -856,7 +863,8 @@ def parse(raw: Mapping[Any, Any], *, stack: str, schema: Schema | None = None) -
             key.item_type is not None and not all(_TYPE_CHECKS[key.item_type](item) for item in value)
         ):
             expected = f"{key.type} of {key.item_type}" if key.item_type else key.type
-            problems.append(Problem(key.name, value, f"expected {expected}", f"write a {expected} value"))
+            problems.append(Problem(key.name, value, f"expected {expected}", f"write a value of type {expected}"))
+            mistyped.add(key.name)
             values[key.name] = key.default
             continue
         if role not in key.roles and value != key.default:
@@ -872,7 +880,7 @@ def parse(raw: Mapping[Any, Any], *, stack: str, schema: Schema | None = None) -
 
     if any(p.key == "sshPublicKey" and p.problem == "required" for p in problems):
         raise SettingsError(schema.project, problems)
-    v = _Validator(values, problems)
+    v = _Validator(values, problems, mistyped)
     common = _common(v, schema.project, stack, subscription_id)
     settings = _provider(v, common) if role == "provider" else _consumer(v, common, schema)
     if v.problems or settings is None:

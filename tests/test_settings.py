@@ -29,6 +29,19 @@ def _rsa_public_key(bits: int) -> str:
     return "ssh-rsa " + base64.b64encode(blob).decode()
 
 
+def _key(*fields: bytes) -> str:
+    blob = b"".join(struct.pack(">I", len(f)) + f for f in fields)
+    return f"{fields[0].decode()} {base64.b64encode(blob).decode()}"
+
+
+ECDSA_KEY = _key(b"ecdsa-sha2-nistp256", b"nistp256", b"\x04" + bytes(64))
+TRUNCATED_RSA_KEY = "ssh-rsa " + base64.b64encode(struct.pack(">I", 7) + b"ssh-rsa" + b"\x00\x00").decode()
+HOLLOW_ED25519_KEY = _key(b"ssh-ed25519")
+DEEP_ARRAY = "[" * 5000 + "]" * 5000
+HUGE_INTEGER = "9" * 5000
+PE_PREFIX = f"/subscriptions/{SUB_A}/resourceGroups/rg/providers/Microsoft.Network/privateEndpoints/"
+
+
 CASES = [
     # provider: networks
     ("provider", {"providerVnetCidr": "10.50.0.0/33"}, "providerVnetCidr"),
@@ -84,6 +97,43 @@ CASES = [
     ("provider", {"location": "West Europe"}, "location"),
     ("provider", {"vmSize": "B1s"}, "vmSize"),
     ("provider", {"vmImage": "ubuntu"}, "vmImage"),
+    # total: hostile values end as a SettingsError naming their key (issue 11)
+    ("provider", {"location": "westeurope\n"}, "location"),
+    ("provider", {"location": "westeuropa"}, "location"),
+    ("provider", {"location": "westus"}, "location"),
+    ("provider", {"adminUsername": "azureuser\n"}, "adminUsername"),
+    ("provider", {"vmSize": "Standard_B1s\n"}, "vmSize"),
+    ("provider", {"vmImage": '["Canonical", "ubuntu-24_04-lts", "server", "latest"]'}, "vmImage"),
+    ("provider", {"vmImage": "Canonical:ubuntu-24_04-lts:server.:latest"}, "vmImage"),
+    ("provider", {"vmImage": " : : : "}, "vmImage"),
+    ("provider", {"serviceName": "saas\n"}, "serviceName"),
+    ("provider", {"serviceName": "s" * 80}, "serviceName"),
+    ("provider", {"sshPublicKey": ECDSA_KEY}, "sshPublicKey"),
+    ("provider", {"sshPublicKey": TRUNCATED_RSA_KEY}, "sshPublicKey"),
+    ("provider", {"sshPublicKey": HOLLOW_ED25519_KEY}, "sshPublicKey"),
+    ("provider", {"webVmCount": HUGE_INTEGER}, "webVmCount"),
+    ("provider", {"visibility": DEEP_ARRAY}, "visibility"),
+    ("consumer", {"natIpCount": DEEP_ARRAY}, "natIpCount"),
+    ("provider", {"approvedConnections": [f"{PE_PREFIX}kundé-pe | ok"]}, "approvedConnections"),
+    ("provider", {"approvedConnections": [f"{PE_PREFIX}pe. | ok"]}, "approvedConnections"),
+    ("provider", {"approvedConnections": [f"{PE_PREFIX}{'p' * 65} | ok"]}, "approvedConnections"),
+    ("provider", {"providerVnetCidr": "0.0.0.0/0"}, "providerVnetCidr"),
+    ("consumer", {"consumerVnetCidr": "127.0.0.0/8"}, "consumerVnetCidr"),
+    ("consumer", {"consumerVnetCidr": "169.254.0.0/16"}, "consumerVnetCidr"),
+    ("consumer", {"consumerVnetCidr": "224.0.0.0/4"}, "consumerVnetCidr"),
+    ("consumer", {"consumerVnetCidr": "168.63.0.0/16"}, "consumerVnetCidr"),
+    ("consumer", {"providerStack": "organization/pls-saas/provider\n"}, "providerStack"),
+    ("consumer", {"customer": "c" * 41}, "customer"),
+    ("consumer", {"customer": "tradewinds\n"}, "customer"),
+    ("consumer", {"dnsZone": "a." * 34 + "example"}, "dnsZone"),
+    ("consumer", {"dnsZone": "core.windows.net"}, "dnsZone"),
+    ("consumer", {"dnsZone": "saas.blob.core.windows.net"}, "dnsZone"),
+    ("consumer", {"dnsRecord": "api\n"}, "dnsRecord"),
+    ("consumer", {"requestMessage": "Customer: Tradewinds\nplease approve"}, "requestMessage"),
+    ("consumer", {"azure-native:subscriptionId": REMOVE}, "azure-native:subscriptionId"),
+    ("consumer", {"azure-native:subscriptionId": "tradewinds"}, "azure-native:subscriptionId"),
+    ("consumer", {"azure-native:subscriptionld": SUB_A}, "azure-native:subscriptionld"),
+    ("consumer", {"pls-sass:dnsZone": "saas.example.com"}, "pls-sass:dnsZone"),
     # roles and unknown keys
     ("provider", {"role": "both"}, "role"),
     ("provider", {"natIpCout": 2}, "natIpCout"),
@@ -120,7 +170,7 @@ def test_bad_value_names_its_key_and_registers_nothing(stack: str, overrides: di
     error = failure.value.cause
     assert isinstance(error, SettingsError), error
     assert error.keys == {key}, str(error)
-    assert f"pls-saas:{key} = " in str(error) and "Fix: " in str(error)
+    assert f"{key if ':' in key else 'pls-saas:' + key} = " in str(error) and "Fix: " in str(error)
     assert failure.value.registrations == []
 
 

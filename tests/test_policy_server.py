@@ -1,0 +1,108 @@
+"""The policy pack served as the Pulumi CLI serves it: `python __main__.py` prints a port, then the analyzer gRPC
+protocol (GetAnalyzerInfo, Analyze, AnalyzeStack) is driven with every stack's resources."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+import pytest
+from google.protobuf import empty_pb2, json_format, struct_pb2
+from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
+
+from pls.simulate import ROOT, Registration, RepositoryWorld, Simulation, stack_files
+from policy import rules
+
+MANDATORY = analyzer_pb2.EnforcementLevel.Value("MANDATORY")
+
+
+@pytest.fixture(scope="module")
+def analyzer() -> Iterator[analyzer_pb2_grpc.AnalyzerStub]:
+    server = subprocess.Popen(
+        [sys.executable, "__main__.py"], cwd=ROOT / "policy", stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        assert server.stdout is not None
+        port = int(server.stdout.readline().decode().strip() or "0")
+        assert port, server.stderr.read().decode() if server.stderr else "the pack printed no port"
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            grpc.channel_ready_future(channel).result(timeout=20)
+            yield analyzer_pb2_grpc.AnalyzerStub(channel)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _struct(props: dict[str, Any]) -> struct_pb2.Struct:
+    message = struct_pb2.Struct()
+    json_format.ParseDict(props, message)
+    return message
+
+
+def _analyze(stub: analyzer_pb2_grpc.AnalyzerStub, sim: Simulation, resources: list[Registration]) -> list[Any]:
+    diagnostics = []
+    custom = [r for r in resources if r.custom]
+    for r in custom:
+        request = analyzer_pb2.AnalyzeRequest(type=r.type, properties=_struct(r.inputs), urn=r.urn, name=r.name)
+        diagnostics += stub.Analyze(request, timeout=20).diagnostics
+    stack = analyzer_pb2.AnalyzeStackRequest(
+        resources=[
+            analyzer_pb2.AnalyzerResource(
+                type=r.type,
+                properties=_struct(r.inputs),
+                urn=r.urn,
+                name=r.name,
+                parent=r.parent,
+                dependencies=sorted(r.dependencies),
+                propertyDependencies={
+                    key: analyzer_pb2.AnalyzerPropertyDependencies(urns=sorted(urns))
+                    for key, urns in r.property_dependencies.items()
+                },
+            )
+            for r in custom
+        ]
+    )
+    diagnostics += stub.AnalyzeStack(stack, timeout=20).diagnostics
+    return diagnostics
+
+
+def test_the_pack_describes_its_mandatory_policies(analyzer: analyzer_pb2_grpc.AnalyzerStub) -> None:
+    info = analyzer.GetAnalyzerInfo(empty_pb2.Empty(), timeout=20)
+    assert info.name == "pls-guardrails"
+    names = {p.name for p in info.policies}
+    assert names == {*rules.RESOURCE_RULES, "pls-nat-subnet-policies-disabled"}
+    assert {p.enforcementLevel for p in info.policies} == {MANDATORY}
+
+
+@pytest.mark.parametrize("stack", stack_files())
+def test_every_shipped_stack_is_clean(
+    analyzer: analyzer_pb2_grpc.AnalyzerStub, repository: RepositoryWorld, stack: str
+) -> None:
+    sim = repository.result(stack)
+    assert _analyze(analyzer, sim, sim.resources) == []
+
+
+def test_a_deliberately_broken_provider_is_refused_by_the_named_policies(
+    analyzer: analyzer_pb2_grpc.AnalyzerStub, provider: Simulation
+) -> None:
+    broken = copy.deepcopy([r for r in provider.resources if r.custom])
+    by_type = {r.type: r for r in broken}
+    by_type[rules.NIC].inputs["ipConfigurations"][0]["publicIPAddress"] = {"id": "pip"}
+    by_type[rules.NSG].inputs["securityRules"][0]["sourceAddressPrefix"] = "Internet"
+    nat_subnet = next(r for r in broken if r.type == rules.SUBNET and r.inputs["subnetName"] == "pls-nat")
+    nat_subnet.inputs["privateLinkServiceNetworkPolicies"] = "Enabled"
+    vm = by_type[rules.VIRTUAL_MACHINE]
+    vm.inputs["osProfile"]["adminPassword"] = "Microhack2021"
+    diagnostics = _analyze(analyzer, provider, broken)
+    assert {d.policyName for d in diagnostics} == {
+        "no-public-ip",
+        "no-internet-http-or-ssh",
+        "pls-nat-subnet-policies-disabled",
+        "linux-vm-ssh-key-only",
+    }
+    assert {d.enforcementLevel for d in diagnostics} == {MANDATORY}
+    assert all(d.policyPackName == "pls-guardrails" for d in diagnostics)
