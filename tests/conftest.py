@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import pytest
@@ -22,11 +23,19 @@ def run_stack(stack_file: str, *, world: OfflineAzure | None = None, **overrides
     return simulate(stack_file, config_for(stack_file, **overrides), world=world)
 
 
-def world_with_provider(**overrides: Any) -> OfflineAzure:
-    """An offline Azure where the provider stack file has been deployed once (nobody has connected yet)."""
+@functools.cache
+def _provider_deployed() -> OfflineAzure:
     world = OfflineAzure()
-    deploy(world, "provider", config_for("provider", approvedConnections=[], rejectedConnections=[], **overrides))
+    deploy(world, "provider", config_for("provider", approvedConnections=[], rejectedConnections=[]))
     return world
+
+
+def world_with_provider() -> OfflineAzure:
+    """An offline Azure where the provider stack file has been deployed once (nobody has connected yet).
+
+    Deployed once per test process; each caller gets its own fork.
+    """
+    return _provider_deployed().fork()
 
 
 @pytest.fixture(scope="session")

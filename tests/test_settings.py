@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import base64
 import struct
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pls.settings import ConsumerSettings, ProviderSettings, SettingsError, load_schema, parse
-from pls.simulate import SimulationError, simulate
+from pls.simulate import SECRET_PLACEHOLDER, SimulationError, offline_ssh_public_key, simulate, stack_config
 from tests.conftest import config_for
 
 REMOVE = object()
@@ -226,3 +229,39 @@ def test_array_items_are_checked_against_the_schema() -> None:
     with pytest.raises(SettingsError) as failure:
         parse(_config("provider", {"zones": ["1", "2"]}), stack="provider")
     assert failure.value.keys == {"zones"} and "expected array of integer" in str(failure.value)
+
+
+def test_stack_files_as_pulumi_writes_them_run_offline(tmp_path: Path) -> None:
+    (tmp_path / "Pulumi.consumer-x.yaml").write_text(
+        "config:\n"
+        f"  azure-native:subscriptionId: {SUB_A}\n"
+        "  azure-native:location: westeurope\n"
+        "  pls-saas:role: consumer\n"
+        "  pls-saas:customer: x\n"
+        "  pls-saas:requestMessage:\n    secure: AAABAMx0ZmFrZSBjaXBoZXJ0ZXh0\n"
+        "  pls-saas:sshPublicKey:\n    secure: AAABAHNvbWUgY2lwaGVydGV4dA==\n"
+    )
+    config = stack_config("consumer-x", tmp_path)
+    assert config["requestMessage"] == SECRET_PLACEHOLDER
+    settings = parse(config, stack="consumer-x")
+    assert isinstance(settings, ConsumerSettings) and settings.subscription_id == SUB_A
+
+
+@pytest.mark.parametrize(
+    ("key", "accepted"),
+    [
+        (offline_ssh_public_key(), True),
+        (_rsa_public_key(4096), True),
+        (ECDSA_KEY, False),
+        (_rsa_public_key(1024), False),
+    ],
+    ids=["ed25519", "rsa-4096", "ecdsa", "rsa-1024"],
+)
+def test_deploy_preflight_checks_the_key_type_azure_accepts(tmp_path: Path, key: str, accepted: bool) -> None:
+    key_file = tmp_path / "id.pub"
+    key_file.write_text(key + "\n")
+    checked = subprocess.run(
+        [sys.executable, "-m", "pls.settings", "check-ssh-key", str(key_file)], capture_output=True, text=True
+    )
+    assert (checked.returncode == 0) is accepted, checked.stderr
+    assert accepted or "Fix: ssh-keygen -t ed25519" in checked.stderr
