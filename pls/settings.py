@@ -784,7 +784,7 @@ _TYPE_CHECKS: dict[str, Callable[[Any], bool]] = {
 
 
 def _split_namespaces(
-    raw: Mapping[Any, Any], schema: Schema, role: Any, problems: list[Problem]
+    raw: Mapping[Any, Any], schema: Schema, problems: list[Problem]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The project's keys (namespace removed) and azure-native's; every other key is a problem by name."""
     own: dict[str, Any] = {}
@@ -839,7 +839,7 @@ def parse(raw: Mapping[Any, Any], *, stack: str, schema: Schema | None = None) -
     schema = schema or load_schema()
     problems: list[Problem] = []
     role = next((raw[k] for k in raw if str(k) in ("role", f"{schema.project}:role")), None)
-    own, azure = _split_namespaces(raw, schema, role, problems)
+    own, azure = _split_namespaces(raw, schema, problems)
     for name in own:
         if name not in schema.keys:
             near = difflib.get_close_matches(name, list(schema.keys), n=1) if len(name) < 100 else []

@@ -7,6 +7,7 @@ the NAT IPs, and what is refused (by Azure, by the engine, or by the program bef
 from __future__ import annotations
 
 import functools
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from pls.simulate import (
     destroy,
     refresh,
     replacements,
+    stack_config,
     stack_files,
 )
 from tests.conftest import config_for
@@ -213,24 +215,33 @@ def _all_green(root: Path) -> dict[str, Simulation]:
     return repository.deployed
 
 
-ACME = "55555555-5555-4555-8555-555555555555"
+def _unused_customer(root: Path) -> tuple[str, str]:
+    """A customer name and subscription that no stack file here uses (a user may have onboarded anyone)."""
+    used = {str(stack_config(s, root).get("azure-native:subscriptionId", "")).lower() for s in stack_files(root)}
+    used |= {str(s).lower() for s in stack_config("provider", root).get("visibility", [])}
+    number = next(n for n in itertools.count() if f"{n:08d}-5555-4555-8555-555555555555" not in used)
+    name = next(f"walk{n}" for n in itertools.count() if not (root / f"Pulumi.consumer-walk{n}.yaml").exists())
+    return name, f"{number:08d}-5555-4555-8555-555555555555"
 
 
 def test_onboarding_approving_and_offboarding_the_readme_way_keeps_every_check_green(tmp_path: Path) -> None:
     _copy_stack_files(tmp_path)
     provider_file = tmp_path / "Pulumi.provider.yaml"
-    visibility = yaml.safe_load(provider_file.read_text())["config"]["pls-saas:visibility"]
+    provider_config = yaml.safe_load(provider_file.read_text())["config"]
+    visibility = provider_config["pls-saas:visibility"]
+    decisions = provider_config.get("pls-saas:approvedConnections", [])
+    customer, subscription = _unused_customer(tmp_path)
 
     # Step 2: the customer's subscription goes into visibility.
-    _edit(provider_file, **{"pls-saas:visibility": [*visibility, ACME]})
+    _edit(provider_file, **{"pls-saas:visibility": [*visibility, subscription]})
     # Step 3: copy Pulumi.consumer.yaml and set the customer's own values.
-    acme = tmp_path / "Pulumi.consumer-acme.yaml"
+    acme = tmp_path / f"Pulumi.consumer-{customer}.yaml"
     acme.write_text((tmp_path / "Pulumi.consumer.yaml").read_text())
     _edit(
         acme,
         **{
-            "azure-native:subscriptionId": ACME,
-            "pls-saas:customer": "acme",
+            "azure-native:subscriptionId": subscription,
+            "pls-saas:customer": customer,
             "pls-saas:consumerVnetCidr": "10.60.0.0/16",
             "pls-saas:endpointSubnetCidr": "10.60.4.0/24",
             "pls-saas:workloadSubnetCidr": "10.60.5.0/24",
@@ -238,18 +249,19 @@ def test_onboarding_approving_and_offboarding_the_readme_way_keeps_every_check_g
             "pls-saas:dnsZone": "saas.acme.example",
         },
     )
+    stack = f"consumer-{customer}"
     deployed = _all_green(tmp_path)  # step 4: deployed, Pending
-    assert deployed["consumer-acme"].outputs["connectionState"] == "Pending"
+    assert deployed[stack].outputs["connectionState"] == "Pending"
 
     # Step 5: approve with the endpoint id the customer's stack outputs.
-    endpoint_id = deployed["consumer-acme"].outputs["privateEndpointId"]
-    _edit(provider_file, **{"pls-saas:approvedConnections": [f"{endpoint_id} | contract ACME-271828"]})
-    assert _all_green(tmp_path)["consumer-acme"].outputs["connectionState"] == "Approved"
+    endpoint_id = deployed[stack].outputs["privateEndpointId"]
+    _edit(provider_file, **{"pls-saas:approvedConnections": [*decisions, f"{endpoint_id} | contract ACME-271828"]})
+    assert _all_green(tmp_path)[stack].outputs["connectionState"] == "Approved"
 
     # Offboarding: the customer's stack goes, then its subscription and its decision.
     acme.unlink()
-    _edit(provider_file, **{"pls-saas:visibility": visibility, "pls-saas:approvedConnections": None})
-    assert "consumer-acme" not in _all_green(tmp_path)
+    _edit(provider_file, **{"pls-saas:visibility": visibility, "pls-saas:approvedConnections": decisions or None})
+    assert stack not in _all_green(tmp_path)
 
 
 def test_multi_region_consumers_resolve_their_regions_provider(tmp_path: Path) -> None:

@@ -18,12 +18,8 @@ from pls.simulate import ROOT, RepositoryWorld, deployed_config, expected_connec
 STACKS = stack_files()
 
 
-def test_the_repository_ships_a_provider_and_customers_of_each_kind() -> None:
-    roles = [stack_config(s)["role"] for s in STACKS]
-    assert roles.count("provider") >= 1
-    consumers = [s for s in STACKS if stack_config(s)["role"] == "consumer"]
-    assert {stack_config(s).get("autoApproved", False) for s in consumers} == {False, True}
-    assert len({stack_config(s)["consumerVnetCidr"] for s in consumers}) == len(consumers)
+def test_the_repository_has_a_provider() -> None:
+    assert any(stack_config(s)["role"] == "provider" for s in STACKS)
 
 
 def check_stack_file(repository: RepositoryWorld, stack: str, root: Path = ROOT) -> None:
