@@ -18,15 +18,22 @@ def config_for(stack_file: str, **overrides: Any) -> dict[str, Any]:
     return {**deployed_config(stack_file), **overrides}
 
 
+FIRST_DEPLOYMENT: dict[str, list[str]] = {"approvedConnections": [], "rejectedConnections": []}
+"""A provider's first deployment decides nothing: no endpoint has asked yet (whatever its stack file says now)."""
+
+
 def run_stack(stack_file: str, *, world: OfflineAzure | None = None, **overrides: Any) -> Simulation:
     """One run of the program for a stack file (with overrides), against `world` or an empty offline Azure."""
-    return simulate(stack_file, config_for(stack_file, **overrides), world=world)
+    config = config_for(stack_file, **overrides)
+    if world is None and config["role"] == "provider":
+        config = {**config, **FIRST_DEPLOYMENT, **overrides}
+    return simulate(stack_file, config, world=world)
 
 
 @functools.cache
 def _provider_deployed() -> OfflineAzure:
     world = OfflineAzure()
-    deploy(world, "provider", config_for("provider", approvedConnections=[], rejectedConnections=[]))
+    deploy(world, "provider", config_for("provider", **FIRST_DEPLOYMENT))
     return world
 
 

@@ -33,9 +33,8 @@ def _requested() -> tuple[OfflineAzure, Service]:
 
 def test_declared_approval_is_applied_to_the_matching_connection() -> None:
     world, service = _requested()
-    sim = deploy(
-        world, "provider", config_for("provider", approvedConnections=[f"{TRADEWINDS_PE.upper()} | contract TW signed"])
-    )
+    approved = [f"{TRADEWINDS_PE.upper()} | contract TW signed"]
+    sim = deploy(world, "provider", config_for("provider", approvedConnections=approved, rejectedConnections=[]))
     (decision,) = sim.of_type("network:PrivateLinkServicePrivateEndpointConnection")
     tradewinds = service.connections[TRADEWINDS_PE.lower()]
     assert decision.inputs["peConnectionName"] == tradewinds.name
@@ -52,7 +51,8 @@ def test_declared_approval_is_applied_to_the_matching_connection() -> None:
 
 def test_undeclared_requests_stay_pending_and_are_listed_with_their_message() -> None:
     world, service = _requested()
-    sim = deploy(world, "provider", config_for("provider", approvedConnections=[f"{TRADEWINDS_PE} | contract TW"]))
+    approved = [f"{TRADEWINDS_PE} | contract TW"]
+    sim = deploy(world, "provider", config_for("provider", approvedConnections=approved, rejectedConnections=[]))
     mallory = service.connections[MALLORY_PE.lower()]
     assert sim.outputs["pendingConnections"] == [
         {
@@ -70,7 +70,8 @@ def test_undeclared_requests_stay_pending_and_are_listed_with_their_message() ->
 
 def test_rejection_is_applied_too() -> None:
     world, service = _requested()
-    sim = deploy(world, "provider", config_for("provider", rejectedConnections=[f"{MALLORY_PE} | unknown customer"]))
+    rejected = [f"{MALLORY_PE} | unknown customer"]
+    sim = deploy(world, "provider", config_for("provider", approvedConnections=[], rejectedConnections=rejected))
     (decision,) = sim.of_type("network:PrivateLinkServicePrivateEndpointConnection")
     assert decision.inputs["privateLinkServiceConnectionState"]["status"] == "Rejected"
     assert service.connections[MALLORY_PE.lower()].status == "Rejected"
@@ -82,7 +83,11 @@ def test_a_decision_on_an_endpoint_that_never_asked_is_refused_before_any_change
     world = OfflineAzure() if first_deployment else world_with_provider()
     before = dict(world.deployments)
     with pytest.raises(SimulationError) as failure:
-        deploy(world, "provider", config_for("provider", approvedConnections=[f"{TRADEWINDS_PE} | contract TW"]))
+        deploy(
+            world,
+            "provider",
+            config_for("provider", approvedConnections=[f"{TRADEWINDS_PE} | contract TW"], rejectedConnections=[]),
+        )
     error = failure.value.cause
     assert isinstance(error, SettingsError) and error.keys == {"approvedConnections"}, error
     assert TRADEWINDS_PE in str(error) and "remove the entry" in str(error)

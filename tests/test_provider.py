@@ -219,7 +219,7 @@ def test_scaled_web_tier_spreads_round_robin_over_zones() -> None:
 
 
 def test_every_taggable_resource_carries_project_stack_and_component(provider: Simulation) -> None:
-    untagged = {"network:Subnet"}  # Azure subnets have no tags
+    untagged = {"network:Subnet", "network:PrivateLinkServicePrivateEndpointConnection"}  # Azure gives them no tags
     for resource in provider.resources:
         if not resource.type.startswith("azure-native:") or any(resource.type.endswith(t) for t in untagged):
             continue
