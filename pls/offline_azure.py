@@ -99,7 +99,10 @@ class Deployment:
     """What a stack's last successful deployment left: its outputs and resources (pls.simulate.Simulation)."""
 
     simulation: Any
-    outputs: dict[str, Any]
+
+    @property
+    def outputs(self) -> dict[str, Any]:
+        return dict(self.simulation.outputs)
 
 
 class OfflineAzure:
@@ -257,7 +260,7 @@ class OfflineAzure:
         return _Transaction(self)
 
     def record(self, stack: str, simulation: Any) -> None:
-        self.deployments[stack] = Deployment(simulation, dict(simulation.outputs))
+        self.deployments[stack] = Deployment(simulation)
 
     def forget(self, stack: str) -> None:
         """A destroyed stack: its endpoints' connections go, then its services (refused while they have any)."""
