@@ -1,180 +1,131 @@
-"""The web VMs' software checked by the real tools: cloud-init's schema, nginx on loopback, node for the njs decoder.
+"""The web VMs' software checked by the real tools: cloud-init's schema, nginx on loopback in front of the real
+demo app, TLS against a test CA, node for the njs decoder. No mocks of nginx.
 
-These need Debian's nginx-light, libnginx-mod-http-js, cloud-init and node. Locally a missing
-binary skips with its reason; in CI (CI=true, .ci/run installs them) a missing binary fails.
+These need cloud-init and node (Debian), and nginx >= 1.23.2 with njs (scripts/fetch-nginx). Locally a
+missing one skips with its reason; in CI (CI=true, .ci/run provides them) a missing one fails.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import re
-import shutil
 import socket
+import ssl
 import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
-from pls.webserver import NJS_MODULE, WebServerConfig, render_web_server
+from pls.webserver import (
+    CERT_STORE,
+    NJS_MODULE,
+    RateLimit,
+    WebServerConfig,
+    merge_cloud_config,
+    render_web_server,
+)
 from tests import proxy_v2
+from tests.certificates import install_like_key_vault_extension, make_ca
+from tests.real_nginx import (
+    CONSUMER_CLIENT,
+    IO_TIMEOUT,
+    LINK_ID,
+    RunningNginx,
+    loopback_config,
+    need,
+    parse_response,
+    proxied,
+    read_all,
+    request,
+    start,
+)
 
-NJS_MODULE_SO = Path("/usr/lib/nginx/modules/ngx_http_js_module.so")
-CONSUMER_CLIENT = "10.0.5.4"  # the test VM behind the customer's private endpoint
-LINK_ID = 0x12345678
-IO_TIMEOUT = 3.0
-
-
-def need(binary: str) -> str:
-    # Debian installs nginx in /usr/sbin, which a non-root PATH often lacks.
-    path = shutil.which(binary) or shutil.which(binary, path="/usr/local/sbin:/usr/sbin:/sbin")
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{binary} is missing in CI: .ci/run must install it")
-        pytest.skip(f"{binary} is not installed (Debian: see .ci/run)")
-    return path
-
-
-def nginx_version(nginx: str) -> tuple[int, ...]:
-    banner = subprocess.run([nginx, "-v"], capture_output=True, text=True, check=True).stderr
-    match = re.search(r"nginx/(\d+)\.(\d+)\.(\d+)", banner)
-    assert match, banner
-    return tuple(int(part) for part in match.groups())
+FQDNS = ("api.saas.example.com", "api.contoso.example")
+APP_CLOUD_CONFIG = {
+    "packages": ["redis-server"],
+    "write_files": [{"path": "/opt/app/app.env", "content": "PORT=3000\n", "permissions": "0600"}],
+    "runcmd": [["systemctl", "enable", "--now", "redis-server"]],
+}
 
 
 # --- the rendered cloud-init -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("proxy_protocol", [False, True])
-def test_cloud_init_passes_the_schema(tmp_path: Path, proxy_protocol: bool) -> None:
+@pytest.mark.parametrize(
+    "config",
+    [
+        WebServerConfig(proxy_protocol=False, trusted_proxy_cidr="10.50.2.0/24", zone="1"),
+        WebServerConfig(proxy_protocol=True, trusted_proxy_cidr="10.50.2.0/24", zone="1", tls=True, server_names=FQDNS),
+        WebServerConfig(
+            proxy_protocol=True,
+            trusted_proxy_cidr="10.50.2.0/24",
+            zone="3",
+            demo_app=False,
+            app_upstream="127.0.0.1:3000",
+            app_cloud_config=APP_CLOUD_CONFIG,
+        ),
+    ],
+    ids=["plain", "tls", "providers-app"],
+)
+def test_cloud_init_passes_the_schema(tmp_path: Path, config: WebServerConfig) -> None:
     cloud_init = need("cloud-init")
-    rendered = render_web_server(
-        WebServerConfig(proxy_protocol=proxy_protocol, trusted_proxy_cidr="10.50.2.0/24", zone="1")
-    )
+    rendered = render_web_server(config)
     user_data = tmp_path / "user-data"
     user_data.write_text(rendered.cloud_init)
     result = subprocess.run([cloud_init, "schema", "-c", str(user_data)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
-    config = yaml.safe_load(rendered.cloud_init)
-    assert config["packages"] == ["nginx", "libnginx-mod-http-js"]
-    files = {f["path"]: f["content"] for f in config["write_files"]}
+    document = yaml.safe_load(rendered.cloud_init)
+    files = {f["path"]: f["content"] for f in document["write_files"]}
     assert files["/etc/nginx/sites-available/pls.conf"] == rendered.site_config
     assert files["/etc/nginx/njs/azure_pls.js"] == NJS_MODULE
+    assert document["packages"][:2] == ["nginx", "libnginx-mod-http-js"]
+    assert document["runcmd"][-1] == ["systemctl", "restart", "nginx"] or config.app_cloud_config
+    assert ("/opt/pls/demo_app.py" in files) == config.demo_app
+    assert ("/usr/local/sbin/pls-tls-activate" in files) == config.tls
+    if config.tls:
+        assert f"PathChanged={CERT_STORE}" in files["/etc/systemd/system/pls-tls.path"]
+    if config.app_cloud_config:
+        # The provider's parts come after ours, whole.
+        assert document["packages"] == ["nginx", "libnginx-mod-http-js", "redis-server"]
+        assert files["/opt/app/app.env"] == "PORT=3000\n"
+        assert document["runcmd"][-1] == ["systemctl", "enable", "--now", "redis-server"]
 
 
-# --- a real nginx running the rendered site on loopback ----------------------------------------
+@pytest.mark.parametrize(
+    ("theirs", "complaint"),
+    [
+        ({"write_files": [{"path": "/etc/nginx/sites-available/pls.conf", "content": ""}]}, "pls.conf"),
+        ({"package_update": False}, "package_update is set by the web tier"),
+        ({"packages": "nginx"}, "packages must be a list"),
+        ({"write_files": ["/etc/motd"]}, "must be a mapping with a path"),
+    ],
+)
+def test_a_providers_cloud_config_that_clashes_with_ours_is_refused(theirs: dict[str, Any], complaint: str) -> None:
+    ours = yaml.safe_load(render_web_server(WebServerConfig(False, "10.50.2.0/24", "1")).cloud_init)
+    with pytest.raises(ValueError, match=complaint):
+        merge_cloud_config(ours, theirs)
 
 
-@dataclass
-class RunningNginx:
-    port: int
-    access_log: Path
-    error_log: Path
-    process: subprocess.Popen[bytes]
-    proxy_protocol: bool
-
-    def header(self) -> bytes:
-        """What the load balancer puts in front of a consumer's request on this listener."""
-        return _proxied() if self.proxy_protocol else b""
-
-    def exchange(self, payload: bytes) -> bytes:
-        with socket.create_connection(("127.0.0.1", self.port), timeout=IO_TIMEOUT) as conn:
-            conn.sendall(payload)
-            chunks = []
-            deadline = time.monotonic() + IO_TIMEOUT
-            while time.monotonic() < deadline:
-                try:
-                    chunk = conn.recv(65536)
-                except (ConnectionResetError, TimeoutError):
-                    break
-                if not chunk:
-                    break
-                chunks.append(chunk)
-            return b"".join(chunks)
-
-    def get(self, path: str, header: bytes = b"") -> tuple[int, str]:
-        response = self.exchange(header + f"GET {path} HTTP/1.1\r\nHost: saas\r\nConnection: close\r\n\r\n".encode())
-        if not response:
-            return 0, ""
-        head, _, body = response.partition(b"\r\n\r\n")
-        return int(head.split()[1]), body.decode()
-
-    def log_lines(self) -> list[str]:
-        return self.access_log.read_text().splitlines() if self.access_log.exists() else []
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _start_nginx(proxy_protocol: bool, prefix: Path) -> RunningNginx:
-    binary = need("nginx")
-    if not NJS_MODULE_SO.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail("the njs module is missing in CI: .ci/run must install libnginx-mod-http-js")
-        pytest.skip("libnginx-mod-http-js is not installed")
-    prefix.chmod(0o755)
-    port = _free_port()
-    rendered = render_web_server(
-        WebServerConfig(
-            proxy_protocol=proxy_protocol,
-            trusted_proxy_cidr="127.0.0.0/8",  # on loopback the "NAT subnet" is the test client
-            zone="2",
-            listen_port=port,
-            njs_path=str(prefix / "azure_pls.js"),
-            access_log=str(prefix / "access.log"),
-        )
-    )
-    (prefix / "azure_pls.js").write_text(rendered.njs_module)
-    (prefix / "site.conf").write_text(rendered.site_config)
-    temp_paths = "".join(
-        f"  {kind}_temp_path {prefix}/{kind};\n" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
-    (prefix / "nginx.conf").write_text(
-        f"load_module {NJS_MODULE_SO};\n"
-        f"daemon off;\nworker_processes 1;\npid {prefix}/nginx.pid;\nerror_log {prefix}/error.log info;\n"
-        "events { worker_connections 64; }\n"
-        f"http {{\n  client_header_timeout 5s;\n{temp_paths}  include {prefix}/site.conf;\n}}\n"
-    )
-    conf = ["-p", str(prefix), "-c", str(prefix / "nginx.conf")]
-    check = subprocess.run([binary, "-t", *conf], capture_output=True, text=True, timeout=30)
-    assert check.returncode == 0, check.stderr
-    process = subprocess.Popen([binary, *conf], stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            assert process.poll() is None, (prefix / "error.log").read_text()
-            assert time.monotonic() < deadline, "nginx did not start listening"
-            time.sleep(0.05)
-    return RunningNginx(port, prefix / "access.log", prefix / "error.log", process, proxy_protocol)
-
-
-def _stop(server: RunningNginx) -> None:
-    server.process.terminate()
-    server.process.wait(timeout=10)
+# --- nginx in front of the demo app ------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def proxied_nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningNginx]:
-    server = _start_nginx(True, tmp_path_factory.mktemp("nginx-proxy"))
+    prefix = tmp_path_factory.mktemp("nginx-proxy")
+    server = start(prefix, loopback_config(prefix, proxy_protocol=True))
     yield server
-    _stop(server)
+    server.stop()
 
 
 @pytest.fixture(scope="module")
 def plain_nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningNginx]:
-    server = _start_nginx(False, tmp_path_factory.mktemp("nginx-plain"))
+    prefix = tmp_path_factory.mktemp("nginx-plain")
+    server = start(prefix, loopback_config(prefix, proxy_protocol=False))
     yield server
-    _stop(server)
+    server.stop()
 
 
 @pytest.fixture(params=["proxied_nginx", "plain_nginx"])
@@ -183,61 +134,77 @@ def nginx(request: pytest.FixtureRequest) -> RunningNginx:
     return server
 
 
-def _proxied(link_id: int | None = LINK_ID) -> bytes:
-    tlvs = proxy_v2.azure_link_id_tlv(link_id) if link_id is not None else b""
-    return proxy_v2.proxy_header(CONSUMER_CLIENT, 51234, "10.50.2.5", 80, tlvs)
+def _app_saw(body: str) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    seen = json.loads(body)
+    assert seen["app"] == "pls-demo", "the request must reach the app, not nginx"
+    headers: dict[str, list[str]] = {}
+    for name, value in seen["headers"]:
+        headers.setdefault(name.lower(), []).append(value)
+    return seen, headers
 
 
 def test_health_probe(nginx: RunningNginx) -> None:
-    probe_header = proxy_v2.local_header() if nginx.proxy_protocol else b""
-    assert nginx.get("/healthz", probe_header) == (200, "ok\n")
+    probe_header = proxy_v2.local_header() if nginx.config.proxy_protocol else b""
+    response = nginx.get("/healthz", probe_header)
+    assert (response.status, response.body) == (200, "ok\n")
 
 
-def test_page_names_host_and_zone(nginx: RunningNginx) -> None:
-    status, body = nginx.get("/", nginx.header())
-    assert status == 200
-    assert f"Host: {socket.gethostname()}" in body
-    assert "Zone: 2" in body
-
-
-def test_consumer_address_reaches_response_and_log(proxied_nginx: RunningNginx) -> None:
+def test_consumer_address_and_link_id_reach_nginx_and_its_log(proxied_nginx: RunningNginx) -> None:
     before = len(proxied_nginx.log_lines())
-    status, body = proxied_nginx.get("/whoami.json", _proxied())
-    assert status == 200
-    whoami = json.loads(body)
+    response = proxied_nginx.get("/_pls/whoami.json", proxied())
+    assert response.status == 200
+    whoami = json.loads(response.body)
     assert whoami["client"] == CONSUMER_CLIENT
     assert whoami["connectedFrom"] == "127.0.0.1"
-    assert whoami["zone"] == "2" and whoami["proxyProtocol"] is True
+    assert whoami["linkId"] == str(LINK_ID) == whoami["tenant"]
+    assert whoami["zone"] == "2" and whoami["proxyProtocol"] is True and whoami["scheme"] == "http"
     (line,) = proxied_nginx.log_lines()[before:]
-    assert line.startswith(f"{CONSUMER_CLIENT} connected_from=127.0.0.1 ")
-    assert '"GET /whoami.json HTTP/1.1" 200' in line
+    assert line.startswith(f'{CONSUMER_CLIENT} connected_from=127.0.0.1 link_id="{LINK_ID}" ')
+    assert '"GET /_pls/whoami.json HTTP/1.1" 200' in line
 
 
-def test_link_id_reaches_response_and_log(proxied_nginx: RunningNginx) -> None:
-    version = nginx_version(need("nginx"))
-    if version < (1, 23, 2):
-        pytest.skip(
-            f"nginx {'.'.join(map(str, version))} has no $proxy_protocol_tlv_* variables (needs >= 1.23.2; "
-            "Ubuntu 24.04 ships 1.24). The decoder is covered by test_njs_decoder_agrees_with_the_header_parser."
-        )
-    status, body = proxied_nginx.get("/whoami.json", _proxied())
-    assert status == 200 and json.loads(body)["linkId"] == str(LINK_ID)
-    assert f'link_id="{LINK_ID}"' in proxied_nginx.log_lines()[-1]
+FORGED = (
+    "X-Forwarded-For: 203.0.113.66\r\n"
+    "X-Real-IP: 203.0.113.66\r\n"
+    "X-Azure-Private-Link-Id: 1\r\n"
+    "X-Forwarded-Proto: https\r\n"
+    "Forwarded: for=203.0.113.66\r\n"
+)
+"""What a consumer might send to pass for another tenant."""
+
+
+def test_the_app_gets_the_consumers_address_and_link_id_and_never_a_forged_one(proxied_nginx: RunningNginx) -> None:
+    response = proxied_nginx.get("/orders?id=7", proxied(), extra_headers=FORGED)
+    assert response.status == 200
+    seen, headers = _app_saw(response.body)
+    assert seen["path"] == "/orders?id=7"
+    assert seen["client"] == CONSUMER_CLIENT and seen["linkId"] == str(LINK_ID) and seen["proto"] == "http"
+    assert headers["x-forwarded-for"] == [CONSUMER_CLIENT]
+    assert headers["x-real-ip"] == [CONSUMER_CLIENT]
+    assert headers["x-azure-private-link-id"] == [str(LINK_ID)]
+    assert headers["x-forwarded-proto"] == ["http"]
+    assert "forwarded" not in headers
+    assert not any("203.0.113.66" in value for values in headers.values() for value in values)
+
+
+def test_without_a_link_id_the_app_gets_none_not_the_clients(proxied_nginx: RunningNginx) -> None:
+    response = proxied_nginx.get("/", proxied(link_id=None), extra_headers=FORGED)
+    seen, headers = _app_saw(response.body)
+    assert seen["linkId"] == "" and "x-azure-private-link-id" not in headers
+    assert headers["x-real-ip"] == [CONSUMER_CLIENT]
 
 
 def test_request_without_header_is_refused_when_proxy_protocol_is_on(proxied_nginx: RunningNginx) -> None:
-    status, _ = proxied_nginx.get("/")
-    assert status == 0, "a PROXY listener must not answer a bare HTTP request"
+    assert proxied_nginx.get("/").status == 0, "a PROXY listener must not answer a bare HTTP request"
     assert "broken header" in proxied_nginx.error_log.read_text()
 
 
 def test_header_is_refused_when_proxy_protocol_is_off(plain_nginx: RunningNginx) -> None:
-    status, body = plain_nginx.get("/", _proxied())
-    assert status == 400, body
-    status, body = plain_nginx.get("/whoami.json")
-    assert status == 200
-    assert json.loads(body)["client"] == "127.0.0.1"
-    assert json.loads(body)["proxyProtocol"] is False
+    assert plain_nginx.get("/", proxied()).status == 400
+    whoami = json.loads(plain_nginx.get("/_pls/whoami.json").body)
+    assert whoami["client"] == "127.0.0.1" and whoami["linkId"] == "" and whoami["proxyProtocol"] is False
+    _, headers = _app_saw(plain_nginx.get("/", extra_headers=FORGED).body)
+    assert headers["x-real-ip"] == ["127.0.0.1"] and "x-azure-private-link-id" not in headers
 
 
 MALFORMED = {
@@ -251,27 +218,128 @@ MALFORMED = {
 @pytest.mark.parametrize("payload", MALFORMED.values(), ids=MALFORMED.keys())
 def test_malformed_header_is_refused_without_crash_or_hang(proxied_nginx: RunningNginx, payload: bytes) -> None:
     started = time.monotonic()
-    response = proxied_nginx.exchange(payload + b"GET / HTTP/1.1\r\nHost: saas\r\nConnection: close\r\n\r\n")
+    response = proxied_nginx.exchange(payload + request("/"))
     assert not response.startswith(b"HTTP/1.1 200"), "a malformed header must not be served"
     assert time.monotonic() - started < IO_TIMEOUT + 1
     assert proxied_nginx.process.poll() is None
-    assert proxied_nginx.get("/healthz", proxy_v2.local_header())[0] == 200
+    assert proxied_nginx.get("/healthz", proxy_v2.local_header()).status == 200
 
 
 def test_broken_azure_tlv_yields_no_link_id(proxied_nginx: RunningNginx) -> None:
     # The header's framing is sound, so the request may be served; the broken TLV must not become a LinkID.
     bad_tlv = proxy_v2.proxy_header(CONSUMER_CLIENT, 1, "10.50.2.5", 80, b"\xee\xff\xff\x01")
-    status, body = proxied_nginx.get("/whoami.json", bad_tlv)
-    assert status in (0, 400, 200)
-    if status == 200:
-        assert json.loads(body)["linkId"] == ""
+    response = proxied_nginx.get("/_pls/whoami.json", bad_tlv)
+    assert response.status in (0, 400, 200)
+    if response.status == 200:
+        assert json.loads(response.body)["linkId"] == ""
     assert proxied_nginx.process.poll() is None
 
 
 def test_a_stalled_header_does_not_block_other_clients(nginx: RunningNginx) -> None:
-    with socket.create_connection(("127.0.0.1", nginx.port), timeout=IO_TIMEOUT) as stalled:
+    with socket.create_connection(("127.0.0.1", nginx.config.http_port), timeout=IO_TIMEOUT) as stalled:
         stalled.sendall(proxy_v2.SIGNATURE[:5])
-        assert nginx.get("/whoami.json", nginx.header())[0] == 200
+        assert nginx.get("/_pls/whoami.json", nginx.header()).status == 200
+
+
+# --- per-tenant rate limits: the blog post's incident -------------------------------------------
+
+LIMIT = RateLimit(per_second=1, burst=3)
+TENANT_A, TENANT_B = 1001, 2002
+
+
+@pytest.fixture(scope="module")
+def limited_nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningNginx]:
+    prefix = tmp_path_factory.mktemp("nginx-limited")
+    server = start(prefix, loopback_config(prefix, proxy_protocol=True, rate_limit=LIMIT))
+    yield server
+    server.stop()
+
+
+def test_a_tenant_over_its_limit_gets_429_and_no_other_tenant_does(limited_nginx: RunningNginx) -> None:
+    # Both tenants arrive from the same NAT address (127.0.0.1), as every tenant does through Private Link.
+    noisy = [limited_nginx.get("/", proxied(TENANT_A)).status for _ in range(LIMIT.burst + 4)]
+    assert noisy[: LIMIT.burst + 1] == [200] * (LIMIT.burst + 1)
+    assert 429 in noisy[LIMIT.burst + 1 :]
+    quiet = [limited_nginx.get("/", proxied(TENANT_B)).status for _ in range(LIMIT.burst + 1)]
+    assert quiet == [200] * (LIMIT.burst + 1)
+    assert limited_nginx.get("/healthz", proxy_v2.local_header()).status == 200, "probes are never limited"
+
+
+@pytest.fixture(scope="module")
+def limited_plain_nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningNginx]:
+    prefix = tmp_path_factory.mktemp("nginx-limited-plain")
+    server = start(prefix, loopback_config(prefix, proxy_protocol=False, rate_limit=LIMIT))
+    yield server
+    server.stop()
+
+
+def _get_from(server: RunningNginx, source: str, path: str = "/") -> int:
+    with socket.socket() as conn:
+        conn.settimeout(IO_TIMEOUT)
+        conn.bind((source, 0))
+        conn.connect(("127.0.0.1", server.config.http_port))
+        conn.sendall(request(path))
+        return parse_response(read_all(conn)).status
+
+
+def test_without_proxy_protocol_the_limit_falls_back_to_the_client_address(limited_plain_nginx: RunningNginx) -> None:
+    noisy = [_get_from(limited_plain_nginx, "127.0.0.2") for _ in range(LIMIT.burst + 4)]
+    assert 429 in noisy
+    assert _get_from(limited_plain_nginx, "127.0.0.3") == 200
+
+
+# --- TLS with the certificate the Key Vault VM extension installs --------------------------------
+
+
+@pytest.fixture(scope="module")
+def tls_nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningNginx]:
+    prefix = tmp_path_factory.mktemp("nginx-tls")
+    server = start(prefix, loopback_config(prefix, proxy_protocol=True, tls=True, server_names=FQDNS))
+    yield server
+    server.stop()
+
+
+def test_tls_serves_the_key_vault_certificate_for_every_fqdn_and_follows_renewals(
+    tls_nginx: RunningNginx, tmp_path: Path
+) -> None:
+    ca = make_ca()
+    ca_file = ca.write(tmp_path / "ca.pem")
+    # Until the extension has installed a certificate, nginx serves a placeholder no client trusts.
+    with pytest.raises(ssl.SSLCertVerificationError):
+        tls_nginx.get_tls("/", FQDNS[0], ca_file, proxied())
+
+    first = install_like_key_vault_extension(tls_nginx.cert_store, ca, list(FQDNS), "v1")
+    tls_nginx.activate_tls()
+    for fqdn in FQDNS:
+        response, peer = tls_nginx.get_tls("/_pls/whoami.json", fqdn, ca_file, proxied())
+        assert response.status == 200 and int(peer["serialNumber"], 16) == first
+        whoami = json.loads(response.body)
+        assert whoami["scheme"] == "https" and whoami["serverName"] == fqdn
+        assert whoami["client"] == CONSUMER_CLIENT and whoami["linkId"] == str(LINK_ID)
+    response, _ = tls_nginx.get_tls("/", FQDNS[1], ca_file, proxied())
+    seen, headers = _app_saw(response.body)
+    assert seen["proto"] == "https" and headers["x-forwarded-host"] == [FQDNS[1]]
+
+    renewed = install_like_key_vault_extension(tls_nginx.cert_store, ca, list(FQDNS), "v2")
+    tls_nginx.activate_tls()
+    _, peer = tls_nginx.get_tls("/", FQDNS[0], ca_file, proxied())
+    assert int(peer["serialNumber"], 16) == renewed != first
+
+
+def test_with_tls_plain_http_redirects_and_the_probe_still_answers(tls_nginx: RunningNginx) -> None:
+    response = tls_nginx.get("/orders?id=7", proxied(), host=FQDNS[0])
+    assert response.status == 308
+    assert response.headers["location"] == f"https://{FQDNS[0]}/orders?id=7"
+    assert tls_nginx.get("/healthz", proxy_v2.local_header()).status == 200
+
+
+def test_with_http_off_only_the_probe_is_answered_on_port_80(tmp_path: Path) -> None:
+    server = start(tmp_path, loopback_config(tmp_path, tls=True, http_on_tls="off", server_names=FQDNS))
+    try:
+        assert server.get("/", proxied(), host=FQDNS[0]).status == 404
+        assert server.get("/healthz", proxy_v2.local_header()).status == 200
+    finally:
+        server.stop()
 
 
 # --- the njs LinkID decoder, run by node --------------------------------------------------------

@@ -1,0 +1,244 @@
+"""A real nginx (>= 1.23.2, with njs) running the rendered site on loopback, in front of the real demo app.
+
+nginx comes from `.tools/nginx` (scripts/fetch-nginx: Debian trixie's, which .ci/run fetches) or from the
+system when it is new enough. Locally a missing one skips with its reason; in CI (CI=true) it fails.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from pls.webserver import WebServerConfig, render_web_server
+from tests import proxy_v2
+
+ROOT = Path(__file__).resolve().parent.parent
+NGINX_MIN = (1, 23, 2)
+"""The first nginx with $proxy_protocol_tlv_* variables: the LinkID needs it."""
+IO_TIMEOUT = 3.0
+CONSUMER_CLIENT = "10.0.5.4"  # the test VM behind the customer's private endpoint
+LINK_ID = 0x12345678
+
+
+def missing(what: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{what} is missing in CI: .ci/run must provide it")
+    pytest.skip(f"{what} is not installed (see .ci/run)")
+
+
+def need(binary: str) -> str:
+    # Debian installs nginx in /usr/sbin, which a non-root PATH often lacks.
+    path = shutil.which(binary) or shutil.which(binary, path="/usr/local/sbin:/usr/sbin:/sbin")
+    if path is None:
+        missing(binary)
+    assert path is not None
+    return path
+
+
+def version(nginx: str) -> tuple[int, ...]:
+    banner = subprocess.run([nginx, "-v"], capture_output=True, text=True, check=True, timeout=30).stderr
+    match = re.search(r"nginx/(\d+)\.(\d+)\.(\d+)", banner)
+    assert match, banner
+    return tuple(int(part) for part in match.groups())
+
+
+def modern_nginx() -> tuple[str, Path]:
+    """nginx >= NGINX_MIN and its njs module: .tools/nginx first, then the system's."""
+    candidates = [(ROOT / ".tools/nginx/nginx", ROOT / ".tools/nginx/modules")]
+    system = shutil.which("nginx", path="/usr/local/sbin:/usr/sbin:/sbin:" + os.environ.get("PATH", ""))
+    if system:
+        candidates.append((Path(system), Path("/usr/lib/nginx/modules")))
+    for binary, modules in candidates:
+        if binary.exists() and (modules / "ngx_http_js_module.so").exists() and version(str(binary)) >= NGINX_MIN:
+            return str(binary), modules
+    missing("nginx >= 1.23.2 with njs (scripts/fetch-nginx unpacks Debian trixie's into .tools/nginx)")
+    raise AssertionError("unreachable")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_listening(port: int, process: subprocess.Popen[bytes], log: Path | None = None) -> None:
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            assert process.poll() is None, log.read_text() if log and log.exists() else "exited"
+            assert time.monotonic() < deadline, f"nothing listens on {port}"
+            time.sleep(0.05)
+
+
+def proxied(link_id: int | None = LINK_ID, client: str = CONSUMER_CLIENT) -> bytes:
+    """What the Private Link Service puts in front of a consumer's connection."""
+    tlvs = proxy_v2.azure_link_id_tlv(link_id) if link_id is not None else b""
+    return proxy_v2.proxy_header(client, 51234, "10.50.2.5", 80, tlvs)
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: str
+
+
+def parse_response(raw: bytes) -> Response:
+    if not raw:
+        return Response(0, {}, "")
+    head, _, body = raw.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines)}
+    return Response(int(status_line.split()[1]), headers, body.decode())
+
+
+def request(path: str, host: str = "saas", extra_headers: str = "") -> bytes:
+    return f"GET {path} HTTP/1.1\r\nHost: {host}\r\n{extra_headers}Connection: close\r\n\r\n".encode()
+
+
+def read_all(conn: socket.socket) -> bytes:
+    chunks = []
+    deadline = time.monotonic() + IO_TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            chunk = conn.recv(65536)
+        except (ConnectionResetError, TimeoutError, ssl.SSLError):
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@dataclass
+class RunningNginx:
+    config: WebServerConfig
+    binary: str
+    prefix: Path
+    process: subprocess.Popen[bytes]
+    upstream: subprocess.Popen[bytes] | None
+    cert_store: Path
+
+    @property
+    def access_log(self) -> Path:
+        return self.prefix / "access.log"
+
+    @property
+    def error_log(self) -> Path:
+        return self.prefix / "error.log"
+
+    def header(self) -> bytes:
+        """What the load balancer puts in front of a consumer's request on this listener."""
+        return proxied() if self.config.proxy_protocol else b""
+
+    def exchange(self, payload: bytes, port: int | None = None) -> bytes:
+        with socket.create_connection(("127.0.0.1", port or self.config.http_port), timeout=IO_TIMEOUT) as conn:
+            conn.sendall(payload)
+            return read_all(conn)
+
+    def get(self, path: str, header: bytes = b"", host: str = "saas", extra_headers: str = "") -> Response:
+        return parse_response(self.exchange(header + request(path, host, extra_headers)))
+
+    def get_tls(self, path: str, server_name: str, ca_file: Path, header: bytes = b"") -> tuple[Response, dict]:
+        """HTTPS with SNI, the PROXY header (if any) sent before the handshake, verified against ca_file."""
+        context = ssl.create_default_context(cafile=str(ca_file))
+        with socket.create_connection(("127.0.0.1", self.config.https_port), timeout=IO_TIMEOUT) as raw:
+            raw.sendall(header)
+            with context.wrap_socket(raw, server_hostname=server_name) as conn:
+                peer = conn.getpeercert()
+                conn.sendall(request(path, server_name))
+                return parse_response(read_all(conn)), peer or {}
+
+    def log_lines(self) -> list[str]:
+        return self.access_log.read_text().splitlines() if self.access_log.exists() else []
+
+    def reload_command(self) -> str:
+        return f"{self.binary} -p {self.prefix} -c {self.prefix / 'nginx.conf'} -s reload"
+
+    def activate_tls(self) -> None:
+        """Runs the rendered TLS activation script, as the path unit does when the Key Vault extension writes."""
+        _run_tls_activation(self.prefix, self.cert_store, self.config, reload=self.reload_command())
+        time.sleep(0.3)  # the master re-reads its configuration and starts new workers
+
+    def stop(self) -> None:
+        for process in (self.process, self.upstream):
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=10)
+
+
+def start(prefix: Path, config: WebServerConfig, *, upstream: bool = True) -> RunningNginx:
+    """nginx with the rendered site (ports, paths and the trusted proxy overridden for loopback) and the demo app."""
+    binary, modules = modern_nginx()
+    prefix.chmod(0o755)
+    rendered = render_web_server(config)
+    (prefix / "azure_pls.js").write_text(rendered.njs_module)
+    (prefix / "site.conf").write_text(rendered.site_config)
+    (prefix / "demo_app.py").write_text(rendered.demo_app)
+    (prefix / "pls-tls-activate").write_text(rendered.tls_activate)
+    cert_store = prefix / "keyvault-store"
+    cert_store.mkdir()
+    temp_paths = "".join(
+        f"  {kind}_temp_path {prefix}/{kind};\n" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    (prefix / "nginx.conf").write_text(
+        f"load_module {modules / 'ngx_http_js_module.so'};\n"
+        f"daemon off;\nworker_processes 1;\npid {prefix}/nginx.pid;\nerror_log {prefix}/error.log info;\n"
+        "events { worker_connections 64; }\n"
+        f"http {{\n  client_header_timeout 5s;\n{temp_paths}  include {prefix}/site.conf;\n}}\n"
+    )
+    app = None
+    if upstream:
+        app = subprocess.Popen(
+            [sys.executable, str(prefix / "demo_app.py"), config.app_upstream],
+            env={**os.environ, "PLS_ZONE": config.zone},
+            stderr=subprocess.DEVNULL,
+        )
+        wait_listening(int(config.app_upstream.rpartition(":")[2]), app)
+    if config.tls:  # as cloud-init does before nginx starts: a placeholder until Key Vault's certificate arrives
+        _run_tls_activation(prefix, cert_store, config, reload="true")
+    conf = ["-p", str(prefix), "-c", str(prefix / "nginx.conf")]
+    check = subprocess.run([binary, "-t", *conf], capture_output=True, text=True, timeout=30)
+    assert check.returncode == 0, check.stderr
+    process = subprocess.Popen([binary, *conf], stderr=subprocess.DEVNULL)
+    wait_listening(config.http_port, process, prefix / "error.log")
+    return RunningNginx(config, binary, prefix, process, app, cert_store)
+
+
+def _run_tls_activation(prefix: Path, cert_store: Path, config: WebServerConfig, reload: str) -> None:
+    env = {
+        **os.environ,
+        "PLS_TLS_STORE": str(cert_store),
+        "PLS_TLS_LIVE": config.tls_live_dir,
+        "PLS_TLS_RELOAD": reload,
+    }
+    subprocess.run(["sh", str(prefix / "pls-tls-activate")], env=env, check=True, timeout=60, capture_output=True)
+
+
+def loopback_config(prefix: Path, **overrides: object) -> WebServerConfig:
+    """The rendered site as on a VM, but on free loopback ports, with the test client as the 'NAT subnet'."""
+    defaults: dict[str, object] = {
+        "proxy_protocol": True,
+        "trusted_proxy_cidr": "127.0.0.0/8",
+        "zone": "2",
+        "app_upstream": f"127.0.0.1:{free_port()}",
+        "http_port": free_port(),
+        "https_port": free_port(),
+        "njs_path": str(prefix / "azure_pls.js"),
+        "access_log": str(prefix / "access.log"),
+        "tls_live_dir": str(prefix / "tls"),
+    }
+    return WebServerConfig(**{**defaults, **overrides})  # type: ignore[arg-type]
