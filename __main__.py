@@ -6,9 +6,10 @@ The stack's `role` picks the side: `provider` (Pulumi.provider.yaml) or `consume
 
 import pulumi
 
+from components.certificate_vault import CertificateVault, CertificateVaultArgs
 from components.consumer_network import ConsumerNetwork, ConsumerNetworkArgs
 from components.internal_load_balancer import InternalLoadBalancer, InternalLoadBalancerArgs
-from components.linux_vm import LinuxVm, LinuxVmArgs
+from components.linux_vm import LinuxVm, LinuxVmArgs, ObservedCertificate
 from components.private_dns import PrivateDnsRecord, PrivateDnsRecordArgs
 from components.private_endpoint import PrivateEndpoint, PrivateEndpointArgs
 from components.private_link_service import PrivateLinkService, PrivateLinkServiceArgs
@@ -17,6 +18,7 @@ from components.web_tier import WebTier, WebTierArgs
 from pls import contract
 from pls.deployed import deployed_service
 from pls.settings import ConsumerSettings, ProviderSettings, check_deployed, load
+from pls.webserver import CERT_STORE, HEALTH_PORT, WHOAMI_PATH
 
 
 def provider(s: ProviderSettings) -> None:
@@ -31,9 +33,24 @@ def provider(s: ProviderSettings) -> None:
             backend_subnet_cidr=s.backend_subnet_cidr,
             nat_subnet_cidr=s.nat_subnet_cidr,
             nat_gateway=s.nat_gateway,
+            service_ports=s.service_ports,
+            probe_port=HEALTH_PORT,
+            key_vault_service_endpoint=s.tls,
             tags=s.tags,
         ),
     )
+    vault = None
+    if s.tls:
+        vault = CertificateVault(
+            "tls",
+            CertificateVaultArgs(
+                resource_group_name=net.resource_group_name,
+                location=s.location,
+                reader_subnet_ids=[net.backend_subnet_id],
+                allowed_ip_ranges=s.key_vault_allowed_ip_ranges,
+                tags=s.tags,
+            ),
+        )
     lb = InternalLoadBalancer(
         "ilb",
         InternalLoadBalancerArgs(
@@ -42,6 +59,8 @@ def provider(s: ProviderSettings) -> None:
             load_balancer_name=s.load_balancer_name,
             subnet_id=net.backend_subnet_id,
             idle_timeout_minutes=s.lb_idle_timeout_minutes,
+            ports=s.service_ports,
+            probe_port=HEALTH_PORT,
             tags=s.tags,
         ),
     )
@@ -56,8 +75,16 @@ def provider(s: ProviderSettings) -> None:
             vm=s.vm,
             count=s.web_vm_count,
             zones=s.zones,
-            proxy_protocol=s.proxy_protocol,
-            nat_subnet_cidr=s.nat_subnet_cidr,
+            web_server=s.web_server,
+            certificate=ObservedCertificate(
+                secret_url=vault.secret_url(s.tls_certificate_name),
+                store_location=CERT_STORE,
+                identity_id=vault.reader_identity_id,
+                identity_client_id=vault.reader_client_id,
+                granted_by=vault.reader_role_assignment,
+            )
+            if vault and s.tls_certificate_name
+            else None,
             tags=s.tags,
         ),
     )
@@ -91,6 +118,9 @@ def provider(s: ProviderSettings) -> None:
     pulumi.export("proxyProtocol", s.proxy_protocol)
     pulumi.export("fqdns", list(s.fqdns))
     pulumi.export("webVmPrivateIps", web.private_ips)
+    if vault:
+        pulumi.export("keyVaultName", vault.vault_name)
+        pulumi.export("keyVaultUri", vault.vault_uri)
 
 
 def consumer(s: ConsumerSettings) -> None:
@@ -152,7 +182,7 @@ def consumer(s: ConsumerSettings) -> None:
         "verifyCommand",
         pulumi.Output.format(
             "az vm run-command invoke --resource-group {0} --name {1} --command-id RunShellScript "
-            "--scripts 'curl -sS --max-time 10 http://{2}/whoami.json' --query 'value[0].message' --output tsv",
+            f"--scripts 'curl -sSL --max-time 10 http://{{2}}{WHOAMI_PATH}' --query 'value[0].message' --output tsv",
             net.resource_group_name,
             test_vm.vm_name,
             dns.fqdn,

@@ -11,6 +11,7 @@ FRONTEND = "frontend"
 BACKEND_POOL = "web"
 PROBE = "http"
 HEALTH_PATH = "/healthz"
+RULE_NAMES = {80: "http", 443: "https"}
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,10 @@ class InternalLoadBalancerArgs:
     """Explicit, because the rule must name the frontend, pool and probe by id before the balancer exists."""
     subnet_id: pulumi.Input[str]
     idle_timeout_minutes: int
-    port: int = 80
+    ports: tuple[int, ...] = (80,)
+    """One TCP rule per port, frontend port = backend port (80 for HTTP, 443 for HTTPS)."""
+    probe_port: int = 80
+    """The health probe's port (HTTP, HEALTH_PATH): it stays on plain HTTP when consumers get HTTPS only."""
     tags: dict[str, str] = field(default_factory=dict)
 
 
@@ -68,18 +72,19 @@ class InternalLoadBalancer(pulumi.ComponentResource):
                 {
                     "name": PROBE,
                     "protocol": "Http",
-                    "port": args.port,
+                    "port": args.probe_port,
                     "request_path": HEALTH_PATH,
                     "interval_in_seconds": 5,
                     "probe_threshold": 2,
                 }
             ],
+            # Rules come and go with the ports; the frontend (and so the service's alias) never changes with them.
             load_balancing_rules=[
                 {
-                    "name": "http",
+                    "name": RULE_NAMES.get(port, f"tcp-{port}"),
                     "protocol": "Tcp",
-                    "frontend_port": args.port,
-                    "backend_port": args.port,
+                    "frontend_port": port,
+                    "backend_port": port,
                     "frontend_ip_configuration": {"id": child_id("frontendIPConfigurations", FRONTEND)},
                     "backend_address_pool": {"id": child_id("backendAddressPools", BACKEND_POOL)},
                     "probe": {"id": child_id("probes", PROBE)},
@@ -88,6 +93,7 @@ class InternalLoadBalancer(pulumi.ComponentResource):
                     "enable_floating_ip": False,
                     "load_distribution": "Default",
                 }
+                for port in args.ports
             ],
             tags={**args.tags, "component": name},
             opts=pulumi.ResourceOptions(parent=self),

@@ -13,6 +13,21 @@ from pls.settings import VmSettings
 
 
 @dataclass(frozen=True)
+class ObservedCertificate:
+    """A Key Vault certificate the Key Vault VM extension (Linux, 4.x) installs on the VM and keeps renewed."""
+
+    secret_url: pulumi.Input[str]
+    """https://<vault>.vault.azure.net/secrets/<certificate>, without a version."""
+    store_location: str
+    """Folder on the VM: <vault>.<certificate>.pem (full chain) and .keyid (key), symlinks to the newest version."""
+    identity_id: pulumi.Input[str]
+    """A user-assigned identity allowed to read the secret; the VM gets it."""
+    identity_client_id: pulumi.Input[str]
+    granted_by: pulumi.Resource
+    """The role assignment that lets the identity read: the extension fails if it starts first."""
+
+
+@dataclass(frozen=True)
 class LinuxVmArgs:
     resource_group_name: pulumi.Input[str]
     location: str
@@ -23,6 +38,7 @@ class LinuxVmArgs:
     cloud_init: str | None = None
     load_balancer_backend_pool_ids: Sequence[pulumi.Input[str]] = ()
     application_security_group_ids: Sequence[pulumi.Input[str]] = ()
+    certificate: ObservedCertificate | None = None
     tags: dict[str, str] = field(default_factory=dict)
 
 
@@ -88,6 +104,12 @@ class LinuxVm(pulumi.ComponentResource):
             "security_type": "TrustedLaunch",
             "uefi_settings": {"secure_boot_enabled": True, "v_tpm_enabled": True},
         }
+        identity: compute.VirtualMachineIdentityArgsDict | None = None
+        if args.certificate:
+            identity = {
+                "type": compute.ResourceIdentityType.USER_ASSIGNED,
+                "user_assigned_identities": [args.certificate.identity_id],
+            }
         vm = compute.VirtualMachine(
             f"{name}-vm",
             resource_group_name=args.resource_group_name,
@@ -99,9 +121,44 @@ class LinuxVm(pulumi.ComponentResource):
             network_profile={"network_interfaces": [{"id": nic.id, "primary": True, "delete_option": "Delete"}]},
             security_profile=security_profile,
             diagnostics_profile={"boot_diagnostics": {"enabled": True}},
+            identity=identity,
             tags=tags,
-            opts=child,
+            # Azure cannot change a VM's custom data: new software means a new VM. The old one goes first,
+            # because the NIC (and its place in the load balancer's pool) passes to the new one.
+            opts=pulumi.ResourceOptions(
+                parent=self, replace_on_changes=["osProfile.customData"], delete_before_replace=True
+            ),
         )
+        if args.certificate:
+            compute.VirtualMachineExtension(
+                f"{name}-kv-certificate",
+                resource_group_name=args.resource_group_name,
+                vm_name=vm.name,
+                location=args.location,
+                publisher="Microsoft.Azure.KeyVault",
+                type="KeyVaultForLinux",
+                type_handler_version="4.0",
+                auto_upgrade_minor_version=True,
+                enable_automatic_upgrade=True,
+                settings={
+                    "secretsManagementSettings": {
+                        "pollingIntervalInS": "3600",
+                        "observedCertificates": [
+                            {
+                                "url": args.certificate.secret_url,
+                                "certificateStoreLocation": args.certificate.store_location,
+                            }
+                        ],
+                    },
+                    # Required with a user-assigned identity (Microsoft's extension schema).
+                    "authenticationSettings": {
+                        "msiEndpoint": "http://169.254.169.254/metadata/identity",
+                        "msiClientId": args.certificate.identity_client_id,
+                    },
+                },
+                tags=tags,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[args.certificate.granted_by]),
+            )
         self.vm_id = vm.id
         self.vm_name = vm.name
         self.nic_id = nic.id

@@ -9,8 +9,6 @@ from pulumi_azure_native import network, resources
 
 from components.virtual_network import SubnetSpec, VirtualNetwork, VirtualNetworkArgs
 
-HTTP_PORT = "80"
-
 
 @dataclass(frozen=True)
 class ProviderNetworkArgs:
@@ -20,6 +18,12 @@ class ProviderNetworkArgs:
     nat_subnet_cidr: str
     nat_gateway: bool
     """Outbound internet for the web VMs (apt) through a NAT gateway, the stack's only public IP."""
+    service_ports: tuple[int, ...] = (80,)
+    """The ports consumers reach the web VMs on, through the load balancer."""
+    probe_port: int = 80
+    """The port the load balancer's health probe reaches the web VMs on."""
+    key_vault_service_endpoint: bool = False
+    """Let the backend subnet reach Key Vault over the backbone, so a vault's firewall can name the subnet."""
     tags: dict[str, str] = field(default_factory=dict)
 
 
@@ -47,7 +51,7 @@ class ProviderNetwork(pulumi.ComponentResource):
             location=args.location,
             security_rules=[
                 {
-                    "name": "allow-http-from-vnet",
+                    "name": "allow-service-from-vnet",
                     "description": "Private Link traffic arrives from the NAT subnet, inside the VNet",
                     "priority": 100,
                     "direction": "Inbound",
@@ -56,10 +60,10 @@ class ProviderNetwork(pulumi.ComponentResource):
                     "source_address_prefix": args.vnet_cidr,
                     "source_port_range": "*",
                     "destination_application_security_groups": [{"id": web_servers.id}],
-                    "destination_port_range": HTTP_PORT,
+                    "destination_port_ranges": [str(port) for port in args.service_ports],
                 },
                 {
-                    "name": "allow-http-probes",
+                    "name": "allow-health-probes",
                     "description": "Load balancer health probes",
                     "priority": 110,
                     "direction": "Inbound",
@@ -68,11 +72,11 @@ class ProviderNetwork(pulumi.ComponentResource):
                     "source_address_prefix": "AzureLoadBalancer",
                     "source_port_range": "*",
                     "destination_application_security_groups": [{"id": web_servers.id}],
-                    "destination_port_range": HTTP_PORT,
+                    "destination_port_range": str(args.probe_port),
                 },
                 {
                     "name": "deny-everything-else",
-                    "description": "Overrides the default AllowVnetInBound: port 80 is the only way in",
+                    "description": "Overrides the default AllowVnetInBound: the service ports are the only way in",
                     "priority": 4000,
                     "direction": "Inbound",
                     "access": "Deny",
@@ -125,6 +129,7 @@ class ProviderNetwork(pulumi.ComponentResource):
                         cidr=args.backend_subnet_cidr,
                         network_security_group_id=nsg.id,
                         nat_gateway_id=nat_gateway_id,
+                        service_endpoints=("Microsoft.KeyVault",) if args.key_vault_service_endpoint else (),
                     ),
                     SubnetSpec(role="pls-nat", cidr=args.nat_subnet_cidr, private_link_service_policies_disabled=True),
                 ],

@@ -18,6 +18,8 @@ class SubnetSpec:
     private_endpoint_policies_disabled: bool = False
     network_security_group_id: pulumi.Input[str] | None = None
     nat_gateway_id: pulumi.Input[str] | None = None
+    service_endpoints: tuple[str, ...] = ()
+    """Azure services reached over the backbone, whose firewalls can then name the subnet (e.g. Microsoft.KeyVault)."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,7 @@ class VirtualNetwork(pulumi.ComponentResource):
                 if spec.network_security_group_id
                 else None,
                 nat_gateway={"id": spec.nat_gateway_id} if spec.nat_gateway_id else None,
+                service_endpoints=[{"service": service} for service in spec.service_endpoints] or None,
                 # Azure rejects concurrent writes to subnets of one VNet (AnotherOperationInProgress).
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[previous] if previous else None),
             )

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import pulumi
 
-from components.linux_vm import LinuxVm, LinuxVmArgs
+from components.linux_vm import LinuxVm, LinuxVmArgs, ObservedCertificate
 from pls.settings import VmSettings
 from pls.webserver import WebServerConfig, render_web_server
 
@@ -21,9 +22,11 @@ class WebTierArgs:
     vm: VmSettings
     count: int
     zones: tuple[int, ...]
-    proxy_protocol: bool
-    """Must match the Private Link Service: both sides are rendered from this one value."""
-    nat_subnet_cidr: str
+    web_server: WebServerConfig
+    """nginx, the app and TLS on every VM (each VM shows its own zone). Its PROXY protocol switch must match the
+    Private Link Service's: both are rendered from one setting."""
+    certificate: ObservedCertificate | None = None
+    """The Key Vault certificate nginx serves on HTTPS, installed by the Key Vault VM extension."""
     tags: dict[str, str] = field(default_factory=dict)
 
 
@@ -36,13 +39,7 @@ class WebTier(pulumi.ComponentResource):
         servers = []
         for index in range(args.count):
             zone = args.zones[index % len(args.zones)]
-            rendered = render_web_server(
-                WebServerConfig(
-                    proxy_protocol=args.proxy_protocol,
-                    trusted_proxy_cidr=args.nat_subnet_cidr,
-                    zone=str(zone),
-                )
-            )
+            rendered = render_web_server(dataclasses.replace(args.web_server, zone=str(zone)))
             servers.append(
                 LinuxVm(
                     f"{name}-{index + 1}",
@@ -56,6 +53,7 @@ class WebTier(pulumi.ComponentResource):
                         cloud_init=rendered.cloud_init,
                         load_balancer_backend_pool_ids=[args.backend_pool_id],
                         application_security_group_ids=[args.application_security_group_id],
+                        certificate=args.certificate,
                         tags=args.tags,
                     ),
                     opts=pulumi.ResourceOptions(parent=self),

@@ -18,7 +18,6 @@ import sys
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 from pls.settings import ConsumerSettings, ProviderSettings, SettingsError, parse
 from pls.simulate import (
@@ -32,6 +31,7 @@ from pls.simulate import (
     deployed_config,
     describe_replacement,
     expected_connection,
+    input_at,
     provider_stack_file,
     replacements,
     stack_files,
@@ -88,6 +88,11 @@ def connection_forecast(consumer: ConsumerSettings, root: Path = ROOT) -> list[s
             f"warning: autoApproved is true, but {provider_stack} does not auto-approve {consumer.subscription_id}: "
             "the request waits as Pending (add it to the provider's autoApproval, or set autoApproved: false)"
         )
+    if provider.tls and consumer.fqdn not in provider.web_server.server_names:
+        lines.append(
+            f"warning: {consumer.fqdn} is not in {provider_stack}'s fqdns, so not on its TLS certificate: HTTPS to "
+            "it fails verification (use one of the provider's fqdns as dnsRecord.dnsZone)"
+        )
     return lines
 
 
@@ -114,19 +119,10 @@ def changes_against(stack: str, revision: str) -> list[str]:
     return found or ["no replacement"]
 
 
-def _lookup(inputs: dict[str, Any], dotted: str) -> Any:
-    value: Any = inputs
-    for part in dotted.split("."):
-        if not isinstance(value, dict) or part not in value:
-            return None
-        value = value[part]
-    return value
-
-
 def _summary(resource: Registration) -> str:
     shown = []
     for key in KEY_PROPERTIES:
-        value = _lookup(resource.inputs, key)
+        value = input_at(resource.inputs, key)
         if value not in (None, [], ""):
             shown.append(f"{key.split('.')[0]}={value}")
     return " ".join(shown)

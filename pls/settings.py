@@ -26,6 +26,15 @@ import yaml
 from pulumi.errors import RunError
 
 from pls import azure_rules
+from pls.webserver import (
+    HEALTH_PORT,
+    HTTPS_PORT,
+    HttpOnTls,
+    RateLimit,
+    WebServerConfig,
+    render_web_server,
+    upstream_is_loopback,
+)
 
 PROJECT_FILE = Path(__file__).resolve().parent.parent / "Pulumi.yaml"
 
@@ -38,6 +47,12 @@ MAX_REQUEST_MESSAGE = 140  # Azure: private endpoint connection request message
 AZURE_RESERVED_IPS = 5  # Azure keeps the first four and the last address of every subnet
 NAT_HEADROOM = 8  # Microsoft recommends at least eight free NAT IPs in the NAT subnet
 AZURE_SMALLEST_SUBNET = 29
+
+MAX_CUSTOM_DATA = 65535  # Azure: a VM's customData (cloud-init), in bytes before base64
+MAX_RATE = 100_000
+MAX_KEY_VAULT_IP_RULES = 1000  # Azure Key Vault service limits: IPv4 firewall rules per vault
+APP_DEMO, APP_NONE = "demo", "none"
+HTTP_ON_TLS: tuple[HttpOnTls, ...] = ("redirect", "off")
 
 MAX_CUSTOMER = 40  # every name derived from the customer (autonamed VM and VNet included) then fits Azure's limits
 MAX_SHOWN = 80  # characters of a bad value quoted back in an error
@@ -54,6 +69,8 @@ PRIVATE_ENDPOINT_ID_RE = re.compile(
 DNS_LABEL_RE = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 SERVICE_NAME_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?")
 STACK_PART_RE = re.compile(r"[A-Za-z0-9_.-]+")
+KEY_VAULT_OBJECT_RE = re.compile(r"[0-9A-Za-z-]{1,127}")
+UPSTREAM_RE = re.compile(r"(?P<host>[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?):(?P<port>[1-9][0-9]{0,4})")
 VM_SIZE_RE = re.compile(r"Standard_[A-Za-z0-9_]+")
 LINUX_USER_RE = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 IMAGE_PART_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9_-])?")
@@ -247,8 +264,24 @@ class ProviderSettings(CommonSettings):
     proxy_protocol: bool
     protect_service: bool
     connection_decisions: tuple[ConnectionDecision, ...]
+    web_server: WebServerConfig
+    """The web VMs' software (zone left empty: each VM has its own)."""
+    tls_certificate_name: str | None
+    """The certificate in the stack's Key Vault, once imported; None until then (or without TLS)."""
+    key_vault_allowed_ip_ranges: tuple[str, ...]
 
     role: Literal["provider"] = "provider"
+
+    @property
+    def tls(self) -> bool:
+        return self.web_server.tls
+
+    @property
+    def service_ports(self) -> tuple[int, ...]:
+        """The ports consumers reach through the load balancer (the probe reaches HEALTH_PORT regardless)."""
+        if not self.tls:
+            return (HEALTH_PORT,)
+        return (HTTPS_PORT, HEALTH_PORT) if self.web_server.http_on_tls == "redirect" else (HTTPS_PORT,)
 
     @property
     def load_balancer_name(self) -> str:
@@ -676,7 +709,9 @@ def _provider(v: _Validator, common: CommonSettings | None) -> ProviderSettings 
     for fqdn in values["fqdns"]:
         v.check("fqdns", _fqdn_ok(fqdn), f"{shown(fqdn)} is not a DNS name", "use a name such as api.saas.example.com")
     decisions = _connection_decisions(v)
-    if v.problems or common is None:
+    web_server = _web_server(v)
+    _key_vault(v)
+    if v.problems or common is None or web_server is None:
         return None
     return ProviderSettings(
         **common.__dict__,
@@ -695,6 +730,121 @@ def _provider(v: _Validator, common: CommonSettings | None) -> ProviderSettings 
         proxy_protocol=values["proxyProtocol"],
         protect_service=values["protectService"],
         connection_decisions=decisions,
+        web_server=web_server,
+        tls_certificate_name=values["tlsCertificateName"] or None,
+        key_vault_allowed_ip_ranges=tuple(values["keyVaultAllowedIpRanges"]),
+    )
+
+
+def _app_cloud_config(v: _Validator, root: Path) -> dict[str, Any] | None:
+    """The provider's cloud-config file, read and parsed; None (with a problem) when it cannot be used."""
+    key, value = "appCloudConfig", v.values["appCloudConfig"]
+    fix = "give the path of a #cloud-config file in this repository, relative to Pulumi.yaml, or demo / none"
+    if not value.strip():
+        v.fail(key, "not a file path", fix)
+        return None
+    try:
+        path = (root / value).resolve()
+        if Path(value).is_absolute() or not path.is_relative_to(root.resolve()):
+            v.fail(key, "outside this repository (the deployment must not depend on one machine's files)", fix)
+            return None
+        if not path.is_file():
+            v.fail(key, "no such file", fix)
+            return None
+        if path.stat().st_size > MAX_CUSTOM_DATA:
+            v.fail(key, f"larger than a VM's {MAX_CUSTOM_DATA} bytes of custom data", "install the app from a package")
+            return None
+        text = path.read_text(encoding="utf-8")
+        document = yaml.safe_load(text)
+    except (OSError, ValueError, yaml.YAMLError, RecursionError) as error:  # ValueError: NUL, undecodable text
+        v.fail(key, f"cannot be read as a YAML file ({type(error).__name__})", fix)
+        return None
+    if not text.startswith("#cloud-config") or not isinstance(document, dict):
+        v.fail(key, "not a #cloud-config document (a YAML mapping whose first line is #cloud-config)", fix)
+        return None
+    return document
+
+
+def _web_server(v: _Validator, root: Path = PROJECT_FILE.parent) -> WebServerConfig | None:
+    values = v.values
+    app = values["appCloudConfig"]
+    upstream = values["appUpstream"]
+    match = UPSTREAM_RE.fullmatch(upstream)
+    if not match or int(match["port"]) > 65535:
+        v.fail("appUpstream", "not host:port", "e.g. 127.0.0.1:8080 (the app on each web VM)")
+    elif upstream_is_loopback(upstream) and int(match["port"]) in (80, 443):
+        v.fail("appUpstream", "is nginx's own port on the VM: requests would loop", "use the app's port, e.g. 8080")
+    elif app == APP_DEMO and not upstream_is_loopback(upstream):
+        v.fail("appUpstream", "the demo app listens on the VM itself", "use 127.0.0.1:<port>, or install your app")
+    app_cloud_config = _app_cloud_config(v, root) if app not in (APP_DEMO, APP_NONE) else {}
+    for key, low in (("tenantRateLimit", 1), ("tenantRateBurst", 0)):
+        v.check(key, low <= values[key] <= MAX_RATE, f"must be between {low} and {MAX_RATE}", "e.g. 50")
+    tls = values["tls"]
+    v.check(
+        "fqdns",
+        bool(values["fqdns"]) or not tls,
+        "tls needs the names consumers dial: the certificate must be valid for them",
+        "list them in fqdns, e.g. [api.saas.example.com]",
+    )
+    v.check(
+        "httpOnTls", values["httpOnTls"] in HTTP_ON_TLS, f"must be one of {', '.join(HTTP_ON_TLS)}", "e.g. redirect"
+    )
+    if v.problems or app_cloud_config is None:
+        return None
+    config = WebServerConfig(
+        proxy_protocol=values["proxyProtocol"],
+        trusted_proxy_cidr=values["natSubnetCidr"],
+        zone="",
+        app_upstream=upstream,
+        demo_app=app == APP_DEMO,
+        app_cloud_config=app_cloud_config,
+        tls=tls,
+        http_on_tls=values["httpOnTls"],
+        server_names=tuple(f.removesuffix(".") for f in values["fqdns"]),
+        rate_limit=RateLimit(per_second=values["tenantRateLimit"], burst=values["tenantRateBurst"]),
+    )
+    try:
+        size = len(render_web_server(config).cloud_init.encode())
+    except ValueError as clash:  # the provider's cloud-config collides with the web tier's
+        v.fail("appCloudConfig", str(clash), "leave those parts to the web tier, or use your own image (none)")
+        return None
+    if size > MAX_CUSTOM_DATA:
+        v.fail("appCloudConfig", f"makes the VMs' cloud-init {size} bytes, Azure takes {MAX_CUSTOM_DATA}", "trim it")
+        return None
+    return config
+
+
+def _key_vault(v: _Validator) -> None:
+    values = v.values
+    name = values["tlsCertificateName"]
+    if name:
+        v.check("tlsCertificateName", values["tls"], "is set but tls is off", "set tls: true, or remove the name")
+        v.matches(
+            "tlsCertificateName",
+            KEY_VAULT_OBJECT_RE,
+            "not a Key Vault certificate name",
+            "use 1-127 letters, digits and '-', as in az keyvault certificate import --name",
+        )
+    if "keyVaultAllowedIpRanges" in v.mistyped:
+        return
+    ranges = values["keyVaultAllowedIpRanges"]
+    for entry in ranges:
+        try:
+            net = ipaddress.IPv4Network(entry, strict=True)
+            problem = None if net.is_global else "not a public address (the vault's firewall sees public ones only)"
+        except ValueError:
+            problem = "not an IPv4 address or CIDR with its host bits clear"
+        if problem:
+            v.fail(
+                "keyVaultAllowedIpRanges",
+                f"{shown(entry)} is {problem}",
+                "your public address, e.g. 51.105.7.20, or a range such as 51.105.7.0/24",
+            )
+    v.check(
+        "keyVaultAllowedIpRanges",
+        len(ranges) <= MAX_KEY_VAULT_IP_RULES,
+        f"{len(ranges)} ranges, a Key Vault takes {MAX_KEY_VAULT_IP_RULES}",
+        "merge them into CIDRs",
     )
 
 

@@ -14,6 +14,7 @@ import hashlib
 import ipaddress
 import json
 import runpy
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,11 +74,19 @@ _ARM = {
     "azure-native:privatedns:PrivateZone": ("Microsoft.Network/privateDnsZones", "privateZoneName", None),
     "azure-native:privatedns:VirtualNetworkLink": ("virtualNetworkLinks", "virtualNetworkLinkName", "privateZoneName"),
     "azure-native:privatedns:PrivateRecordSet": ("A", "relativeRecordSetName", "privateZoneName"),
+    "azure-native:compute:VirtualMachineExtension": ("extensions", "vmExtensionName", "vmName"),
+    "azure-native:keyvault:Vault": ("Microsoft.KeyVault/vaults", "vaultName", None),
+    "azure-native:managedidentity:UserAssignedIdentity": (
+        "Microsoft.ManagedIdentity/userAssignedIdentities",
+        "resourceName",
+        None,
+    ),
 }
 _ARM_PARENT_TYPE = {
     "virtualNetworkName": "Microsoft.Network/virtualNetworks",
     "serviceName": "Microsoft.Network/privateLinkServices",
     "privateZoneName": "Microsoft.Network/privateDnsZones",
+    "vmName": "Microsoft.Compute/virtualMachines",
 }
 
 
@@ -157,6 +166,9 @@ class AzureMocks(Mocks):
         if args.typ == "pulumi:pulumi:StackReference":
             name = inputs.get("name") or args.name
             return name, {"name": name, "outputs": dict(self.world.stack_outputs(name)), "secretOutputNames": []}
+        if args.typ == "azure-native:authorization:RoleAssignment":
+            assignment = inputs.get("roleAssignmentName") or str(uuid.uuid5(uuid.NAMESPACE_URL, args.name))
+            return f"{inputs['scope']}/providers/Microsoft.Authorization/roleAssignments/{assignment}", inputs
         if args.typ not in _ARM:
             return f"{args.name}-id", inputs
         arm_type, own_name_key, parent_key = _ARM[args.typ]
@@ -183,6 +195,16 @@ class AzureMocks(Mocks):
                 state[collection] = [{**c, "id": f"{rid}/{collection}/{c['name']}"} for c in inputs.get(collection, [])]
             for frontend in state["frontendIPConfigurations"]:
                 frontend["privateIPAddress"] = self._allocate(frontend["subnet"]["id"])
+        elif args.typ.endswith(":VirtualMachine") and "identity" in inputs:
+            # Azure answers with a map of identity id -> its principal and client ids, not the list it was sent.
+            identities = inputs["identity"].get("userAssignedIdentities", [])
+            state["identity"] = {**inputs["identity"], "userAssignedIdentities": {i: {} for i in identities}}
+        elif args.typ.endswith(":Vault"):
+            state["properties"] = {**inputs["properties"], "vaultUri": f"https://{name}.vault.azure.net/"}
+        elif args.typ.endswith(":UserAssignedIdentity"):
+            state["clientId"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{rid}/client"))
+            state["principalId"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{rid}/principal"))
+            state["tenantId"] = TENANT_ID
         elif args.typ.endswith(":PublicIPAddress"):
             state["ipAddress"] = "203.0.113.10"
         elif args.typ.endswith(":PrivateLinkService"):
@@ -371,6 +393,14 @@ def simulate(
 # --- the engine's part: deployments over one persistent offline Azure -----------------------------------
 
 
+def input_at(inputs: Mapping[str, Any], path: str) -> Any:
+    """The input at a property path such as osProfile.customData (a replaceOnChanges entry)."""
+    value: Any = inputs
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return value
+
+
 def replacements(previous: Simulation | None, current: Simulation) -> list[tuple[Registration, list[str]]]:
     """Resources the engine would replace, and the inputs that force it (azure-native: name, group, location)."""
     if previous is None:
@@ -383,7 +413,7 @@ def replacements(previous: Simulation | None, current: Simulation) -> list[tuple
         _, own_name_key, parent_key = _ARM[resource.type]
         keys = [*resource.replace_on_changes, "location", "resourceGroupName", own_name_key]
         keys += [parent_key] if parent_key else []
-        changed = [k for k in dict.fromkeys(keys) if before.inputs.get(k) != resource.inputs.get(k)]
+        changed = [k for k in dict.fromkeys(keys) if input_at(before.inputs, k) != input_at(resource.inputs, k)]
         if changed:
             found.append((resource, changed))
     return found

@@ -18,6 +18,7 @@ from components.virtual_network import SubnetSpec, VirtualNetwork, VirtualNetwor
 from components.web_tier import WebTier, WebTierArgs
 from pls.settings import ImageReference, VmSettings
 from pls.simulate import Simulation, offline_ssh_public_key, simulate
+from pls.webserver import WebServerConfig
 
 VM = VmSettings(
     size="Standard_D2as_v5",
@@ -110,8 +111,7 @@ def test_web_tier_spreads_over_the_given_zones_and_renders_proxy_protocol() -> N
                 vm=VM,
                 count=4,
                 zones=(1, 3),
-                proxy_protocol=True,
-                nat_subnet_cidr="192.168.1.0/24",
+                web_server=WebServerConfig(proxy_protocol=True, trusted_proxy_cidr="192.168.1.0/24", zone=""),
                 tags=TAGS,
             ),
         )
@@ -137,19 +137,25 @@ def test_internal_load_balancer_builds_child_ids_from_the_subscription() -> None
                 load_balancer_name="lb-x",
                 subnet_id=_network().subnet_ids["c"],
                 idle_timeout_minutes=30,
-                port=8080,
+                ports=(8443, 8080),
+                probe_port=8080,
                 tags=TAGS,
             ),
         )
 
     sim = run(program)
     lb = sim.one("network:LoadBalancer")
-    (rule,) = lb.inputs["loadBalancingRules"]
-    assert rule["idleTimeoutInMinutes"] == 30 and (rule["frontendPort"], rule["backendPort"]) == (8080, 8080)
-    assert rule["probe"]["id"] == (
-        "/subscriptions/00000000-0000-4000-8000-000000000001/resourceGroups/rg/providers/"
-        "Microsoft.Network/loadBalancers/lb-x/probes/http"
-    )
+    rules = lb.inputs["loadBalancingRules"]
+    assert [(r["name"], r["frontendPort"], r["backendPort"]) for r in rules] == [
+        ("tcp-8443", 8443, 8443),
+        ("tcp-8080", 8080, 8080),
+    ]
+    for rule in rules:
+        assert rule["idleTimeoutInMinutes"] == 30
+        assert rule["probe"]["id"] == (
+            "/subscriptions/00000000-0000-4000-8000-000000000001/resourceGroups/rg/providers/"
+            "Microsoft.Network/loadBalancers/lb-x/probes/http"
+        )
     assert lb.inputs["probes"][0]["port"] == 8080
     assert [i.token for i in sim.invokes] == ["azure-native:authorization:getClientConfig"]
 

@@ -108,7 +108,7 @@ def test_exports_and_verify_command(tradewinds: Simulation) -> None:
     assert out["verifyCommand"].startswith(
         f"az vm run-command invoke --resource-group {out['resourceGroupName']} --name {vm.outputs['name']} "
     )
-    assert "curl -sS --max-time 10 http://api.saas.example.com/whoami.json" in out["verifyCommand"]
+    assert "curl -sSL --max-time 10 http://api.saas.example.com/_pls/whoami.json" in out["verifyCommand"]
 
 
 @pytest.mark.parametrize("outputs", [{}, {"alias": ""}], ids=["missing", "empty"])

@@ -58,13 +58,16 @@ def test_rule_wires_frontend_pool_and_probe_with_reset_and_idle_timeout(provider
     }
     (probe,) = lb.inputs["probes"]
     assert (probe["protocol"], probe["port"], probe["requestPath"]) == ("Http", 80, "/healthz")
-    (rule,) = lb.inputs["loadBalancingRules"]
-    assert rule["frontendIPConfiguration"]["id"] == ids["frontendIPConfigurations"]["frontend"]
-    assert rule["backendAddressPool"]["id"] == ids["backendAddressPools"]["web"]
-    assert rule["probe"]["id"] == ids["probes"]["http"]
-    assert (rule["protocol"], rule["frontendPort"], rule["backendPort"]) == ("Tcp", 80, 80)
-    assert rule["idleTimeoutInMinutes"] == 15
-    assert rule["enableTcpReset"] is True
+    rules = lb.inputs["loadBalancingRules"]
+    assert [(r["protocol"], r["frontendPort"], r["backendPort"]) for r in rules] == [
+        ("Tcp", port, port) for port in _settings().service_ports
+    ]
+    for rule in rules:
+        assert rule["frontendIPConfiguration"]["id"] == ids["frontendIPConfigurations"]["frontend"]
+        assert rule["backendAddressPool"]["id"] == ids["backendAddressPools"]["web"]
+        assert rule["probe"]["id"] == ids["probes"]["http"]
+        assert rule["idleTimeoutInMinutes"] == 15
+        assert rule["enableTcpReset"] is True
 
 
 def test_one_web_vm_per_zone_ssh_key_only(provider: Simulation) -> None:
@@ -87,13 +90,21 @@ def test_one_web_vm_per_zone_ssh_key_only(provider: Simulation) -> None:
         assert vm.inputs["hardwareProfile"]["vmSize"] == "Standard_B1s"
 
 
-def test_cloud_init_installs_nginx_and_names_host_and_zone(provider: Simulation) -> None:
+def test_cloud_init_installs_nginx_and_the_app_and_names_each_vms_zone(provider: Simulation) -> None:
     for vm in provider.of_type("compute:VirtualMachine"):
         config = _cloud_init(vm)
         assert "nginx" in config["packages"]
-        (site,) = [f["content"] for f in config["write_files"] if f["path"].endswith("pls.conf")]
-        assert "Host: $hostname" in site
-        assert f"Zone: {vm.inputs['zones'][0]}" in site
+        files = {f["path"]: f["content"] for f in config["write_files"]}
+        site = files["/etc/nginx/sites-available/pls.conf"]
+        assert f'"zone": "{vm.inputs["zones"][0]}"' in site and '"host": "$hostname"' in site
+        assert f"server {_settings().web_server.app_upstream};" in site
+        demo_unit = files["/etc/systemd/system/pls-demo-app.service"]
+        assert f"Environment=PLS_ZONE={vm.inputs['zones'][0]}" in demo_unit
+
+
+def test_new_software_replaces_a_web_vm_because_azure_cannot_change_custom_data(provider: Simulation) -> None:
+    for vm in provider.of_type("compute:VirtualMachine"):
+        assert vm.replace_on_changes == ["osProfile.customData"] and vm.delete_before_replace
 
 
 def test_nics_join_pool_and_asg_without_public_ip(provider: Simulation) -> None:
@@ -135,18 +146,19 @@ def test_subnets_outbound_and_private_link_policies(provider: Simulation) -> Non
     assert "subnets" not in vnet.inputs, "inline subnets would fight the Subnet resources"
 
 
-def test_nsg_opens_port_80_to_the_asg_from_inside_only(provider: Simulation) -> None:
+def test_nsg_opens_the_service_ports_to_the_asg_from_inside_only(provider: Simulation) -> None:
     rules = provider.one("network:NetworkSecurityGroup").inputs["securityRules"]
     asg_id = provider.one("network:ApplicationSecurityGroup").outputs["id"]
-    allows = [r for r in rules if r["access"] == "Allow"]
-    assert {r["sourceAddressPrefix"] for r in allows} == {"10.50.0.0/16", "AzureLoadBalancer"}
-    for rule in allows:
+    allows = {r["sourceAddressPrefix"]: r for r in rules if r["access"] == "Allow"}
+    assert set(allows) == {"10.50.0.0/16", "AzureLoadBalancer"}
+    assert allows["10.50.0.0/16"]["destinationPortRanges"] == [str(p) for p in _settings().service_ports]
+    assert allows["AzureLoadBalancer"]["destinationPortRange"] == "80"
+    for rule in allows.values():
         assert rule["direction"] == "Inbound"
-        assert rule["destinationPortRange"] == "80"
         assert rule["destinationApplicationSecurityGroups"] == [{"id": asg_id}]
     (deny,) = [r for r in rules if r["access"] == "Deny"]
     assert (deny["sourceAddressPrefix"], deny["destinationPortRange"]) == ("*", "*")
-    assert all(r["priority"] < deny["priority"] for r in allows)
+    assert all(r["priority"] < deny["priority"] for r in allows.values())
 
 
 def test_private_link_service_on_the_frontend(provider: Simulation) -> None:
@@ -160,7 +172,7 @@ def test_private_link_service_on_the_frontend(provider: Simulation) -> None:
     assert {c["subnet"]["id"] for c in nat_configs} == {_subnet(provider, "pls-nat").outputs["id"]}
     assert pls.inputs["visibility"]["subscriptions"] == list(settings.visibility)
     assert pls.inputs["autoApproval"]["subscriptions"] == list(settings.auto_approval)
-    assert pls.inputs["enableProxyProtocol"] is False
+    assert pls.inputs["enableProxyProtocol"] is settings.proxy_protocol
     assert pls.inputs["serviceName"] == "saas"
 
 
@@ -239,3 +251,89 @@ def test_exports_give_customers_what_they_need(provider: Simulation) -> None:
     assert ipaddress.ip_address(out["loadBalancerFrontendIp"]) in ipaddress.ip_network("10.50.1.0/24")
     assert out["resourceGroupName"] == provider.one("resources:ResourceGroup").outputs["name"]
     assert all(c["status"] == "Pending" for c in out["pendingConnections"])
+
+
+# --- TLS: the certificate stays in Key Vault; the VMs fetch it with their identity ---------------------------
+
+TLS: dict[str, Any] = {"tls": True, "fqdns": ["api.saas.example.com"], "keyVaultAllowedIpRanges": ["51.105.7.20"]}
+
+
+def _everything(sim: Simulation) -> str:
+    return repr([(r.inputs, r.outputs) for r in sim.resources]) + repr(sim.outputs)
+
+
+def test_tls_wires_vault_identity_role_and_extension_with_no_secret_anywhere() -> None:
+    sim = run_stack("provider", **TLS, tlsCertificateName="saas-tls")
+    vault = sim.one("keyvault:Vault")
+    properties = vault.inputs["properties"]
+    assert properties["enableRbacAuthorization"] is True and properties["enablePurgeProtection"] is True
+    assert properties["sku"] == {"family": "A", "name": "standard"}
+    backend = _subnet(sim, "backend")
+    assert properties["networkAcls"] == {
+        "defaultAction": "Deny",
+        "bypass": "AzureServices",
+        "ipRules": [{"value": "51.105.7.20"}],
+        "virtualNetworkRules": [{"id": backend.outputs["id"]}],
+    }
+    assert backend.inputs["serviceEndpoints"] == [{"service": "Microsoft.KeyVault"}]
+    identity = sim.one("managedidentity:UserAssignedIdentity")
+    grant = sim.one("authorization:RoleAssignment")
+    assert grant.inputs["scope"] == vault.outputs["id"]
+    assert grant.inputs["roleDefinitionId"].endswith("/roleDefinitions/4633458b-17de-408a-b874-0445c86b69e6")
+    assert (grant.inputs["principalId"], grant.inputs["principalType"]) == (
+        identity.outputs["principalId"],
+        "ServicePrincipal",
+    )
+    vms = sim.of_type("compute:VirtualMachine")
+    extensions = sim.of_type("compute:VirtualMachineExtension")
+    assert sorted(e.inputs["vmName"] for e in extensions) == sorted(vm.outputs["name"] for vm in vms)
+    for vm in vms:
+        assert vm.inputs["identity"] == {"type": "UserAssigned", "userAssignedIdentities": [identity.outputs["id"]]}
+    for extension in extensions:
+        assert (extension.inputs["publisher"], extension.inputs["type"]) == (
+            "Microsoft.Azure.KeyVault",
+            "KeyVaultForLinux",
+        )
+        assert extension.inputs["typeHandlerVersion"] == "4.0"
+        settings = extension.inputs["settings"]
+        (observed,) = settings["secretsManagementSettings"]["observedCertificates"]
+        assert observed["url"] == f"https://{vault.outputs['name']}.vault.azure.net/secrets/saas-tls"
+        assert observed["certificateStoreLocation"] == "/var/lib/waagent/Microsoft.Azure.KeyVault.Store/pls"
+        assert settings["authenticationSettings"]["msiClientId"] == identity.outputs["clientId"]
+        assert sim.depends_on(extension, grant), "the extension fails if it starts before the role is granted"
+        assert "protectedSettings" not in extension.inputs
+    everything = _everything(sim)
+    assert "PRIVATE KEY" not in everything and "BEGIN CERTIFICATE" not in everything
+    assert sim.outputs["keyVaultName"] == vault.outputs["name"]
+    lb = sim.one("network:LoadBalancer")
+    assert [r["frontendPort"] for r in lb.inputs["loadBalancingRules"]] == [443, 80]
+    assert lb.inputs["probes"][0]["port"] == 80
+    for vm in vms:
+        site = next(f["content"] for f in _cloud_init(vm)["write_files"] if f["path"].endswith("pls.conf"))
+        assert "listen 443 ssl proxy_protocol default_server;" in site
+        assert "server_name api.saas.example.com;" in site
+
+
+def test_tls_before_the_certificate_is_imported_has_the_vault_but_no_extension() -> None:
+    sim = run_stack("provider", **TLS)
+    assert len(sim.of_type("keyvault:Vault")) == 1 and len(sim.of_type("authorization:RoleAssignment")) == 1
+    assert sim.of_type("compute:VirtualMachineExtension") == []
+    assert all("identity" not in vm.inputs for vm in sim.of_type("compute:VirtualMachine"))
+
+
+def test_http_off_leaves_consumers_https_only_and_the_probe_on_80() -> None:
+    sim = run_stack("provider", **TLS, httpOnTls="off")
+    lb = sim.one("network:LoadBalancer")
+    assert [r["frontendPort"] for r in lb.inputs["loadBalancingRules"]] == [443]
+    rules = {r["sourceAddressPrefix"]: r for r in sim.one("network:NetworkSecurityGroup").inputs["securityRules"]}
+    assert rules["10.50.0.0/16"]["destinationPortRanges"] == ["443"]
+    assert rules["AzureLoadBalancer"]["destinationPortRange"] == "80"
+
+
+def test_without_tls_there_is_no_key_vault_part_at_all() -> None:
+    sim = run_stack("provider", tls=False)
+    for kind in ("keyvault:Vault", "managedidentity:UserAssignedIdentity", "authorization:RoleAssignment"):
+        assert sim.of_type(kind) == []
+    assert sim.of_type("compute:VirtualMachineExtension") == []
+    assert "serviceEndpoints" not in _subnet(sim, "backend").inputs
+    assert "keyVaultName" not in sim.outputs
