@@ -31,6 +31,7 @@ SECURITY_RULE = "azure-native:network:SecurityRule"
 SUBNET = "azure-native:network:Subnet"
 PRIVATE_LINK_SERVICE = "azure-native:network:PrivateLinkService"
 DNS_LINK = "azure-native:privatedns:VirtualNetworkLink"
+KEY_VAULT = "azure-native:keyvault:Vault"
 
 INTERNET_SOURCES = {"*", "internet", "any", "0.0.0.0/0", "0.0.0.0/1", "128.0.0.0/1"}
 GUARDED_PORTS = (22, 80)
@@ -132,6 +133,24 @@ def dns_link_without_auto_registration(resource_type: str, props: Mapping[str, A
     return []
 
 
+def key_vault_rbac_purge_protected_firewalled(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    """The TLS certificate's vault: Azure RBAC only, purge protection on, and a firewall that denies by default."""
+    if resource_type != KEY_VAULT:
+        return []
+    vault = props.get("properties") or {}
+    problems = []
+    if vault.get("enableRbacAuthorization") is not True:
+        problems.append("Key Vault grants access by access policies, not Azure RBAC")
+    if vault.get("enablePurgeProtection") is not True:
+        problems.append("Key Vault has no purge protection: a deleted certificate could be purged at once")
+    if (
+        vault.get("publicNetworkAccess") != "Disabled"
+        and (vault.get("networkAcls") or {}).get("defaultAction") != "Deny"
+    ):
+        problems.append("Key Vault's firewall lets every network in")
+    return problems
+
+
 def pls_nat_subnet_policies_disabled(resources: Sequence[Resource]) -> list[tuple[str, str]]:
     """Every subnet a Private Link Service takes NAT IPs from has its network policies Disabled."""
     violations = []
@@ -152,4 +171,5 @@ RESOURCE_RULES = {
     "pls-auto-approval-within-visibility": auto_approval_within_visibility,
     "linux-vm-ssh-key-only": linux_vm_ssh_key_only,
     "private-dns-link-without-auto-registration": dns_link_without_auto_registration,
+    "key-vault-rbac-purge-protected-firewalled": key_vault_rbac_purge_protected_firewalled,
 }

@@ -12,6 +12,7 @@ import pytest
 
 from pls.simulate import RepositoryWorld, Simulation, stack_files
 from policy import rules
+from tests.conftest import run_stack
 
 
 @dataclass
@@ -113,6 +114,17 @@ BAD = [
         {"osProfile": {"adminPassword": "Microhack2021", "linuxConfiguration": {}}},
     ),
     ("private-dns-link-without-auto-registration", rules.DNS_LINK, {"registrationEnabled": True}),
+    ("key-vault-rbac-purge-protected-firewalled", rules.KEY_VAULT, {"properties": {"enablePurgeProtection": True}}),
+    (
+        "key-vault-rbac-purge-protected-firewalled",
+        rules.KEY_VAULT,
+        {"properties": {"enableRbacAuthorization": True, "networkAcls": {"defaultAction": "Deny"}}},
+    ),
+    (
+        "key-vault-rbac-purge-protected-firewalled",
+        rules.KEY_VAULT,
+        {"properties": {"enableRbacAuthorization": True, "enablePurgeProtection": True}},
+    ),
 ]
 
 
@@ -193,3 +205,8 @@ def test_a_deliberately_bad_provider_fails(provider: Simulation) -> None:
         "no-internet-http-or-ssh",
         "pls-nat-subnet-policies-disabled",
     }
+
+
+def test_the_tls_provider_passes() -> None:
+    sim = run_stack("provider", tls=True, fqdns=["api.saas.example.com"], tlsCertificateName="saas-tls")
+    assert sim.of_type("keyvault:Vault") and violations(views(sim)) == []

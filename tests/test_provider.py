@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -11,6 +13,7 @@ import yaml
 from pls.settings import ProviderSettings, parse
 from pls.simulate import Registration, Simulation
 from tests.conftest import config_for, run_stack
+from tests.real_nginx import need
 
 
 def _settings() -> ProviderSettings:
@@ -337,3 +340,17 @@ def test_without_tls_there_is_no_key_vault_part_at_all() -> None:
     assert sim.of_type("compute:VirtualMachineExtension") == []
     assert "serviceEndpoints" not in _subnet(sim, "backend").inputs
     assert "keyVaultName" not in sim.outputs
+
+
+def test_the_example_app_cloud_config_replaces_the_demo_app_and_passes_cloud_inits_schema(tmp_path: Path) -> None:
+    sim = run_stack("provider", appCloudConfig="examples/app-cloud-config.yaml", appUpstream="127.0.0.1:3000")
+    for vm in sim.of_type("compute:VirtualMachine"):
+        config = _cloud_init(vm)
+        files = {f["path"]: f["content"] for f in config["write_files"]}
+        assert "/opt/pls/demo_app.py" not in files and "/opt/saas/app.py" in files
+        assert "server 127.0.0.1:3000;" in files["/etc/nginx/sites-available/pls.conf"]
+        assert config["runcmd"][-1] == ["systemctl", "enable", "--now", "saas-app.service"]
+    user_data = tmp_path / "user-data"
+    user_data.write_text(base64.b64decode(vm.inputs["osProfile"]["customData"]).decode())
+    result = subprocess.run([need("cloud-init"), "schema", "-c", str(user_data)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
