@@ -182,10 +182,10 @@ def consumer(s: ConsumerSettings) -> None:
         "verifyCommand",
         pulumi.Output.format(
             "az vm run-command invoke --resource-group {0} --name {1} --command-id RunShellScript "
-            f"--scripts 'curl -sSL --max-time 10 http://{{2}}{WHOAMI_PATH}' --query 'value[0].message' --output tsv",
+            # curl verifies the certificate (and fails on the placeholder) whenever the URL is https.
+            f"--scripts 'curl -sS --max-time 10 {s.service_url}{WHOAMI_PATH}' --query 'value[0].message' --output tsv",
             net.resource_group_name,
             test_vm.vm_name,
-            dns.fqdn,
         ),
     )
 

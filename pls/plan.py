@@ -88,6 +88,12 @@ def connection_forecast(consumer: ConsumerSettings, root: Path = ROOT) -> list[s
             f"warning: autoApproved is true, but {provider_stack} does not auto-approve {consumer.subscription_id}: "
             "the request waits as Pending (add it to the provider's autoApproval, or set autoApproved: false)"
         )
+    if consumer.https != provider.tls:
+        lines.append(
+            f"warning: https is {str(consumer.https).lower()} but {provider_stack} has tls "
+            f"{str(provider.tls).lower()}: the verify command would speak the wrong protocol (set https: "
+            f"{str(provider.tls).lower()})"
+        )
     if provider.tls and consumer.fqdn not in provider.web_server.server_names:
         lines.append(
             f"warning: {consumer.fqdn} is not in {provider_stack}'s fqdns, so not on its TLS certificate: HTTPS to "

@@ -311,8 +311,14 @@ class ConsumerSettings(CommonSettings):
     auto_approved: bool
     dns_zone: str
     dns_record: str
+    https: bool
+    """The provider serves HTTPS: the verify step checks its certificate for fqdn."""
 
     role: Literal["consumer"] = "consumer"
+
+    @property
+    def service_url(self) -> str:
+        return f"{'https' if self.https else 'http'}://{self.fqdn}"
 
     @property
     def fqdn(self) -> str:
@@ -922,6 +928,7 @@ def _consumer(v: _Validator, common: CommonSettings | None, schema: Schema) -> C
         auto_approved=values["autoApproved"],
         dns_zone=values["dnsZone"].removesuffix("."),
         dns_record=values["dnsRecord"],
+        https=values["https"],
     )
 
 

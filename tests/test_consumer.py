@@ -9,7 +9,7 @@ import pytest
 
 from pls.offline_azure import OfflineAzure
 from pls.simulate import Registration, RepositoryWorld, Simulation, SimulationError
-from tests.conftest import PROVIDER_STACK, run_stack
+from tests.conftest import PROVIDER_STACK, run_stack, world_with_provider
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +108,7 @@ def test_exports_and_verify_command(tradewinds: Simulation) -> None:
     assert out["verifyCommand"].startswith(
         f"az vm run-command invoke --resource-group {out['resourceGroupName']} --name {vm.outputs['name']} "
     )
-    assert "curl -sSL --max-time 10 http://api.saas.example.com/_pls/whoami.json" in out["verifyCommand"]
+    assert "curl -sS --max-time 10 http://api.saas.example.com/_pls/whoami.json" in out["verifyCommand"]
 
 
 @pytest.mark.parametrize("outputs", [{}, {"alias": ""}], ids=["missing", "empty"])
@@ -128,3 +128,10 @@ def test_alias_given_in_the_stack_file_needs_no_stack_reference() -> None:
     assert connection["privateLinkServiceId"] == (
         "saas.9c3f1a52-6d1e-4b8a-9f0e-2b7c4d5e6f70.westeurope.azure.privatelinkservice"
     )
+
+
+def test_the_verify_command_speaks_https_and_checks_the_certificate_when_the_provider_serves_it() -> None:
+    sim = run_stack("consumer", world=world_with_provider(), https=True)
+    command = sim.outputs["verifyCommand"]
+    assert "curl -sS --max-time 10 https://api.saas.example.com/_pls/whoami.json" in command
+    assert " -k" not in command and "--insecure" not in command

@@ -302,10 +302,18 @@ def test_the_plan_of_a_changed_stack_file_names_the_replacement(monkeypatch: pyt
 
 def test_the_plan_warns_a_customer_whose_name_is_not_on_the_providers_certificate(tmp_path: Path) -> None:
     tls = {"tls": True, "fqdns": ["api.saas.example.com"]}
-    on_the_certificate = parse(config_for("consumer", dnsZone="saas.example.com"), stack="consumer")
-    elsewhere = parse(config_for("consumer", dnsZone="saas.tradewinds.example"), stack="consumer")
+    on_the_certificate = parse(config_for("consumer", dnsZone="saas.example.com", https=True), stack="consumer")
+    elsewhere = parse(config_for("consumer", dnsZone="saas.tradewinds.example", https=True), stack="consumer")
     assert isinstance(on_the_certificate, ConsumerSettings) and isinstance(elsewhere, ConsumerSettings)
     root = _repo_with(tmp_path, **tls)
     assert not any("TLS certificate" in line for line in connection_forecast(on_the_certificate, root))
     (warning,) = [line for line in connection_forecast(elsewhere, root) if "TLS certificate" in line]
     assert "api.saas.tradewinds.example is not in provider's fqdns" in warning
+
+
+def test_the_plan_warns_a_customer_that_would_verify_with_the_wrong_protocol(tmp_path: Path) -> None:
+    plain = parse(config_for("consumer"), stack="consumer")
+    assert isinstance(plain, ConsumerSettings) and not plain.https
+    root = _repo_with(tmp_path, tls=True, fqdns=["api.saas.example.com"])
+    (warning,) = [line for line in connection_forecast(plain, root) if "wrong protocol" in line]
+    assert "set https: true" in warning
