@@ -317,3 +317,12 @@ def test_the_plan_warns_a_customer_that_would_verify_with_the_wrong_protocol(tmp
     root = _repo_with(tmp_path, tls=True, fqdns=["api.saas.example.com"])
     (warning,) = [line for line in connection_forecast(plain, root) if "wrong protocol" in line]
     assert "set https: true" in warning
+
+
+def test_new_web_vm_software_is_named_as_a_replacement_of_each_web_vm_and_keeps_the_alias() -> None:
+    world = OfflineAzure()
+    before = deploy(world, "provider", _provider())
+    after = deploy(world, "provider", _provider(tenantRateLimit=7))
+    replaced = sorted((r.name, changed) for r, changed in replacements(before, after))
+    assert replaced == [(f"web-{i}-vm", ["osProfile.customData"]) for i in (1, 2, 3)]
+    assert after.outputs["alias"] == before.outputs["alias"]
