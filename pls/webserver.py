@@ -355,12 +355,13 @@ def _systemd_unit(description: str, sections: Mapping[str, Mapping[str, str]]) -
     return text
 
 
+def _file(path: str, content: str, permissions: str = "0644") -> dict[str, str]:
+    return {"path": path, "content": content, "permissions": permissions}
+
+
 def render_web_server(cfg: WebServerConfig) -> RenderedWebServer:
     site = _site_config(cfg)
-    files = [
-        {"path": SITE_PATH, "content": site, "permissions": "0644"},
-        {"path": cfg.njs_path, "content": NJS_MODULE, "permissions": "0644"},
-    ]
+    files = [_file(SITE_PATH, site), _file(cfg.njs_path, NJS_MODULE)]
     # write_files runs before the packages are installed: the site goes to sites-available
     # only, so it cannot clash with the package's default site while nginx first starts.
     runcmd: list[list[str]] = [
@@ -369,10 +370,10 @@ def render_web_server(cfg: WebServerConfig) -> RenderedWebServer:
     ]
     if cfg.demo_app:
         files += [
-            {"path": DEMO_APP_PATH, "content": DEMO_APP, "permissions": "0644"},
-            {
-                "path": "/etc/systemd/system/pls-demo-app.service",
-                "content": _systemd_unit(
+            _file(DEMO_APP_PATH, DEMO_APP),
+            _file(
+                "/etc/systemd/system/pls-demo-app.service",
+                _systemd_unit(
                     "Demo app behind nginx (stand-in for the provider's app)",
                     {
                         "Service": {
@@ -384,29 +385,26 @@ def render_web_server(cfg: WebServerConfig) -> RenderedWebServer:
                         "Install": {"WantedBy": "multi-user.target"},
                     },
                 ),
-                "permissions": "0644",
-            },
+            ),
         ]
         runcmd += [["systemctl", "daemon-reload"], ["systemctl", "enable", "--now", "pls-demo-app.service"]]
     if cfg.tls:
         files += [
-            {"path": TLS_ACTIVATE_PATH, "content": TLS_ACTIVATE, "permissions": "0755"},
-            {
-                "path": "/etc/systemd/system/pls-tls.path",
-                "content": _systemd_unit(
+            _file(TLS_ACTIVATE_PATH, TLS_ACTIVATE, permissions="0755"),
+            _file(
+                "/etc/systemd/system/pls-tls.path",
+                _systemd_unit(
                     "Watch the Key Vault certificate store",
                     {"Path": {"PathChanged": CERT_STORE}, "Install": {"WantedBy": "multi-user.target"}},
                 ),
-                "permissions": "0644",
-            },
-            {
-                "path": "/etc/systemd/system/pls-tls.service",
-                "content": _systemd_unit(
+            ),
+            _file(
+                "/etc/systemd/system/pls-tls.service",
+                _systemd_unit(
                     "Point nginx at the newest Key Vault certificate",
                     {"Service": {"Type": "oneshot", "ExecStart": TLS_ACTIVATE_PATH}},
                 ),
-                "permissions": "0644",
-            },
+            ),
         ]
         runcmd += [
             ["mkdir", "-p", CERT_STORE],
