@@ -6,6 +6,7 @@ system when it is new enough. Locally a missing one skips with its reason; in CI
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -14,6 +15,7 @@ import ssl
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -216,6 +218,16 @@ def start(prefix: Path, config: WebServerConfig, *, upstream: bool = True) -> Ru
     process = subprocess.Popen([binary, *conf], stderr=subprocess.DEVNULL)
     wait_listening(config.http_port, process, prefix / "error.log")
     return RunningNginx(config, binary, prefix, process, app, cert_store)
+
+
+@contextlib.contextmanager
+def running(prefix: Path, **overrides: object) -> Iterator[RunningNginx]:
+    """nginx and the demo app with loopback_config(prefix, **overrides), stopped on the way out."""
+    server = start(prefix, loopback_config(prefix, **overrides))
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def _run_tls_activation(prefix: Path, cert_store: Path, config: WebServerConfig, reload: str) -> None:

@@ -34,13 +34,12 @@ from tests.real_nginx import (
     IO_TIMEOUT,
     LINK_ID,
     RunningNginx,
-    loopback_config,
     need,
     parse_response,
     proxied,
     read_all,
     request,
-    start,
+    running,
 )
 
 FQDNS = ("api.saas.example.com", "api.contoso.example")
@@ -114,18 +113,14 @@ def test_a_providers_cloud_config_that_clashes_with_ours_is_refused(theirs: dict
 
 @pytest.fixture(scope="module")
 def proxied_nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningNginx]:
-    prefix = tmp_path_factory.mktemp("nginx-proxy")
-    server = start(prefix, loopback_config(prefix, proxy_protocol=True))
-    yield server
-    server.stop()
+    with running(tmp_path_factory.mktemp("nginx-proxy"), proxy_protocol=True) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
 def plain_nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningNginx]:
-    prefix = tmp_path_factory.mktemp("nginx-plain")
-    server = start(prefix, loopback_config(prefix, proxy_protocol=False))
-    yield server
-    server.stop()
+    with running(tmp_path_factory.mktemp("nginx-plain"), proxy_protocol=False) as server:
+        yield server
 
 
 @pytest.fixture(params=["proxied_nginx", "plain_nginx"])
@@ -249,10 +244,8 @@ TENANT_A, TENANT_B = 1001, 2002
 
 @pytest.fixture(scope="module")
 def limited_nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningNginx]:
-    prefix = tmp_path_factory.mktemp("nginx-limited")
-    server = start(prefix, loopback_config(prefix, proxy_protocol=True, rate_limit=LIMIT))
-    yield server
-    server.stop()
+    with running(tmp_path_factory.mktemp("nginx-limited"), proxy_protocol=True, rate_limit=LIMIT) as server:
+        yield server
 
 
 def test_a_tenant_over_its_limit_gets_429_and_no_other_tenant_does(limited_nginx: RunningNginx) -> None:
@@ -267,10 +260,8 @@ def test_a_tenant_over_its_limit_gets_429_and_no_other_tenant_does(limited_nginx
 
 @pytest.fixture(scope="module")
 def limited_plain_nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningNginx]:
-    prefix = tmp_path_factory.mktemp("nginx-limited-plain")
-    server = start(prefix, loopback_config(prefix, proxy_protocol=False, rate_limit=LIMIT))
-    yield server
-    server.stop()
+    with running(tmp_path_factory.mktemp("nginx-limited-plain"), proxy_protocol=False, rate_limit=LIMIT) as server:
+        yield server
 
 
 def _get_from(server: RunningNginx, source: str, path: str = "/") -> int:
@@ -293,10 +284,8 @@ def test_without_proxy_protocol_the_limit_falls_back_to_the_client_address(limit
 
 @pytest.fixture(scope="module")
 def tls_nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningNginx]:
-    prefix = tmp_path_factory.mktemp("nginx-tls")
-    server = start(prefix, loopback_config(prefix, proxy_protocol=True, tls=True, server_names=FQDNS))
-    yield server
-    server.stop()
+    with running(tmp_path_factory.mktemp("nginx-tls"), proxy_protocol=True, tls=True, server_names=FQDNS) as server:
+        yield server
 
 
 def test_tls_serves_the_key_vault_certificate_for_every_fqdn_and_follows_renewals(
@@ -334,12 +323,9 @@ def test_with_tls_plain_http_redirects_and_the_probe_still_answers(tls_nginx: Ru
 
 
 def test_with_http_off_only_the_probe_is_answered_on_port_80(tmp_path: Path) -> None:
-    server = start(tmp_path, loopback_config(tmp_path, tls=True, http_on_tls="off", server_names=FQDNS))
-    try:
+    with running(tmp_path, tls=True, http_on_tls="off", server_names=FQDNS) as server:
         assert server.get("/", proxied(), host=FQDNS[0]).status == 404
         assert server.get("/healthz", proxy_v2.local_header()).status == 200
-    finally:
-        server.stop()
 
 
 # --- the njs LinkID decoder, run by node --------------------------------------------------------
