@@ -18,7 +18,7 @@ from components.web_tier import WebTier, WebTierArgs
 from pls import contract
 from pls.deployed import deployed_service
 from pls.settings import ConsumerSettings, ProviderSettings, check_deployed, load
-from pls.webserver import CERT_STORE, HEALTH_PORT, WHOAMI_PATH
+from pls.webserver import CERT_STORE, HEALTH_PATH, HEALTH_PORT, WHOAMI_PATH
 
 
 def provider(s: ProviderSettings) -> None:
@@ -61,6 +61,7 @@ def provider(s: ProviderSettings) -> None:
             idle_timeout_minutes=s.lb_idle_timeout_minutes,
             ports=s.service_ports,
             probe_port=HEALTH_PORT,
+            probe_path=HEALTH_PATH,
             tags=s.tags,
         ),
     )

@@ -10,7 +10,6 @@ from pulumi_azure_native import authorization, network
 FRONTEND = "frontend"
 BACKEND_POOL = "web"
 PROBE = "http"
-HEALTH_PATH = "/healthz"
 RULE_NAMES = {80: "http", 443: "https"}
 
 
@@ -25,7 +24,9 @@ class InternalLoadBalancerArgs:
     ports: tuple[int, ...] = (80,)
     """One TCP rule per port, frontend port = backend port (80 for HTTP, 443 for HTTPS)."""
     probe_port: int = 80
-    """The health probe's port (HTTP, HEALTH_PATH): it stays on plain HTTP when consumers get HTTPS only."""
+    """The health probe's port (HTTP): it stays on plain HTTP when consumers get HTTPS only."""
+    probe_path: str = "/"
+    """The path the HTTP probe asks for; a 200 answer means the VM is healthy."""
     tags: dict[str, str] = field(default_factory=dict)
 
 
@@ -73,7 +74,7 @@ class InternalLoadBalancer(pulumi.ComponentResource):
                     "name": PROBE,
                     "protocol": "Http",
                     "port": args.probe_port,
-                    "request_path": HEALTH_PATH,
+                    "request_path": args.probe_path,
                     "interval_in_seconds": 5,
                     "probe_threshold": 2,
                 }

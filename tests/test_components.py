@@ -139,6 +139,7 @@ def test_internal_load_balancer_builds_child_ids_from_the_subscription() -> None
                 idle_timeout_minutes=30,
                 ports=(8443, 8080),
                 probe_port=8080,
+                probe_path="/ready",
                 tags=TAGS,
             ),
         )
@@ -156,7 +157,7 @@ def test_internal_load_balancer_builds_child_ids_from_the_subscription() -> None
             "/subscriptions/00000000-0000-4000-8000-000000000001/resourceGroups/rg/providers/"
             "Microsoft.Network/loadBalancers/lb-x/probes/http"
         )
-    assert lb.inputs["probes"][0]["port"] == 8080
+    assert (lb.inputs["probes"][0]["port"], lb.inputs["probes"][0]["requestPath"]) == (8080, "/ready")
     assert [i.token for i in sim.invokes] == ["azure-native:authorization:getClientConfig"]
 
 
