@@ -261,7 +261,6 @@ class ProviderSettings(CommonSettings):
     visibility: tuple[str, ...]
     auto_approval: tuple[str, ...]
     fqdns: tuple[str, ...]
-    proxy_protocol: bool
     protect_service: bool
     connection_decisions: tuple[ConnectionDecision, ...]
     web_server: WebServerConfig
@@ -271,6 +270,11 @@ class ProviderSettings(CommonSettings):
     key_vault_allowed_ip_ranges: tuple[str, ...]
 
     role: Literal["provider"] = "provider"
+
+    @property
+    def proxy_protocol(self) -> bool:
+        """The Private Link Service sends PROXY headers exactly when nginx expects them: one value for both."""
+        return self.web_server.proxy_protocol
 
     @property
     def tls(self) -> bool:
@@ -733,7 +737,6 @@ def _provider(v: _Validator, common: CommonSettings | None) -> ProviderSettings 
         visibility=tuple(visibility or ()),
         auto_approval=tuple(auto_approval or ()),
         fqdns=tuple(values["fqdns"]),
-        proxy_protocol=values["proxyProtocol"],
         protect_service=values["protectService"],
         connection_decisions=decisions,
         web_server=web_server,
