@@ -36,6 +36,21 @@ import yaml
 SITE_PATH = "/etc/nginx/sites-available/pls.conf"
 NJS_PATH = "/etc/nginx/njs/azure_pls.js"
 ACCESS_LOG = "/var/log/nginx/pls-access.log"
+ACCESS_LOG_TABLE = "PlsNginxAccess_CL"
+ACCESS_LOG_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    # (field and Log Analytics column, nginx variable, Log Analytics type): who, from where, how much.
+    ("Client", "$remote_addr", "string"),
+    ("ConnectedFrom", "$realip_remote_addr", "string"),
+    ("LinkId", "$pls_link_id", "string"),
+    ("Server", "$hostname", "string"),
+    ("Host", "$host", "string"),
+    ("Request", "$request", "string"),
+    ("Status", "$status", "int"),
+    ("Bytes", "$body_bytes_sent", "long"),
+    ("RequestTime", "$request_time", "real"),
+)
+"""Each access log line is `<ISO 8601 time> <JSON object of these fields>`: the Azure Monitor agent splits records
+on the leading timestamp, and the data collection rule's transformation parses the JSON into these columns."""
 DEMO_APP_PATH = "/opt/pls/demo_app.py"
 TLS_ACTIVATE_PATH = "/usr/local/sbin/pls-tls-activate"
 TLS_LIVE_DIR = "/etc/nginx/pls-tls"
@@ -288,6 +303,8 @@ server {{
 {common}
 {served}}}
 """
+    fields = (f'"{name}":"{var}"' if kind == "string" else f'"{name}":{var}' for name, var, kind in ACCESS_LOG_COLUMNS)
+    access_log_json = "{" + ",".join(fields) + "}"
     return f"""\
 # Rendered by pls/webserver.py. PROXY protocol: {"on" if cfg.proxy_protocol else "off"}. \
 TLS: {f"on, HTTP {cfg.http_on_tls}" if cfg.tls else "off"}.
@@ -299,8 +316,7 @@ map $pls_link_id $pls_tenant {{
 }}
 limit_req_zone $pls_tenant zone=pls_tenants:10m rate={cfg.rate_limit.per_second}r/s;
 
-log_format pls_access '$remote_addr connected_from=$realip_remote_addr link_id="$pls_link_id" '
-                      '[$time_local] "$request" $status $body_bytes_sent';
+log_format pls_access escape=json '$time_iso8601 {access_log_json}';
 
 upstream pls_app {{
     server {cfg.app_upstream};

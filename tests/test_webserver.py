@@ -7,6 +7,7 @@ missing one skips with its reason; in CI (CI=true, .ci/run provides them) a miss
 
 from __future__ import annotations
 
+import datetime
 import json
 import socket
 import ssl
@@ -20,6 +21,7 @@ import pytest
 import yaml
 
 from pls.webserver import (
+    ACCESS_LOG_COLUMNS,
     CERT_STORE,
     NJS_MODULE,
     RateLimit,
@@ -154,8 +156,16 @@ def test_consumer_address_and_link_id_reach_nginx_and_its_log(proxied_nginx: Run
     assert whoami["linkId"] == str(LINK_ID) == whoami["tenant"]
     assert whoami["zone"] == "2" and whoami["proxyProtocol"] is True and whoami["scheme"] == "http"
     (line,) = proxied_nginx.log_lines()[before:]
-    assert line.startswith(f'{CONSUMER_CLIENT} connected_from=127.0.0.1 link_id="{LINK_ID}" ')
-    assert '"GET /_pls/whoami.json HTTP/1.1" 200' in line
+    # What the data collection rule ingests: a leading ISO 8601 time (the agent's record boundary), then JSON
+    # whose fields are exactly the workspace table's columns, each of its declared type.
+    timestamp, entry = line.split(" ", 1)
+    assert datetime.datetime.fromisoformat(timestamp).tzinfo is not None
+    fields = json.loads(entry)
+    assert list(fields) == [name for name, _, _ in ACCESS_LOG_COLUMNS]
+    python_types = {"string": str, "int": int, "long": int, "real": float}
+    assert all(isinstance(fields[name], python_types[kind]) for name, _, kind in ACCESS_LOG_COLUMNS), fields
+    assert (fields["Client"], fields["ConnectedFrom"], fields["LinkId"]) == (CONSUMER_CLIENT, "127.0.0.1", str(LINK_ID))
+    assert (fields["Request"], fields["Status"]) == ("GET /_pls/whoami.json HTTP/1.1", 200)
 
 
 FORGED = (
