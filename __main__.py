@@ -10,15 +10,25 @@ from components.certificate_vault import CertificateVault, CertificateVaultArgs
 from components.consumer_network import ConsumerNetwork, ConsumerNetworkArgs
 from components.internal_load_balancer import InternalLoadBalancer, InternalLoadBalancerArgs
 from components.linux_vm import LinuxVm, LinuxVmArgs, ObservedCertificate
+from components.log_workspace import LogWorkspace, LogWorkspaceArgs, TextLog
 from components.private_dns import PrivateDnsRecord, PrivateDnsRecordArgs
 from components.private_endpoint import PrivateEndpoint, PrivateEndpointArgs
 from components.private_link_service import PrivateLinkService, PrivateLinkServiceArgs
 from components.provider_network import ProviderNetwork, ProviderNetworkArgs
+from components.service_alerts import ServiceAlerts, ServiceAlertsArgs
 from components.web_tier import WebTier, WebTierArgs
 from pls import contract
 from pls.deployed import deployed_service
 from pls.settings import ConsumerSettings, ProviderSettings, check_deployed, load
-from pls.webserver import CERT_STORE, HEALTH_PATH, HEALTH_PORT, WHOAMI_PATH
+from pls.webserver import (
+    ACCESS_LOG,
+    ACCESS_LOG_COLUMNS,
+    ACCESS_LOG_TABLE,
+    CERT_STORE,
+    HEALTH_PATH,
+    HEALTH_PORT,
+    WHOAMI_PATH,
+)
 
 
 def provider(s: ProviderSettings) -> None:
@@ -51,6 +61,26 @@ def provider(s: ProviderSettings) -> None:
                 tags=s.tags,
             ),
         )
+    logs = None
+    if s.needs_workspace:
+        logs = LogWorkspace(
+            "logs",
+            LogWorkspaceArgs(
+                resource_group_name=net.resource_group_name,
+                location=s.location,
+                existing_workspace_id=s.log_analytics_workspace_id,
+                retention_days=s.log_retention_days,
+                text_log=TextLog(
+                    file_pattern=ACCESS_LOG,
+                    table_name=ACCESS_LOG_TABLE,
+                    columns=[(column, kind) for column, _, kind in ACCESS_LOG_COLUMNS],
+                )
+                if s.diagnostics
+                else None,
+                tags=s.tags,
+            ),
+        )
+    diagnostics_workspace_id = logs.workspace_id if logs and s.diagnostics else None
     lb = InternalLoadBalancer(
         "ilb",
         InternalLoadBalancerArgs(
@@ -62,6 +92,7 @@ def provider(s: ProviderSettings) -> None:
             ports=s.service_ports,
             probe_port=HEALTH_PORT,
             probe_path=HEALTH_PATH,
+            diagnostics_workspace_id=diagnostics_workspace_id,
             tags=s.tags,
         ),
     )
@@ -86,6 +117,7 @@ def provider(s: ProviderSettings) -> None:
             )
             if vault and s.tls_certificate_name
             else None,
+            data_collection_rule_id=logs.data_collection_rule_id if logs else None,
             tags=s.tags,
         ),
     )
@@ -104,9 +136,29 @@ def provider(s: ProviderSettings) -> None:
             proxy_protocol=s.proxy_protocol,
             protect=s.protect_service,
             connection_decisions=s.connection_decisions,
+            lock=s.lock_service,
+            diagnostics_workspace_id=diagnostics_workspace_id,
             tags=s.tags,
         ),
     )
+    if s.alerts and logs:
+        ServiceAlerts(
+            "alerts",
+            ServiceAlertsArgs(
+                resource_group_name=net.resource_group_name,
+                location=s.location,
+                private_link_service_id=service.service_id,
+                load_balancer_id=lb.load_balancer_id,
+                nat_subnet_id=net.nat_subnet_id,
+                workspace_id=logs.workspace_id,
+                emails=s.alerts.emails,
+                webhook_url=pulumi.Output.secret(s.alerts.webhook_url) if s.alerts.webhook_url else None,
+                nat_port_usage_percent=s.alerts.nat_port_usage_percent,
+                connections_threshold=s.alerts.connections_threshold,
+                nat_subnet_min_free_addresses=s.alerts.nat_subnet_min_free_addresses,
+                tags=s.tags,
+            ),
+        )
     pulumi.export(contract.ALIAS, service.alias)
     pulumi.export("privateLinkServiceId", service.service_id)
     pulumi.export("privateLinkServiceName", service.service_name)
@@ -119,6 +171,8 @@ def provider(s: ProviderSettings) -> None:
     pulumi.export("proxyProtocol", s.proxy_protocol)
     pulumi.export("fqdns", list(s.fqdns))
     pulumi.export("webVmPrivateIps", web.private_ips)
+    if logs:
+        pulumi.export("logAnalyticsWorkspaceId", logs.workspace_id)
     if vault:
         pulumi.export("keyVaultName", vault.vault_name)
         pulumi.export("keyVaultUri", vault.vault_uri)

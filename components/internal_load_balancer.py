@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 import pulumi
 from pulumi_azure_native import authorization, network
 
+from components import _azure_metrics as azure_metrics
+from components.log_workspace import send_diagnostics
+
 FRONTEND = "frontend"
 BACKEND_POOL = "web"
 PROBE = "http"
@@ -27,6 +30,8 @@ class InternalLoadBalancerArgs:
     """The health probe's port (HTTP): it stays on plain HTTP when consumers get HTTPS only."""
     probe_path: str = "/"
     """The path the HTTP probe asks for; a 200 answer means the VM is healthy."""
+    diagnostics_workspace_id: pulumi.Input[str] | None = None
+    """A Log Analytics workspace to send the balancer's metrics and health events to, or None."""
     tags: dict[str, str] = field(default_factory=dict)
 
 
@@ -99,6 +104,10 @@ class InternalLoadBalancer(pulumi.ComponentResource):
             tags={**args.tags, "component": name},
             opts=pulumi.ResourceOptions(parent=self),
         )
+        if args.diagnostics_workspace_id is not None:
+            send_diagnostics(
+                f"{name}-diagnostics", lb.id, azure_metrics.LOAD_BALANCER, args.diagnostics_workspace_id, self
+            )
         self.load_balancer_id = lb.id
         self.frontend_ip_configuration_id = lb.frontend_ip_configurations.apply(lambda fes: (fes or [])[0].id or "")
         self.frontend_private_ip = lb.frontend_ip_configurations.apply(

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pulumi
-from pulumi_azure_native import compute, network
+from pulumi_azure_native import compute, monitor, network
 
 from pls.settings import VmSettings
 
@@ -39,6 +39,9 @@ class LinuxVmArgs:
     load_balancer_backend_pool_ids: Sequence[pulumi.Input[str]] = ()
     application_security_group_ids: Sequence[pulumi.Input[str]] = ()
     certificate: ObservedCertificate | None = None
+    data_collection_rule_id: pulumi.Input[str] | None = None
+    """Collect logs as this data collection rule says: the VM gets the Azure Monitor agent (which signs in with
+    the VM's system-assigned identity) and an association with the rule."""
     tags: dict[str, str] = field(default_factory=dict)
 
 
@@ -105,11 +108,16 @@ class LinuxVm(pulumi.ComponentResource):
             "uefi_settings": {"secure_boot_enabled": True, "v_tpm_enabled": True},
         }
         identity: compute.VirtualMachineIdentityArgsDict | None = None
+        monitored = args.data_collection_rule_id is not None
         if args.certificate:
             identity = {
-                "type": compute.ResourceIdentityType.USER_ASSIGNED,
+                "type": compute.ResourceIdentityType.SYSTEM_ASSIGNED_USER_ASSIGNED
+                if monitored
+                else compute.ResourceIdentityType.USER_ASSIGNED,
                 "user_assigned_identities": [args.certificate.identity_id],
             }
+        elif monitored:
+            identity = {"type": compute.ResourceIdentityType.SYSTEM_ASSIGNED}
         vm = compute.VirtualMachine(
             f"{name}-vm",
             resource_group_name=args.resource_group_name,
@@ -158,6 +166,27 @@ class LinuxVm(pulumi.ComponentResource):
                 },
                 tags=tags,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[args.certificate.granted_by]),
+            )
+        if args.data_collection_rule_id is not None:
+            compute.VirtualMachineExtension(
+                f"{name}-monitoring-agent",
+                resource_group_name=args.resource_group_name,
+                vm_name=vm.name,
+                location=args.location,
+                publisher="Microsoft.Azure.Monitor",
+                type="AzureMonitorLinuxAgent",
+                type_handler_version="1.0",
+                auto_upgrade_minor_version=True,
+                enable_automatic_upgrade=True,
+                tags=tags,
+                opts=child,
+            )
+            monitor.DataCollectionRuleAssociation(
+                f"{name}-log-collection",
+                resource_uri=vm.id,
+                association_name=f"{name}-log-collection",
+                data_collection_rule_id=args.data_collection_rule_id,
+                opts=child,
             )
         self.vm_id = vm.id
         self.vm_name = vm.name

@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
-from pulumi_azure_native import network
+from pulumi_azure_native import authorization, network
 
+from components import _azure_metrics as azure_metrics
+from components.log_workspace import send_diagnostics
 from pls.settings import ConnectionDecision
 
 
@@ -28,6 +30,11 @@ class PrivateLinkServiceArgs:
     proxy_protocol: bool = False
     protect: bool = True
     connection_decisions: tuple[ConnectionDecision, ...] = ()
+    lock: bool = True
+    """A CanNotDelete management lock on the service: Azure refuses to delete it (and its connections) outside
+    Pulumi until the lock is removed."""
+    diagnostics_workspace_id: pulumi.Input[str] | None = None
+    """A Log Analytics workspace to send the service's metrics to, or None."""
     tags: dict[str, str] = field(default_factory=dict)
 
 
@@ -117,6 +124,24 @@ class PrivateLinkService(pulumi.ComponentResource):
                     "actions_required": "None",
                 },
                 opts=pulumi.ResourceOptions(parent=self),
+            )
+        if args.lock:
+            authorization.ManagementLockByScope(
+                f"{name}-lock",
+                scope=service.id,
+                lock_name="alias-is-the-customers-contract",
+                level=authorization.LockLevel.CAN_NOT_DELETE,
+                notes="Deleting this Private Link Service changes its alias for every customer. Set lockService: "
+                "false in the provider stack (README, Lifecycle) to offboard a customer or tear down.",
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        if args.diagnostics_workspace_id is not None:
+            send_diagnostics(
+                f"{name}-diagnostics",
+                service.id,
+                azure_metrics.PRIVATE_LINK_SERVICE,
+                args.diagnostics_workspace_id,
+                self,
             )
         self.alias = service.alias
         self.service_id = service.id

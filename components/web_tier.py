@@ -27,6 +27,8 @@ class WebTierArgs:
     Private Link Service's: both are rendered from one setting."""
     certificate: ObservedCertificate | None = None
     """The Key Vault certificate nginx serves on HTTPS, installed by the Key Vault VM extension."""
+    data_collection_rule_id: pulumi.Input[str] | None = None
+    """Ship each VM's logs (nginx's access log) as this data collection rule says, through the Azure Monitor agent."""
     tags: dict[str, str] = field(default_factory=dict)
 
 
@@ -54,6 +56,7 @@ class WebTier(pulumi.ComponentResource):
                         load_balancer_backend_pool_ids=[args.backend_pool_id],
                         application_security_group_ids=[args.application_security_group_id],
                         certificate=args.certificate,
+                        data_collection_rule_id=args.data_collection_rule_id,
                         tags=args.tags,
                     ),
                     opts=pulumi.ResourceOptions(parent=self),

@@ -89,6 +89,8 @@ class _State:
     """By the service's resource id, lowercased."""
     endpoint_states: dict[str, str] = field(default_factory=dict)
     """Connection status of endpoints whose alias no offline service has (a provider outside this world)."""
+    locks: set[str] = field(default_factory=set)
+    """Scopes (resource ids, lowercased) with a CanNotDelete lock: Azure refuses to delete them or their children."""
     next_link_id: int = FIRST_LINK_ID
     generation: int = 0
     """Bumped when a service is deleted, so a service created again under the same name gets a new alias."""
@@ -241,10 +243,27 @@ class OfflineAzure:
         service.connections[endpoint_id.lower()] = connection
         return connection
 
+    def lock(self, scope: str) -> None:
+        self.state.locks.add(scope.lower())
+
+    def unlock(self, scope: str) -> None:
+        self.state.locks.discard(scope.lower())
+
+    def refuse_if_locked(self, rid: str, what: str) -> None:
+        """Azure applies a lock to the resource and its children (a service's connections are its children)."""
+        locked = next((s for s in self.state.locks if rid.lower() == s or rid.lower().startswith(f"{s}/")), None)
+        if locked:
+            raise AzureError(
+                "ScopeLocked",
+                f"The scope '{rid}' cannot perform delete operation ({what}) because following scope(s) are locked: "
+                f"'{locked}'. Please remove the lock and try again.",
+            )
+
     def delete_service(self, rid: str) -> None:
         service = self.state.services.get(rid.lower())
         if service is None:
             return
+        self.refuse_if_locked(service.id, "delete the Private Link Service")
         if service.connections:
             raise AzureError(
                 "CannotDeletePrivateLinkServiceWithPrivateEndpointConnections",
@@ -265,12 +284,21 @@ class OfflineAzure:
     def forget(self, stack: str) -> None:
         """A destroyed stack: its endpoints' connections go, then its services (refused while they have any)."""
         resources = self.deployments[stack].simulation.resources
+        for resource in resources:  # the engine deletes dependents first: a lock before what it locks
+            if resource.type == "azure-native:authorization:ManagementLockByScope":
+                self.unlock(resource.inputs["scope"])
         for resource in resources:
             if resource.type == "azure-native:network:PrivateEndpoint":
                 endpoint_id = resource.outputs["id"].lower()
                 self.state.endpoint_states.pop(endpoint_id, None)
                 for service in self.state.services.values():
-                    service.connections.pop(endpoint_id, None)
+                    connection = service.connections.get(endpoint_id)
+                    if connection is not None:
+                        self.refuse_if_locked(
+                            f"{service.id}/privateEndpointConnections/{connection.name}",
+                            "delete the private endpoint's connection",
+                        )
+                        del service.connections[endpoint_id]
         for resource in resources:
             if resource.type == "azure-native:network:PrivateLinkService":
                 self.delete_service(resource.outputs["id"])

@@ -51,6 +51,9 @@ AZURE_SMALLEST_SUBNET = 29
 MAX_CUSTOM_DATA = 65535  # Azure: a VM's customData (cloud-init), in bytes before base64
 MAX_RATE = 100_000
 MAX_KEY_VAULT_IP_RULES = 1000  # Azure Key Vault service limits: IPv4 firewall rules per vault
+MAX_CONNECTIONS = 1000  # Azure: private endpoints connected to one Private Link Service
+MAX_ALERT_EMAILS = 20
+RETENTION_DAYS = (30, 730)  # Log Analytics: interactive retention a workspace takes
 APP_DEMO, APP_NONE = "demo", "none"
 HTTP_ON_TLS: tuple[HttpOnTls, ...] = ("redirect", "off")
 
@@ -70,6 +73,16 @@ DNS_LABEL_RE = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 SERVICE_NAME_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?")
 STACK_PART_RE = re.compile(r"[A-Za-z0-9_.-]+")
 KEY_VAULT_OBJECT_RE = re.compile(r"[0-9A-Za-z-]{1,127}")
+EMAIL_RE = re.compile(
+    r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+"
+)
+WEBHOOK_RE = re.compile(r"https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[!-~]*)?")
+WORKSPACE_ID_RE = re.compile(
+    rf"/subscriptions/{GUID}/resourceGroups/[-\w._()]{{0,89}}[-\w_()]"
+    r"/providers/Microsoft\.OperationalInsights/workspaces/[A-Za-z0-9][A-Za-z0-9-]{2,61}[A-Za-z0-9]",
+    re.IGNORECASE | re.ASCII,
+)
 UPSTREAM_RE = re.compile(r"(?P<host>[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?):(?P<port>[1-9][0-9]{0,4})")
 VM_SIZE_RE = re.compile(r"Standard_[A-Za-z0-9_]+")
 LINUX_USER_RE = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
@@ -234,6 +247,18 @@ class ConnectionDecision:
 
 
 @dataclass(frozen=True)
+class AlertSettings:
+    """Where the provider is paged, and when (the blog post's SLOs among them)."""
+
+    emails: tuple[str, ...]
+    webhook_url: str | None
+    nat_port_usage_percent: int
+    connections_threshold: int
+    """Connections to the service that page: connectionsAlertPercent of Azure's 1000."""
+    nat_subnet_min_free_addresses: int
+
+
+@dataclass(frozen=True)
 class CommonSettings:
     project: str
     stack: str
@@ -268,8 +293,20 @@ class ProviderSettings(CommonSettings):
     tls_certificate_name: str | None
     """The certificate in the stack's Key Vault, once imported; None until then (or without TLS)."""
     key_vault_allowed_ip_ranges: tuple[str, ...]
+    lock_service: bool
+    alerts: AlertSettings | None
+    """None with alerts off."""
+    log_analytics_workspace_id: str | None
+    """An existing workspace; None: the stack creates one when alerts or diagnostics need it."""
+    log_retention_days: int
+    diagnostics: bool
 
     role: Literal["provider"] = "provider"
+
+    @property
+    def needs_workspace(self) -> bool:
+        """The connection and NAT-subnet alerts query Azure Resource Graph from a workspace; diagnostics land in it."""
+        return self.alerts is not None or self.diagnostics
 
     @property
     def proxy_protocol(self) -> bool:
@@ -721,6 +758,8 @@ def _provider(v: _Validator, common: CommonSettings | None) -> ProviderSettings 
     decisions = _connection_decisions(v)
     web_server = _web_server(v)
     _key_vault(v)
+    alerts = _alerts(v)
+    _workspace(v)
     if v.problems or common is None or web_server is None:
         return None
     return ProviderSettings(
@@ -742,6 +781,11 @@ def _provider(v: _Validator, common: CommonSettings | None) -> ProviderSettings 
         web_server=web_server,
         tls_certificate_name=values["tlsCertificateName"] or None,
         key_vault_allowed_ip_ranges=tuple(values["keyVaultAllowedIpRanges"]),
+        lock_service=values["lockService"],
+        alerts=alerts,
+        log_analytics_workspace_id=values["logAnalyticsWorkspaceId"] or None,
+        log_retention_days=values["logRetentionDays"],
+        diagnostics=values["diagnostics"],
     )
 
 
@@ -854,6 +898,73 @@ def _key_vault(v: _Validator) -> None:
         len(ranges) <= MAX_KEY_VAULT_IP_RULES,
         f"{len(ranges)} ranges, a Key Vault takes {MAX_KEY_VAULT_IP_RULES}",
         "merge them into CIDRs",
+    )
+
+
+def _alerts(v: _Validator) -> AlertSettings | None:
+    values = v.values
+    emails = values["alertEmails"]
+    for email in emails:
+        v.check(
+            "alertEmails",
+            len(email) <= 254 and EMAIL_RE.fullmatch(email) is not None,
+            f"{shown(email)} is not an e-mail address",
+            "write it as name@example.com",
+        )
+    v.check(
+        "alertEmails",
+        len(emails) <= MAX_ALERT_EMAILS,
+        f"{len(emails)} addresses, at most {MAX_ALERT_EMAILS}",
+        "send the alerts to a list address",
+    )
+    v.check("alertEmails", len({e.lower() for e in emails}) == len(emails), "lists an address twice", "list it once")
+    webhook = values["alertWebhookUrl"]
+    if webhook:
+        v.check(
+            "alertWebhookUrl",
+            len(webhook) <= 2048 and WEBHOOK_RE.fullmatch(webhook) is not None,
+            "not an https URL",
+            "use the https URL your pager or chat gives for incoming alerts",
+        )
+    for key in ("natPortUsageAlertPercent", "connectionsAlertPercent"):
+        v.check(key, 1 <= values[key] <= 99, "must be a percentage between 1 and 99", "e.g. 80")
+    free_key = "natSubnetFreeAddressesAlertBelow"
+    try:  # natSubnetCidr reports its own problems
+        usable = ipaddress.IPv4Network(values["natSubnetCidr"]).num_addresses - AZURE_RESERVED_IPS
+    except (ValueError, TypeError):
+        usable = None
+    v.check(
+        free_key,
+        1 <= values[free_key] <= (usable or MAX_CONNECTIONS),
+        f"must be between 1 and the NAT subnet's {usable or 'usable'} addresses",
+        "e.g. 2",
+    )
+    if v.problems or not values["alerts"]:
+        return None
+    return AlertSettings(
+        emails=tuple(emails),
+        webhook_url=webhook or None,
+        nat_port_usage_percent=values["natPortUsageAlertPercent"],
+        connections_threshold=MAX_CONNECTIONS * values["connectionsAlertPercent"] // 100,
+        nat_subnet_min_free_addresses=values[free_key],
+    )
+
+
+def _workspace(v: _Validator) -> None:
+    workspace = v.values["logAnalyticsWorkspaceId"]
+    if workspace:
+        v.matches(
+            "logAnalyticsWorkspaceId",
+            WORKSPACE_ID_RE,
+            "not a Log Analytics workspace resource ID",
+            "use az monitor log-analytics workspace show --query id, or leave it empty to create one",
+        )
+    low, high = RETENTION_DAYS
+    v.check(
+        "logRetentionDays",
+        low <= v.values["logRetentionDays"] <= high,
+        f"a workspace keeps data {low} to {high} days",
+        "e.g. 30",
     )
 
 

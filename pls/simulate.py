@@ -84,8 +84,29 @@ _ARM = {
         "resourceName",
         None,
     ),
+    "azure-native:operationalinsights:Workspace": ("Microsoft.OperationalInsights/workspaces", "workspaceName", None),
+    "azure-native:operationalinsights:Table": ("tables", "tableName", "workspaceName"),
+    "azure-native:monitor:ActionGroup": ("Microsoft.Insights/actionGroups", "actionGroupName", None),
+    "azure-native:monitor:MetricAlert": ("Microsoft.Insights/metricAlerts", "ruleName", None),
+    "azure-native:monitor:ScheduledQueryRule": ("Microsoft.Insights/scheduledQueryRules", "ruleName", None),
+    "azure-native:monitor:DataCollectionRule": (
+        "Microsoft.Insights/dataCollectionRules",
+        "dataCollectionRuleName",
+        None,
+    ),
+}
+_EXTENSION_RESOURCES = {
+    # Resources that live on another resource (their scope): type -> (scope input, ARM type, own name input).
+    "azure-native:authorization:ManagementLockByScope": ("scope", "Microsoft.Authorization/locks", "lockName"),
+    "azure-native:monitor:DiagnosticSetting": ("resourceUri", "Microsoft.Insights/diagnosticSettings", "name"),
+    "azure-native:monitor:DataCollectionRuleAssociation": (
+        "resourceUri",
+        "Microsoft.Insights/dataCollectionRuleAssociations",
+        "associationName",
+    ),
 }
 _ARM_PARENT_TYPE = {
+    "workspaceName": "Microsoft.OperationalInsights/workspaces",
     "virtualNetworkName": "Microsoft.Network/virtualNetworks",
     "serviceName": "Microsoft.Network/privateLinkServices",
     "privateZoneName": "Microsoft.Network/privateDnsZones",
@@ -122,12 +143,17 @@ class Simulation:
     def by_urn(self) -> dict[str, Registration]:
         return {r.urn: r for r in self.resources}
 
-    def of_type(self, type_suffix: str) -> list[Registration]:
-        """Custom (cloud) resources whose type token ends with `type_suffix`, e.g. "network:Subnet"."""
-        return [r for r in self.resources if r.custom and r.type.endswith(type_suffix)]
+    def of_type(self, type_suffix: str, under: str = "") -> list[Registration]:
+        """Custom (cloud) resources whose type token ends with `type_suffix`, e.g. "network:Subnet", and, with
+        `under`, that belong to a component of that type (e.g. "CertificateVault")."""
+        return [
+            r
+            for r in self.resources
+            if r.custom and r.type.endswith(type_suffix) and (not under or f":{under}$" in r.urn.split("::")[2])
+        ]
 
-    def one(self, type_suffix: str) -> Registration:
-        found = self.of_type(type_suffix)
+    def one(self, type_suffix: str, under: str = "") -> Registration:
+        found = self.of_type(type_suffix, under)
         assert len(found) == 1, f"expected one {type_suffix}, found {[r.name for r in found]}"
         return found[0]
 
@@ -173,6 +199,11 @@ class AzureMocks(Mocks):
         if args.typ == "azure-native:authorization:RoleAssignment":
             assignment = inputs.get("roleAssignmentName") or str(uuid.uuid5(uuid.NAMESPACE_URL, args.name))
             return f"{inputs['scope']}/providers/Microsoft.Authorization/roleAssignments/{assignment}", inputs
+        if args.typ in _EXTENSION_RESOURCES:
+            scope_key, arm_type, own_name_key = _EXTENSION_RESOURCES[args.typ]
+            if args.typ.endswith(":ManagementLockByScope"):
+                self.world.lock(inputs[scope_key])
+            return f"{inputs[scope_key]}/providers/{arm_type}/{inputs.get(own_name_key) or args.name}", inputs
         if args.typ not in _ARM:
             return f"{args.name}-id", inputs
         arm_type, own_name_key, parent_key = _ARM[args.typ]
@@ -187,6 +218,10 @@ class AzureMocks(Mocks):
             rid += f"/providers/{arm_type}/{name}"
         state = {**inputs, "name": name, "id": rid}
         location = inputs.get("location", "westeurope")
+        if "identity" in inputs:
+            # Azure answers with a map of identity id -> its principal and client ids, not the list it was sent.
+            identities = inputs["identity"].get("userAssignedIdentities", [])
+            state["identity"] = {**inputs["identity"], "userAssignedIdentities": {i: {} for i in identities}}
 
         if args.typ.endswith(":Subnet"):
             self.subnet_cidrs[rid.lower()] = ipaddress.IPv4Network(inputs["addressPrefix"])
@@ -199,16 +234,14 @@ class AzureMocks(Mocks):
                 state[collection] = [{**c, "id": f"{rid}/{collection}/{c['name']}"} for c in inputs.get(collection, [])]
             for frontend in state["frontendIPConfigurations"]:
                 frontend["privateIPAddress"] = self._allocate(frontend["subnet"]["id"])
-        elif args.typ.endswith(":VirtualMachine") and "identity" in inputs:
-            # Azure answers with a map of identity id -> its principal and client ids, not the list it was sent.
-            identities = inputs["identity"].get("userAssignedIdentities", [])
-            state["identity"] = {**inputs["identity"], "userAssignedIdentities": {i: {} for i in identities}}
         elif args.typ.endswith(":Vault"):
             state["properties"] = {**inputs["properties"], "vaultUri": f"https://{name}.vault.azure.net/"}
         elif args.typ.endswith(":UserAssignedIdentity"):
             state["clientId"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{rid}/client"))
             state["principalId"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{rid}/principal"))
             state["tenantId"] = TENANT_ID
+        elif args.typ.endswith(":Workspace"):
+            state["customerId"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{rid}/customer"))
         elif args.typ.endswith(":PublicIPAddress"):
             state["ipAddress"] = "203.0.113.10"
         elif args.typ.endswith(":PrivateLinkService"):
@@ -449,6 +482,11 @@ def describe_replacement(resource: Registration, changed: list[str]) -> str:
     return f"{what} (changed: {', '.join(changed)})"
 
 
+def _locked_scopes(simulation: Simulation | None) -> set[str]:
+    locks = simulation.of_type("authorization:ManagementLockByScope") if simulation else []
+    return {lock.inputs["scope"].lower() for lock in locks}
+
+
 def deploy(world: OfflineAzure, stack: str, config: Mapping[str, Any]) -> Simulation:
     """`pulumi up` of `stack` against `world`: nothing changes unless the whole deployment succeeds."""
     previous = world.deployments.get(stack)
@@ -464,8 +502,12 @@ def deploy(world: OfflineAzure, stack: str, config: Mapping[str, Any]) -> Simula
                         f"it {describe_replacement(resource, changed)}"
                     )
                 old_id = previous.simulation.by_urn[resource.urn].outputs["id"] if previous else ""
-                if resource.type.endswith(":PrivateLinkService") and old_id.lower() != resource.outputs["id"].lower():
-                    world.delete_service(old_id)  # replaced under another name: the old one goes first
+                if resource.type.endswith(":PrivateLinkService"):
+                    world.refuse_if_locked(old_id, "replace the Private Link Service")
+                    if old_id.lower() != resource.outputs["id"].lower():
+                        world.delete_service(old_id)  # replaced under another name: the old one goes first
+            for scope in _locked_scopes(previous.simulation if previous else None) - _locked_scopes(current):
+                world.unlock(scope)  # a lock dropped from the program goes at the end of the update
     except (EngineError, AzureError) as refused:
         raise SimulationError(refused, registrations) from refused
     world.record(stack, current)

@@ -88,14 +88,21 @@ def test_manual_customer_requests_is_approved_and_is_offboarded() -> None:
     assert provider.outputs["alias"] == alias
     assert refresh(world, "consumer").outputs["connectionState"] == "Approved"
 
-    # Offboarding: the customer destroys its endpoint; a decision left behind is refused by name.
+    # Offboarding. The lock on the service covers its connections: Azure refuses the customer's destroy.
+    locked = _refused(lambda: destroy(world, "consumer"), AzureError)
+    assert isinstance(locked, AzureError) and locked.code == "ScopeLocked"
+    # README, Offboarding: the provider lifts the lock (the alias stays), the customer destroys its endpoint...
+    unlocked = deploy(world, "provider", {**approved, "lockService": False})
+    assert unlocked.outputs["alias"] == alias and not unlocked.of_type("ManagementLockByScope")
     destroy(world, "consumer")
     service = world.service_by_alias(alias)
     assert service is not None and service.connections == {}
+    # ...and the provider drops the customer and locks again; a decision left behind is refused by name.
     stale = _refused(lambda: deploy(world, "provider", approved), SettingsError)
     assert isinstance(stale, SettingsError) and stale.keys == {"approvedConnections"}
     assert tradewinds.outputs["privateEndpointId"] in str(stale)
-    deploy(world, "provider", _provider(visibility=[CONTOSO]))
+    relocked = deploy(world, "provider", _provider(visibility=[CONTOSO]))
+    assert relocked.one("ManagementLockByScope").inputs["scope"] == relocked.one("PrivateLinkService").outputs["id"]
 
 
 def test_rejected_customer_stays_rejected() -> None:
@@ -163,18 +170,28 @@ def test_a_new_alias_is_refused_while_protected_and_the_plan_says_why() -> None:
 def test_an_unprotected_replacement_gives_a_new_alias_and_is_described() -> None:
     world = OfflineAzure()
     before = deploy(world, "provider", _provider(protectService=False))
-    after = deploy(world, "provider", _provider(protectService=False, serviceName="saas2"))
+    # Unprotected in Pulumi, the service is still locked in Azure: the replacement is refused, nothing changes.
+    locked = _refused(
+        lambda: deploy(world, "provider", _provider(protectService=False, serviceName="saas2")), AzureError
+    )
+    assert isinstance(locked, AzureError) and locked.code == "ScopeLocked"
+    assert world.service_by_alias(before.outputs["alias"]) is not None
+    # Lifting the lock is its own deployment: the engine deletes a dropped lock only after the replacement.
+    deploy(world, "provider", _provider(protectService=False, lockService=False))
+    after = deploy(world, "provider", _provider(protectService=False, lockService=False, serviceName="saas2"))
     assert after.outputs["alias"] != before.outputs["alias"]
     described = [r for r, changed in replacements(before, after) if r.type.endswith(":PrivateLinkService")]
     assert len(described) == 1
     assert world.service_by_alias(before.outputs["alias"]) is None
 
 
-def test_teardown_order_consumers_first_then_unprotect_then_provider() -> None:
+def test_teardown_order_unlock_and_unprotect_then_consumers_then_provider() -> None:
     world = _world()
     deploy(world, "consumer-contoso", config_for("consumer-contoso"))
     _refused(lambda: destroy(world, "provider"), EngineError)  # protected
-    deploy(world, "provider", _provider(protectService=False))
+    locked = _refused(lambda: destroy(world, "consumer-contoso"), AzureError)  # the service's lock
+    assert isinstance(locked, AzureError) and locked.code == "ScopeLocked"
+    deploy(world, "provider", _provider(protectService=False, lockService=False))
     refused = _refused(lambda: destroy(world, "provider"), AzureError)  # it still has a connection
     assert isinstance(refused, AzureError)
     assert refused.code == "CannotDeletePrivateLinkServiceWithPrivateEndpointConnections"

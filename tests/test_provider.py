@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import base64
+import importlib
+import inspect
 import ipaddress
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -11,7 +14,7 @@ from typing import Any
 import yaml
 
 from pls.settings import ProviderSettings, parse
-from pls.simulate import Registration, Simulation
+from pls.simulate import Registration, RepositoryWorld, Simulation
 from tests.conftest import config_for, run_stack
 from tests.real_nginx import need
 
@@ -233,10 +236,17 @@ def test_scaled_web_tier_spreads_round_robin_over_zones() -> None:
     assert len(sim.one("network:PrivateLinkService").inputs["ipConfigurations"]) == 8
 
 
+def _takes_tags(type_token: str) -> bool:
+    """Whether the azure-native class of this resource type has a tags argument (Azure gives some types none)."""
+    _, module, name = type_token.split(":")
+    resource_class = getattr(importlib.import_module(f"pulumi_azure_native.{module}"), name)
+    return "tags" in inspect.signature(resource_class._internal_init).parameters
+
+
 def test_every_taggable_resource_carries_project_stack_and_component(provider: Simulation) -> None:
-    untagged = {"network:Subnet", "network:PrivateLinkServicePrivateEndpointConnection"}  # Azure gives them no tags
+    assert _takes_tags("azure-native:network:PrivateLinkService") and not _takes_tags("azure-native:network:Subnet")
     for resource in provider.resources:
-        if not resource.type.startswith("azure-native:") or any(resource.type.endswith(t) for t in untagged):
+        if not resource.type.startswith("azure-native:") or not _takes_tags(resource.type):
             continue
         tags = resource.inputs.get("tags", {})
         assert tags.get("project") == "pls-saas" and tags.get("stack") == "provider", resource.name
@@ -279,8 +289,8 @@ def test_tls_wires_vault_identity_role_and_extension_with_no_secret_anywhere() -
         "virtualNetworkRules": [{"id": backend.outputs["id"]}],
     }
     assert backend.inputs["serviceEndpoints"] == [{"service": "Microsoft.KeyVault"}]
-    identity = sim.one("managedidentity:UserAssignedIdentity")
-    grant = sim.one("authorization:RoleAssignment")
+    identity = sim.one("managedidentity:UserAssignedIdentity", under="CertificateVault")
+    grant = sim.one("authorization:RoleAssignment", under="CertificateVault")
     assert grant.inputs["scope"] == vault.outputs["id"]
     assert grant.inputs["roleDefinitionId"].endswith("/roleDefinitions/4633458b-17de-408a-b874-0445c86b69e6")
     assert (grant.inputs["principalId"], grant.inputs["principalType"]) == (
@@ -288,10 +298,14 @@ def test_tls_wires_vault_identity_role_and_extension_with_no_secret_anywhere() -
         "ServicePrincipal",
     )
     vms = sim.of_type("compute:VirtualMachine")
-    extensions = sim.of_type("compute:VirtualMachineExtension")
+    extensions = _key_vault_extensions(sim)
     assert sorted(e.inputs["vmName"] for e in extensions) == sorted(vm.outputs["name"] for vm in vms)
     for vm in vms:
-        assert vm.inputs["identity"] == {"type": "UserAssigned", "userAssignedIdentities": [identity.outputs["id"]]}
+        # The Azure Monitor agent signs in with the VM's own identity; the extension with the vault reader's.
+        assert vm.inputs["identity"] == {
+            "type": "SystemAssigned, UserAssigned",
+            "userAssignedIdentities": [identity.outputs["id"]],
+        }
     for extension in extensions:
         assert (extension.inputs["publisher"], extension.inputs["type"]) == (
             "Microsoft.Azure.KeyVault",
@@ -317,11 +331,18 @@ def test_tls_wires_vault_identity_role_and_extension_with_no_secret_anywhere() -
         assert "server_name api.saas.example.com;" in site
 
 
+def _key_vault_extensions(sim: Simulation) -> list[Registration]:
+    return [
+        e for e in sim.of_type("compute:VirtualMachineExtension") if e.inputs["publisher"] == "Microsoft.Azure.KeyVault"
+    ]
+
+
 def test_tls_before_the_certificate_is_imported_has_the_vault_but_no_extension() -> None:
     sim = run_stack("provider", **TLS)
-    assert len(sim.of_type("keyvault:Vault")) == 1 and len(sim.of_type("authorization:RoleAssignment")) == 1
-    assert sim.of_type("compute:VirtualMachineExtension") == []
-    assert all("identity" not in vm.inputs for vm in sim.of_type("compute:VirtualMachine"))
+    assert len(sim.of_type("keyvault:Vault")) == 1
+    assert len(sim.of_type("authorization:RoleAssignment", under="CertificateVault")) == 1
+    assert _key_vault_extensions(sim) == []
+    assert all(vm.inputs["identity"] == {"type": "SystemAssigned"} for vm in sim.of_type("compute:VirtualMachine"))
 
 
 def test_http_off_leaves_consumers_https_only_and_the_probe_on_80() -> None:
@@ -335,9 +356,9 @@ def test_http_off_leaves_consumers_https_only_and_the_probe_on_80() -> None:
 
 def test_without_tls_there_is_no_key_vault_part_at_all() -> None:
     sim = run_stack("provider", tls=False)
-    for kind in ("keyvault:Vault", "managedidentity:UserAssignedIdentity", "authorization:RoleAssignment"):
-        assert sim.of_type(kind) == []
-    assert sim.of_type("compute:VirtualMachineExtension") == []
+    assert sim.of_type("keyvault:Vault") == [] and sim.of_type("Vault", under="CertificateVault") == []
+    assert sim.of_type("managedidentity:UserAssignedIdentity", under="CertificateVault") == []
+    assert _key_vault_extensions(sim) == []
     assert "serviceEndpoints" not in _subnet(sim, "backend").inputs
     assert "keyVaultName" not in sim.outputs
 
@@ -354,3 +375,29 @@ def test_the_example_app_cloud_config_replaces_the_demo_app_and_passes_cloud_ini
     user_data.write_text(base64.b64decode(vm.inputs["osProfile"]["customData"]).decode())
     result = subprocess.run([need("cloud-init"), "schema", "-c", str(user_data)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+SNAKE_CASE = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)+")
+
+
+def _snake_case_keys(value: Any, path: str = "") -> list[str]:
+    if isinstance(value, dict):
+        return [
+            found
+            for key, item in value.items()
+            for found in ([f"{path}.{key}"] if SNAKE_CASE.fullmatch(str(key)) else [])
+            + _snake_case_keys(item, f"{path}.{key}")
+        ]
+    if isinstance(value, list):
+        return [found for index, item in enumerate(value) for found in _snake_case_keys(item, f"{path}[{index}]")]
+    return []
+
+
+def test_azure_gets_its_own_property_names_everywhere(repository: RepositoryWorld) -> None:
+    """A nested key the SDK did not rename (a plain dict where it cannot tell the type) reaches Azure as
+    all_of or odata_type, and Azure ignores or refuses it."""
+    assert _snake_case_keys({"criteria": {"all_of": []}}) == [".criteria.all_of"]
+    for stack, sim in repository.deployed.items():
+        for resource in sim.resources:
+            if resource.type.startswith("azure-native:"):
+                assert _snake_case_keys(resource.inputs) == [], (stack, resource.name)

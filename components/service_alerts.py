@@ -1,0 +1,273 @@
+"""What pages the provider: NAT port pressure, dead backends, and the two SLOs Azure has no metric for.
+
+The blog post's incident: provider-side exhaustion looks to a customer exactly like its own outage. The connection
+count and the NAT subnet's free addresses are read from Azure Resource Graph by log search alerts (a workspace is
+their scope, a user-assigned identity their reader); the rest are platform metric alerts from azure_metrics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+from pulumi_azure_native import authorization, managedidentity, monitor
+
+from components import _azure_metrics as azure_metrics
+from components._azure_metrics import PlatformMetric
+
+READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
+LOG_ANALYTICS_READER = "73c42c96-874c-492b-b04d-ab87d138a893"
+# Azure Resource Graph is refreshed within minutes and the counts move slowly: every 15 minutes is the cheapest
+# frequency of a log search alert and soon enough to act before the limit.
+QUERY_FREQUENCY = "PT15M"
+
+
+@dataclass(frozen=True)
+class ServiceAlertsArgs:
+    resource_group_name: pulumi.Input[str]
+    location: str
+    """Region of the log search alerts and their identity (metric alerts and the action group are global)."""
+    private_link_service_id: pulumi.Input[str]
+    load_balancer_id: pulumi.Input[str]
+    nat_subnet_id: pulumi.Input[str]
+    """The subnet the service's NAT IPs come from."""
+    workspace_id: pulumi.Input[str]
+    """The Log Analytics workspace the Resource Graph queries run from."""
+    emails: Sequence[str]
+    """Who is paged by e-mail."""
+    webhook_url: pulumi.Input[str] | None
+    """An https endpoint the alerts are posted to (common alert schema), or None."""
+    nat_port_usage_percent: int
+    """Page when a NAT IP's port usage averages above this over 5 minutes."""
+    connections_threshold: int
+    """Page when the service has this many private endpoint connections (Azure allows 1000)."""
+    nat_subnet_min_free_addresses: int
+    """Page when the NAT subnet has fewer free addresses than this."""
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _MetricRule:
+    role: str
+    metric: PlatformMetric
+    operator: str
+    threshold: float
+    split_by: str
+    severity: int
+    description: str
+
+
+def connections_query(service_id: str, threshold: int) -> str:
+    """Rows (the service) when it has `threshold` private endpoint connections or more."""
+    return (
+        'arg("").Resources\n'
+        '| where type =~ "microsoft.network/privatelinkservices"'
+        f' and id =~ "{service_id}"\n'
+        "| extend connections = array_length(properties.privateEndpointConnections)\n"
+        f"| where connections >= {threshold}\n"
+        "| project id, connections"
+    )
+
+
+def nat_subnet_query(nat_subnet_id: str, min_free: int) -> str:
+    """Rows (the subnet) when fewer than `min_free` of its addresses are free (Azure keeps five of every subnet)."""
+    vnet_id, subnet_name = nat_subnet_id.split("/subnets/")
+    return (
+        'arg("").Resources\n'
+        f'| where type =~ "microsoft.network/virtualnetworks" and id =~ "{vnet_id}"\n'
+        "| mv-expand subnet = properties.subnets\n"
+        f'| where subnet.name =~ "{subnet_name}"\n'
+        "| extend prefix = toint(split(tostring(subnet.properties.addressPrefix), '/')[1])\n"
+        "| extend free = toint(pow(2, 32 - prefix)) - 5 - array_length(subnet.properties.ipConfigurations)\n"
+        f"| where free < {min_free}\n"
+        "| project id = tostring(subnet.id), free"
+    )
+
+
+def _metric_criteria(rule: _MetricRule) -> monitor.MetricAlertSingleResourceMultipleMetricCriteriaArgs:
+    # An Args class, not a dict: `criteria` is a union of three types, and the SDK renames the keys of a plain
+    # dict only when it knows its type (Azure would get all_of and odata_type, and refuse the rule).
+    return monitor.MetricAlertSingleResourceMultipleMetricCriteriaArgs(
+        odata_type="Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria",
+        all_of=[
+            monitor.MetricCriteriaArgs(
+                criterion_type="StaticThresholdCriterion",
+                name=rule.role,
+                metric_namespace=rule.metric.namespace,
+                metric_name=rule.metric.name,
+                time_aggregation=rule.metric.aggregation,
+                operator=rule.operator,
+                threshold=rule.threshold,
+                # One alert per NAT IP, backend or port: the page says which one.
+                dimensions=[monitor.MetricDimensionArgs(name=rule.split_by, operator="Include", values=["*"])],
+            )
+        ],
+    )
+
+
+def _query_criteria(query: pulumi.Input[str]) -> monitor.ScheduledQueryRuleCriteriaArgsDict:
+    """Fires when the query returns any row (it filters on the threshold itself)."""
+    return {
+        "all_of": [
+            {
+                "query": query,
+                "time_aggregation": "Count",
+                # The ARM API's operator names (the SDK's ConditionOperator enum carries another API's values).
+                "operator": "GreaterThan",
+                "threshold": 0,
+                "failing_periods": {"number_of_evaluation_periods": 1, "min_failing_periods_to_alert": 1},
+            }
+        ]
+    }
+
+
+class ServiceAlerts(pulumi.ComponentResource):
+    action_group_id: pulumi.Output[str]
+    alert_ids: pulumi.Output[list[str]]
+
+    def __init__(self, name: str, args: ServiceAlertsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("pls:monitor:ServiceAlerts", name, {}, opts)
+        tags = {**args.tags, "component": name}
+        child = pulumi.ResourceOptions(parent=self)
+        action_group = monitor.ActionGroup(
+            f"{name}-action-group",
+            resource_group_name=args.resource_group_name,
+            location="Global",
+            group_short_name="pls-alerts",
+            enabled=True,
+            email_receivers=[
+                {"name": f"email-{index + 1}", "email_address": email, "use_common_alert_schema": True}
+                for index, email in enumerate(args.emails)
+            ],
+            webhook_receivers=[{"name": "webhook", "service_uri": args.webhook_url, "use_common_alert_schema": True}]
+            if args.webhook_url is not None
+            else [],
+            tags=tags,
+            opts=child,
+        )
+        actions: list[monitor.MetricAlertActionArgsDict] = [{"action_group_id": action_group.id}]
+        rules = [
+            _MetricRule(
+                "nat-ports",
+                azure_metrics.NAT_PORTS_USAGE,
+                "GreaterThan",
+                args.nat_port_usage_percent,
+                "PrivateLinkServiceIPAddress",
+                2,
+                "A NAT IP of the Private Link Service is running out of ports: raise natIpCount.",
+            ),
+            _MetricRule(
+                "health-probes",
+                azure_metrics.HEALTH_PROBE_STATUS,
+                "LessThan",
+                100,
+                "BackendIPAddress",
+                1,
+                "A web VM failed the load balancer's health probe in the last 5 minutes.",
+            ),
+            _MetricRule(
+                "data-path",
+                azure_metrics.DATA_PATH_AVAILABILITY,
+                "LessThan",
+                100,
+                "FrontendPort",
+                1,
+                "The load balancer frontend the service publishes was not reachable in the last 5 minutes.",
+            ),
+        ]
+        scopes = {
+            azure_metrics.PRIVATE_LINK_SERVICE: args.private_link_service_id,
+            azure_metrics.LOAD_BALANCER: args.load_balancer_id,
+        }
+        alerts: list[pulumi.CustomResource] = [
+            monitor.MetricAlert(
+                f"{name}-{rule.role}",
+                resource_group_name=args.resource_group_name,
+                location="global",
+                description=rule.description,
+                severity=rule.severity,
+                enabled=True,
+                scopes=[scopes[rule.metric.namespace]],
+                evaluation_frequency="PT1M",
+                window_size="PT5M",
+                auto_mitigate=True,
+                criteria=_metric_criteria(rule),
+                actions=actions,
+                tags=tags,
+                opts=child,
+            )
+            for rule in rules
+        ]
+
+        identity = managedidentity.UserAssignedIdentity(
+            f"{name}-query-identity",
+            resource_group_name=args.resource_group_name,
+            location=args.location,
+            tags=tags,
+            opts=child,
+        )
+        client = authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        vnet_id = pulumi.Output.from_input(args.nat_subnet_id).apply(lambda subnet: subnet.split("/subnets/")[0])
+        grants = [
+            authorization.RoleAssignment(
+                f"{name}-query-{role}",
+                scope=scope,
+                role_definition_id=pulumi.Output.concat(
+                    "/subscriptions/",
+                    client.subscription_id,
+                    f"/providers/Microsoft.Authorization/roleDefinitions/{guid}",
+                ),
+                principal_id=identity.principal_id,
+                principal_type=authorization.PrincipalType.SERVICE_PRINCIPAL,
+                opts=child,
+            )
+            for role, scope, guid in (
+                ("reads-service", args.private_link_service_id, READER),
+                ("reads-network", vnet_id, READER),
+                ("reads-workspace", args.workspace_id, LOG_ANALYTICS_READER),
+            )
+        ]
+        queries = [
+            (
+                "connections",
+                pulumi.Output.from_input(args.private_link_service_id).apply(
+                    lambda service: connections_query(service, args.connections_threshold)
+                ),
+                f"The Private Link Service has {args.connections_threshold} or more private endpoint connections "
+                "(Azure allows 1000): plan another service (and alias) for new customers.",
+            ),
+            (
+                "nat-subnet-free",
+                pulumi.Output.from_input(args.nat_subnet_id).apply(
+                    lambda subnet: nat_subnet_query(subnet, args.nat_subnet_min_free_addresses)
+                ),
+                f"The NAT subnet has fewer than {args.nat_subnet_min_free_addresses} free addresses: "
+                "natIpCount cannot grow; move to a larger NAT subnet (README, Troubleshooting).",
+            ),
+        ]
+        alerts += [
+            monitor.ScheduledQueryRule(
+                f"{name}-{role}",
+                resource_group_name=args.resource_group_name,
+                location=args.location,
+                kind="LogAlert",
+                description=description,
+                severity=2,
+                enabled=True,
+                scopes=[args.workspace_id],
+                evaluation_frequency=QUERY_FREQUENCY,
+                window_size=QUERY_FREQUENCY,
+                identity={"type": monitor.IdentityType.USER_ASSIGNED, "user_assigned_identities": [identity.id]},
+                criteria=_query_criteria(query),
+                actions={"action_groups": [action_group.id]},
+                auto_mitigate=True,
+                tags=tags,
+                # Azure validates the query with the identity when the rule is created.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=grants),
+            )
+            for role, query, description in queries
+        ]
+        self.action_group_id = action_group.id
+        self.alert_ids = pulumi.Output.all(*[alert.id for alert in alerts])
+        self.register_outputs({"action_group_id": self.action_group_id, "alert_ids": self.alert_ids})
