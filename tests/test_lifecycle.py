@@ -39,7 +39,12 @@ STRANGER = "99999999-9999-4999-8999-999999999999"
 
 def _provider(**overrides: Any) -> dict[str, Any]:
     """The provider stack file with this scenario's customers (never the shipped lists, which users edit)."""
-    base = {"visibility": [TRADEWINDS, CONTOSO], "autoApproval": [CONTOSO], "approvedConnections": []}
+    base = {
+        "visibility": [TRADEWINDS, CONTOSO],
+        "autoApproval": [CONTOSO],
+        "approvedConnections": [],
+        "lockService": True,  # the default; a user offboarding a customer has it off in the stack file for a while
+    }
     return config_for("provider", **{"rejectedConnections": [], **base, **overrides})
 
 

@@ -19,7 +19,12 @@ OPS: dict[str, Any] = {
     "natPortUsageAlertPercent": 70,
     "connectionsAlertPercent": 90,
     "natSubnetFreeAddressesAlertBelow": 5,
+    "lockService": True,
+    "alerts": True,
+    "diagnostics": True,
+    "logAnalyticsWorkspaceId": "",
 }
+"""Set in full: the stack file is the user's to edit (offboarding turns lockService off for a while)."""
 WORKSPACE = (
     "/subscriptions/33333333-3333-4333-8333-333333333333/resourceGroups/ops"
     "/providers/Microsoft.OperationalInsights/workspaces/ops-logs"
@@ -175,7 +180,7 @@ def _difference(more: Simulation, fewer: Simulation) -> dict[str, int]:
 
 def test_each_switch_removes_exactly_its_part(ops: Simulation) -> None:
     vms = len(ops.of_type("compute:VirtualMachine"))
-    assert _difference(ops, run_stack("provider", **OPS, alerts=False)) == {
+    assert _difference(ops, run_stack("provider", **{**OPS, "alerts": False})) == {
         "pls:monitor:ServiceAlerts": 1,
         "azure-native:monitor:ActionGroup": 1,
         "azure-native:monitor:MetricAlert": 3,
@@ -183,14 +188,14 @@ def test_each_switch_removes_exactly_its_part(ops: Simulation) -> None:
         "azure-native:managedidentity:UserAssignedIdentity": 1,
         "azure-native:authorization:RoleAssignment": 3,
     }
-    assert _difference(ops, run_stack("provider", **OPS, diagnostics=False)) == {
+    assert _difference(ops, run_stack("provider", **{**OPS, "diagnostics": False})) == {
         "azure-native:monitor:DiagnosticSetting": 2,
         "azure-native:operationalinsights:Table": 1,
         "azure-native:monitor:DataCollectionRule": 1,
         "azure-native:compute:VirtualMachineExtension": vms,
         "azure-native:monitor:DataCollectionRuleAssociation": vms,
     }
-    neither = run_stack("provider", **OPS, alerts=False, diagnostics=False)
+    neither = run_stack("provider", **{**OPS, "alerts": False, "diagnostics": False})
     assert not any(
         r.type.startswith(("azure-native:monitor:", "azure-native:operationalinsights:")) for r in neither.resources
     )
@@ -198,7 +203,7 @@ def test_each_switch_removes_exactly_its_part(ops: Simulation) -> None:
 
 
 def test_an_existing_workspace_is_used_and_none_is_created() -> None:
-    sim = run_stack("provider", logAnalyticsWorkspaceId=WORKSPACE)
+    sim = run_stack("provider", **{**OPS, "logAnalyticsWorkspaceId": WORKSPACE})
     assert sim.of_type("operationalinsights:Workspace") == []
     table = sim.one("operationalinsights:Table")
     assert (table.inputs["resourceGroupName"], table.inputs["workspaceName"]) == ("ops", "ops-logs")
