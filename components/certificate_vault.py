@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 import pulumi
 from pulumi_azure_native import authorization, keyvault, managedidentity
 
+from components._roles import grant_built_in_role
+
 KEY_VAULT_SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
 """Built-in role: read secrets' contents, which is how a certificate's private key is read (Azure built-in roles)."""
 SOFT_DELETE_DAYS = 90
@@ -73,17 +75,13 @@ class CertificateVault(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        self.reader_role_assignment = authorization.RoleAssignment(
+        self.reader_role_assignment = grant_built_in_role(
             f"{name}-reader-secrets-user",
             scope=vault.id,
-            role_definition_id=pulumi.Output.concat(
-                "/subscriptions/",
-                client.subscription_id,
-                f"/providers/Microsoft.Authorization/roleDefinitions/{KEY_VAULT_SECRETS_USER}",
-            ),
+            role_id=KEY_VAULT_SECRETS_USER,
             principal_id=identity.principal_id,
-            principal_type=authorization.PrincipalType.SERVICE_PRINCIPAL,
-            opts=child,
+            subscription_id=client.subscription_id,
+            parent=self,
         )
         self.vault_id = vault.id
         self.vault_name = vault.name

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 from pulumi_azure_native import compute, monitor, network
@@ -137,17 +138,31 @@ class LinuxVm(pulumi.ComponentResource):
                 parent=self, replace_on_changes=["osProfile.customData"], delete_before_replace=True
             ),
         )
-        if args.certificate:
-            compute.VirtualMachineExtension(
-                f"{name}-kv-certificate",
+
+        def extension(
+            role: str, publisher: str, extension_type: str, version: str, **rest: Any
+        ) -> compute.VirtualMachineExtension:
+            """An Azure VM extension on this VM, kept on its newest minor version by Azure."""
+            return compute.VirtualMachineExtension(
+                f"{name}-{role}",
                 resource_group_name=args.resource_group_name,
                 vm_name=vm.name,
                 location=args.location,
-                publisher="Microsoft.Azure.KeyVault",
-                type="KeyVaultForLinux",
-                type_handler_version="4.0",
+                publisher=publisher,
+                type=extension_type,
+                type_handler_version=version,
                 auto_upgrade_minor_version=True,
                 enable_automatic_upgrade=True,
+                tags=tags,
+                **rest,
+            )
+
+        if args.certificate:
+            extension(
+                "kv-certificate",
+                "Microsoft.Azure.KeyVault",
+                "KeyVaultForLinux",
+                "4.0",
                 settings={
                     "secretsManagementSettings": {
                         "pollingIntervalInS": "3600",
@@ -164,23 +179,10 @@ class LinuxVm(pulumi.ComponentResource):
                         "msiClientId": args.certificate.identity_client_id,
                     },
                 },
-                tags=tags,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[args.certificate.granted_by]),
             )
         if args.data_collection_rule_id is not None:
-            compute.VirtualMachineExtension(
-                f"{name}-monitoring-agent",
-                resource_group_name=args.resource_group_name,
-                vm_name=vm.name,
-                location=args.location,
-                publisher="Microsoft.Azure.Monitor",
-                type="AzureMonitorLinuxAgent",
-                type_handler_version="1.0",
-                auto_upgrade_minor_version=True,
-                enable_automatic_upgrade=True,
-                tags=tags,
-                opts=child,
-            )
+            extension("monitoring-agent", "Microsoft.Azure.Monitor", "AzureMonitorLinuxAgent", "1.0", opts=child)
             monitor.DataCollectionRuleAssociation(
                 f"{name}-log-collection",
                 resource_uri=vm.id,

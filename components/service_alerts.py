@@ -15,6 +15,7 @@ from pulumi_azure_native import authorization, managedidentity, monitor
 
 from components import _azure_metrics as azure_metrics
 from components._azure_metrics import PlatformMetric
+from components._roles import grant_built_in_role
 
 READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
 LOG_ANALYTICS_READER = "73c42c96-874c-492b-b04d-ab87d138a893"
@@ -210,17 +211,13 @@ class ServiceAlerts(pulumi.ComponentResource):
         client = authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self))
         vnet_id = pulumi.Output.from_input(args.nat_subnet_id).apply(lambda subnet: subnet.split("/subnets/")[0])
         grants = [
-            authorization.RoleAssignment(
+            grant_built_in_role(
                 f"{name}-query-{role}",
                 scope=scope,
-                role_definition_id=pulumi.Output.concat(
-                    "/subscriptions/",
-                    client.subscription_id,
-                    f"/providers/Microsoft.Authorization/roleDefinitions/{guid}",
-                ),
+                role_id=guid,
                 principal_id=identity.principal_id,
-                principal_type=authorization.PrincipalType.SERVICE_PRINCIPAL,
-                opts=child,
+                subscription_id=client.subscription_id,
+                parent=self,
             )
             for role, scope, guid in (
                 ("reads-service", args.private_link_service_id, READER),
