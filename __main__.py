@@ -163,6 +163,7 @@ def provider(s: ProviderSettings) -> None:
     pulumi.export("privateLinkServiceId", service.service_id)
     pulumi.export("privateLinkServiceName", service.service_name)
     pulumi.export("pendingConnections", service.pending_connections)
+    pulumi.export("connections", service.connections)
     pulumi.export("location", s.location)
     pulumi.export("resourceGroupName", net.resource_group_name)
     pulumi.export("loadBalancerFrontendIp", lb.frontend_private_ip)
@@ -188,6 +189,7 @@ def consumer(s: ConsumerSettings) -> None:
             vnet_cidr=s.vnet_cidr,
             endpoint_subnet_cidr=s.endpoint_subnet_cidr,
             workload_subnet_cidr=s.workload_subnet_cidr,
+            workload_nat_gateway=s.workload_nat_gateway,
             tags=s.tags,
         ),
     )
@@ -214,17 +216,6 @@ def consumer(s: ConsumerSettings) -> None:
             tags=s.tags,
         ),
     )
-    test_vm = LinuxVm(
-        f"{s.customer}-test",
-        LinuxVmArgs(
-            resource_group_name=net.resource_group_name,
-            location=s.location,
-            subnet_id=net.workload_subnet_id,
-            vm=s.vm,
-            computer_name=f"{s.customer}-test",
-            tags=s.tags,
-        ),
-    )
     pulumi.export("providerAlias", alias)
     pulumi.export("privateEndpointId", endpoint.endpoint_id)
     pulumi.export("endpointIp", endpoint.private_ip)
@@ -232,17 +223,35 @@ def consumer(s: ConsumerSettings) -> None:
     pulumi.export("connectionName", endpoint.connection_name)
     pulumi.export("connectionState", endpoint.connection_state)
     pulumi.export("resourceGroupName", net.resource_group_name)
-    pulumi.export("testVmId", test_vm.vm_id)
-    pulumi.export(
-        "verifyCommand",
-        pulumi.Output.format(
-            "az vm run-command invoke --resource-group {0} --name {1} --command-id RunShellScript "
-            # curl verifies the certificate (and fails on the placeholder) whenever the URL is https.
-            f"--scripts 'curl -sS --max-time 10 {s.service_url}{WHOAMI_PATH}' --query 'value[0].message' --output tsv",
-            net.resource_group_name,
-            test_vm.vm_name,
-        ),
-    )
+    if s.test_vm:
+        test_vm = LinuxVm(
+            f"{s.customer}-test",
+            LinuxVmArgs(
+                resource_group_name=net.resource_group_name,
+                location=s.location,
+                subnet_id=net.workload_subnet_id,
+                vm=s.vm,
+                computer_name=f"{s.customer}-test",
+                tags=s.tags,
+            ),
+        )
+        pulumi.export("testVmId", test_vm.vm_id)
+        pulumi.export("testVmPrivateIp", test_vm.private_ip)
+        # What scripts/verify needs to run pls/verify_probe.py on the test VM, and what the VM must find.
+        pulumi.export(
+            "verify",
+            {
+                "resourceGroupName": net.resource_group_name,
+                "testVmName": test_vm.vm_name,
+                "testVmPrivateIp": test_vm.private_ip,
+                "url": f"{s.service_url}{WHOAMI_PATH}",
+                "endpointIp": endpoint.private_ip,
+                "proxyProtocol": s.proxy_protocol,
+                "providerStack": s.provider_stack,
+                "privateEndpointId": endpoint.endpoint_id,
+            },
+        )
+        pulumi.export("verifyCommand", f"scripts/verify {pulumi.get_stack()}")
 
 
 settings = load()

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import pulumi
 from pulumi_azure_native import network, resources
 
+from components._nat_gateway import nat_gateway
 from components.virtual_network import SubnetSpec, VirtualNetwork, VirtualNetworkArgs
 
 
@@ -94,28 +95,10 @@ class ProviderNetwork(pulumi.ComponentResource):
         nat_gateway_id: pulumi.Output[str] | None = None
         self.nat_gateway_public_ip = None
         if args.nat_gateway:
-            public_ip = network.PublicIPAddress(
-                f"{name}-nat-pip",
-                resource_group_name=rg,
-                location=args.location,
-                sku={"name": "Standard", "tier": "Regional"},
-                public_ip_allocation_method="Static",
-                public_ip_address_version="IPv4",
-                tags=tags,
-                opts=child,
+            gateway, self.nat_gateway_public_ip = nat_gateway(
+                name, resource_group_name=rg, location=args.location, tags=tags, parent=self
             )
-            nat = network.NatGateway(
-                f"{name}-natgw",
-                resource_group_name=rg,
-                location=args.location,
-                sku={"name": "Standard"},
-                public_ip_addresses=[{"id": public_ip.id}],
-                idle_timeout_in_minutes=4,
-                tags=tags,
-                opts=child,
-            )
-            nat_gateway_id = nat.id
-            self.nat_gateway_public_ip = public_ip.ip_address.apply(lambda ip: ip or "")
+            nat_gateway_id = gateway.id
 
         vnet = VirtualNetwork(
             f"{name}-net",

@@ -94,6 +94,12 @@ def connection_forecast(consumer: ConsumerSettings, root: Path = ROOT) -> list[s
             f"{str(provider.tls).lower()}: the verify command would speak the wrong protocol (set https: "
             f"{str(provider.tls).lower()})"
         )
+    if consumer.proxy_protocol != provider.proxy_protocol:
+        lines.append(
+            f"warning: proxyProtocol is {str(consumer.proxy_protocol).lower()} but {provider_stack} has "
+            f"{str(provider.proxy_protocol).lower()}: scripts/verify would expect the wrong client address and LinkID "
+            f"(set proxyProtocol: {str(provider.proxy_protocol).lower()})"
+        )
     if provider.tls and consumer.fqdn not in provider.web_server.server_names:
         lines.append(
             f"warning: {consumer.fqdn} is not in {provider_stack}'s fqdns, so not on its TLS certificate: HTTPS to "

@@ -354,6 +354,11 @@ class ConsumerSettings(CommonSettings):
     dns_record: str
     https: bool
     """The provider serves HTTPS: the verify step checks its certificate for fqdn."""
+    proxy_protocol: bool
+    """The provider sends PROXY headers: the verify step checks the client address and LinkID it saw."""
+    test_vm: bool
+    vnet_has_outbound: bool
+    """The workload subnet already reaches Azure on TCP 443; otherwise the test VM's subnet gets a NAT gateway."""
 
     role: Literal["consumer"] = "consumer"
 
@@ -364,6 +369,11 @@ class ConsumerSettings(CommonSettings):
     @property
     def fqdn(self) -> str:
         return f"{self.dns_record}.{self.dns_zone}"
+
+    @property
+    def workload_nat_gateway(self) -> bool:
+        """Run Command returns output only over outbound TCP 443: the test VM's subnet needs a path while it exists."""
+        return self.test_vm and not self.vnet_has_outbound
 
     @property
     def resource_group_name(self) -> str:
@@ -1043,6 +1053,9 @@ def _consumer(v: _Validator, common: CommonSettings | None, schema: Schema) -> C
         dns_zone=values["dnsZone"].removesuffix("."),
         dns_record=values["dnsRecord"],
         https=values["https"],
+        proxy_protocol=values["proxyProtocol"],
+        test_vm=values["testVm"],
+        vnet_has_outbound=values["vnetHasOutbound"],
     )
 
 

@@ -96,19 +96,66 @@ def test_test_vm_has_no_password_and_no_public_ip(tradewinds: Simulation) -> Non
     (nic,) = tradewinds.of_type("network:NetworkInterface")
     assert nic.inputs["ipConfigurations"][0]["subnet"]["id"] == _subnet(tradewinds, "workload").outputs["id"]
     assert "publicIPAddress" not in nic.inputs["ipConfigurations"][0]
-    assert tradewinds.of_type("network:PublicIPAddress") == []
+    # The only public IP is the NAT gateway's: outbound only, nothing can reach a VM through it.
+    (public_ip,) = tradewinds.of_type("network:PublicIPAddress")
+    assert tradewinds.one("network:NatGateway").inputs["publicIpAddresses"] == [{"id": public_ip.outputs["id"]}]
 
 
-def test_exports_and_verify_command(tradewinds: Simulation) -> None:
+def _outbound_path(sim: Simulation) -> list[Registration]:
+    return sim.of_type("network:NatGateway") + sim.of_type("network:PublicIPAddress")
+
+
+def test_the_test_vm_subnet_reaches_azure_through_a_nat_gateway_for_run_command(tradewinds: Simulation) -> None:
+    gateway = tradewinds.one("network:NatGateway")
+    assert _subnet(tradewinds, "workload").inputs["natGateway"] == {"id": gateway.outputs["id"]}
+    assert "natGateway" not in _subnet(tradewinds, "endpoints").inputs
+    rules = {r["name"]: r for r in tradewinds.one("network:NetworkSecurityGroup").inputs["securityRules"]}
+    azure = rules["allow-azure-https-out"]
+    assert (azure["direction"], azure["access"], azure["protocol"]) == ("Outbound", "Allow", "Tcp")
+    assert (azure["destinationAddressPrefix"], azure["destinationPortRange"]) == ("AzureCloud", "443")
+    internet = rules["deny-internet-out"]
+    assert (internet["direction"], internet["access"], internet["destinationAddressPrefix"]) == (
+        "Outbound",
+        "Deny",
+        "Internet",
+    )
+    assert azure["priority"] < internet["priority"]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{"testVm": False}, {"vnetHasOutbound": True}, {"testVm": False, "vnetHasOutbound": True}],
+    ids=["no-test-vm", "vnet-has-outbound", "both"],
+)
+def test_no_outbound_path_without_a_test_vm_or_when_the_vnet_has_one(overrides: dict[str, Any]) -> None:
+    sim = run_stack("consumer", world=world_with_provider(), **overrides)
+    assert _outbound_path(sim) == []
+    assert "natGateway" not in _subnet(sim, "workload").inputs
+    assert bool(sim.of_type("compute:VirtualMachine")) == overrides.get("testVm", True)
+    assert ("verify" in sim.outputs) == overrides.get("testVm", True)
+    for nic in sim.of_type("network:NetworkInterface"):
+        assert "publicIPAddress" not in nic.inputs["ipConfigurations"][0]
+
+
+def test_exports_what_scripts_verify_needs(tradewinds: Simulation) -> None:
     out = tradewinds.outputs
     vm = tradewinds.one("compute:VirtualMachine")
+    nic = tradewinds.one("network:NetworkInterface", under="LinuxVm")
     assert out["testVmId"] == vm.outputs["id"]
     assert out["connectionName"] == "tradewinds-saas-connection"
     assert out["privateEndpointId"] == tradewinds.one("network:PrivateEndpoint").outputs["id"]
-    assert out["verifyCommand"].startswith(
-        f"az vm run-command invoke --resource-group {out['resourceGroupName']} --name {vm.outputs['name']} "
-    )
-    assert "curl -sS --max-time 10 http://api.saas.example.com/_pls/whoami.json" in out["verifyCommand"]
+    assert out["verifyCommand"] == "scripts/verify consumer"
+    assert out["verify"] == {
+        "resourceGroupName": out["resourceGroupName"],
+        "testVmName": vm.outputs["name"],
+        "testVmPrivateIp": nic.outputs["ipConfigurations"][0]["privateIPAddress"],
+        "url": "http://api.saas.example.com/_pls/whoami.json",
+        "endpointIp": out["endpointIp"],
+        "proxyProtocol": True,
+        "providerStack": PROVIDER_STACK,
+        "privateEndpointId": out["privateEndpointId"],
+    }
+    assert out["testVmPrivateIp"] == out["verify"]["testVmPrivateIp"]
 
 
 @pytest.mark.parametrize("outputs", [{}, {"alias": ""}], ids=["missing", "empty"])
@@ -130,8 +177,11 @@ def test_alias_given_in_the_stack_file_needs_no_stack_reference() -> None:
     )
 
 
-def test_the_verify_command_speaks_https_and_checks_the_certificate_when_the_provider_serves_it() -> None:
-    sim = run_stack("consumer", world=world_with_provider(), https=True)
-    command = sim.outputs["verifyCommand"]
-    assert "curl -sS --max-time 10 https://api.saas.example.com/_pls/whoami.json" in command
-    assert " -k" not in command and "--insecure" not in command
+def test_verify_speaks_https_when_the_provider_serves_it_and_skips_proxy_checks_when_it_is_off() -> None:
+    sim = run_stack("consumer", world=world_with_provider(), https=True, proxyProtocol=False)
+    assert sim.outputs["verify"]["url"] == "https://api.saas.example.com/_pls/whoami.json"
+    assert sim.outputs["verify"]["proxyProtocol"] is False
+
+
+def test_a_customer_given_the_alias_has_no_provider_stack_to_read_link_ids_from() -> None:
+    assert run_stack("consumer-fabrikam").outputs["verify"]["providerStack"] is None

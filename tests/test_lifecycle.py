@@ -280,6 +280,12 @@ def test_onboarding_approving_and_offboarding_the_readme_way_keeps_every_check_g
     _edit(provider_file, **{"pls-saas:approvedConnections": [*decisions, f"{endpoint_id} | contract ACME-271828"]})
     assert _all_green(tmp_path)[stack].outputs["connectionState"] == "Approved"
 
+    # Step 7: verified, the customer is live: the test VM and its NAT gateway go, the endpoint stays.
+    _edit(acme, **{"pls-saas:testVm": False})
+    live = _all_green(tmp_path)[stack]
+    assert live.outputs["connectionState"] == "Approved" and "verify" not in live.outputs
+    assert live.of_type("compute:VirtualMachine") == [] and live.of_type("network:NatGateway") == []
+
     # Offboarding: the customer's stack goes, then its subscription and its decision.
     acme.unlink()
     _edit(provider_file, **{"pls-saas:visibility": visibility, "pls-saas:approvedConnections": decisions or None})
@@ -339,6 +345,20 @@ def test_the_plan_warns_a_customer_that_would_verify_with_the_wrong_protocol(tmp
     root = _repo_with(tmp_path, tls=True, fqdns=["api.saas.example.com"])
     (warning,) = [line for line in connection_forecast(plain, root) if "wrong protocol" in line]
     assert "set https: true" in warning
+
+
+def test_the_plan_warns_a_customer_that_would_expect_proxy_protocol_from_a_provider_without_it(tmp_path: Path) -> None:
+    expecting = parse(config_for("consumer", proxyProtocol=True), stack="consumer")
+    assert isinstance(expecting, ConsumerSettings)
+    assert not any(
+        "proxyProtocol" in line for line in connection_forecast(expecting, _repo_with(tmp_path, proxyProtocol=True))
+    )
+    (warning,) = [
+        line
+        for line in connection_forecast(expecting, _repo_with(tmp_path, proxyProtocol=False))
+        if "proxyProtocol" in line
+    ]
+    assert "scripts/verify would expect the wrong client address and LinkID (set proxyProtocol: false)" in warning
 
 
 def test_new_web_vm_software_is_named_as_a_replacement_of_each_web_vm_and_keeps_the_alias() -> None:

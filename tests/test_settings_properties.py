@@ -38,6 +38,7 @@ CHECKED_WITH = {
     "customer": {"requestMessage"},
     "providerAlias": {"providerStack"},
     "providerStack": {"providerStack"},
+    "tls": {"fqdns", "tlsCertificateName"},  # HTTPS needs the names its certificate covers
 }
 
 

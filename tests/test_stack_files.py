@@ -38,6 +38,9 @@ def check_stack_file(repository: RepositoryWorld, stack: str, root: Path = ROOT)
     assert ipaddress.ip_address(sim.outputs["endpointIp"]) in ipaddress.ip_network(settings.endpoint_subnet_cidr)
     assert sim.outputs["fqdn"] == settings.fqdn
     assert sim.outputs["privateEndpointId"] == settings.private_endpoint_id
+    # The test VM, and the outbound path Run Command needs to answer scripts/verify, only while the file wants them.
+    assert len(sim.of_type("compute:VirtualMachine")) == ("verify" in sim.outputs) == settings.test_vm
+    assert bool(sim.of_type("network:NatGateway")) == settings.workload_nat_gateway
     fate = expected_connection(settings, root)
     assert fate != "NotVisible", f"{stack}: add {settings.subscription_id} to the provider's visibility (onboarding)"
     if fate is None:  # a provider outside this repository: the alias is given
