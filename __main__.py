@@ -237,7 +237,7 @@ def consumer(s: ConsumerSettings) -> None:
         )
         pulumi.export("testVmId", test_vm.vm_id)
         pulumi.export("testVmPrivateIp", test_vm.private_ip)
-        # What scripts/verify needs to run pls/verify_probe.py on the test VM, and what the VM must find.
+        # What scripts/verify needs to run tooling/verify_probe.py on the test VM, and what the VM must find.
         pulumi.export(
             "verify",
             {

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from pls import plan
-from pls.offline_azure import OfflineAzure
-from pls.simulate import RepositoryWorld, Simulation, deploy, deployed_config, simulate
+from tooling import plan
+from tooling.offline_azure import OfflineAzure
+from tooling.simulate import RepositoryWorld, Simulation, deploy, deployed_config, simulate
 
 PROVIDER_STACK = "organization/pls-saas/provider"
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from pls.offline_azure import OfflineAzure, Service
 from pls.settings import SettingsError
-from pls.simulate import SimulationError, deploy
 from tests.conftest import config_for, world_with_provider
+from tooling.offline_azure import OfflineAzure, Service
+from tooling.simulate import SimulationError, deploy
 
 TRADEWINDS_PE = (
     "/subscriptions/11111111-1111-4111-8111-111111111111/resourceGroups/tradewinds-rg/providers/"

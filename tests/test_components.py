@@ -17,8 +17,8 @@ from components.provider_network import ProviderNetwork, ProviderNetworkArgs
 from components.virtual_network import SubnetSpec, VirtualNetwork, VirtualNetworkArgs
 from components.web_tier import WebTier, WebTierArgs
 from pls.settings import ImageReference, VmSettings
-from pls.simulate import Simulation, offline_ssh_public_key, simulate
 from pls.webserver import WebServerConfig
+from tooling.simulate import Simulation, offline_ssh_public_key, simulate
 
 VM = VmSettings(
     size="Standard_D2as_v5",

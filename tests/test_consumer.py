@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from pls.offline_azure import OfflineAzure
-from pls.simulate import Registration, RepositoryWorld, Simulation, SimulationError
 from tests.conftest import PROVIDER_STACK, run_stack, world_with_provider
+from tooling.offline_azure import OfflineAzure
+from tooling.simulate import Registration, RepositoryWorld, Simulation, SimulationError
 
 
 @pytest.fixture(scope="module")

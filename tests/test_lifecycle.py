@@ -14,10 +14,12 @@ from typing import Any
 import pytest
 import yaml
 
-from pls.offline_azure import AzureError, EngineError, OfflineAzure
-from pls.plan import changes_against, connection_forecast
 from pls.settings import ALIAS_CHANGES, ConsumerSettings, SettingsError, parse
-from pls.simulate import (
+from tests.conftest import config_for
+from tests.test_stack_files import check_stack_file
+from tooling.offline_azure import AzureError, EngineError, OfflineAzure
+from tooling.plan import changes_against, connection_forecast
+from tooling.simulate import (
     ROOT,
     Simulation,
     SimulationError,
@@ -29,8 +31,6 @@ from pls.simulate import (
     stack_config,
     stack_files,
 )
-from tests.conftest import config_for
-from tests.test_stack_files import check_stack_file
 
 TRADEWINDS = "11111111-1111-4111-8111-111111111111"
 CONTOSO = "22222222-2222-4222-8222-222222222222"
@@ -314,10 +314,10 @@ def test_multi_region_consumers_resolve_their_regions_provider(tmp_path: Path) -
 
 def test_the_plan_of_a_changed_stack_file_names_the_replacement(monkeypatch: pytest.MonkeyPatch) -> None:
     # The working tree's provider stack file asks for a new service name; HEAD is what is deployed.
-    import pls.plan
+    import tooling.plan
 
     monkeypatch.setattr(
-        pls.plan,
+        tooling.plan,
         "deployed_config",
         lambda stack, root=ROOT: {
             **config_for(stack),

@@ -9,9 +9,9 @@ import pytest
 from pulumi.runtime import rpc
 
 from components import _azure_metrics as azure_metrics
-from pls.simulate import Registration, Simulation
 from pls.webserver import ACCESS_LOG, ACCESS_LOG_COLUMNS, ACCESS_LOG_TABLE
 from tests.conftest import run_stack
+from tooling.simulate import Registration, Simulation
 
 OPS: dict[str, Any] = {
     "alertEmails": ["oncall@saas.example.com", "platform@saas.example.com"],

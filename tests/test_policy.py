@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from pls.simulate import RepositoryWorld, Simulation, stack_files
 from policy import rules
 from tests.conftest import run_stack
+from tooling.simulate import RepositoryWorld, Simulation, stack_files
 
 
 @dataclass

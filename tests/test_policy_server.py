@@ -14,8 +14,8 @@ import pytest
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
-from pls.simulate import ROOT, Registration, RepositoryWorld, Simulation, stack_files
 from policy import rules
+from tooling.simulate import ROOT, Registration, RepositoryWorld, Simulation, stack_files
 
 MANDATORY = analyzer_pb2.EnforcementLevel.Value("MANDATORY")
 

@@ -14,9 +14,9 @@ from typing import Any
 import yaml
 
 from pls.settings import ProviderSettings, parse
-from pls.simulate import Registration, RepositoryWorld, Simulation
 from tests.conftest import config_for, run_stack
 from tests.real_nginx import need
+from tooling.simulate import Registration, RepositoryWorld, Simulation
 
 
 def _settings() -> ProviderSettings:

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from pls.settings import ConsumerSettings, ProviderSettings, SettingsError, load_schema, parse
-from pls.simulate import SECRET_PLACEHOLDER, SimulationError, offline_ssh_public_key, simulate, stack_config
 from tests.conftest import config_for
+from tooling.simulate import SECRET_PLACEHOLDER, SimulationError, offline_ssh_public_key, simulate, stack_config
 
 REMOVE = object()
 SUB_A = "11111111-1111-4111-8111-111111111111"

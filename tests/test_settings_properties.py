@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from pls.azure_rules import AUTONAME_SUFFIX, NAME_RULES
 from pls.settings import SettingsError, load_schema, parse
-from pls.simulate import _ARM, RepositoryWorld, Simulation, deployed_config, stack_files
 from tests.conftest import run_stack, world_with_provider
+from tooling.simulate import _ARM, RepositoryWorld, Simulation, deployed_config, stack_files
 
 STACKS = stack_files()
 KEYS = [k for k in load_schema().keys if k != "role"] + [

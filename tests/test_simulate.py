@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from pls.simulate import Registration, Simulation, simulate
 from tests.conftest import config_for, world_with_provider
+from tooling.simulate import Registration, Simulation, simulate
 
 
 def _requests(simulation: Simulation) -> dict[str, Registration]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pls.settings import ConsumerSettings, ProviderSettings, parse
-from pls.simulate import ROOT, RepositoryWorld, deployed_config, expected_connection, stack_config, stack_files
+from tooling.simulate import ROOT, RepositoryWorld, deployed_config, expected_connection, stack_config, stack_files
 
 STACKS = stack_files()
 

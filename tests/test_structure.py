@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pls import docs
-from pls.simulate import ROOT, RepositoryWorld, Simulation
+from tooling import docs
+from tooling.simulate import ROOT, RepositoryWorld, Simulation
 
 COMPONENT_FILES = sorted((ROOT / "components").glob("[!_]*.py"))
 
@@ -58,7 +58,7 @@ def consumer_sim(repository: RepositoryWorld) -> Simulation:
 
 def test_readme_generated_sections_are_current() -> None:
     current = docs.README.read_text()
-    assert docs.render(current) == current, "README.md is stale: run python -m pls.docs"
+    assert docs.render(current) == current, "README.md is stale: run python -m tooling.docs"
 
 
 def test_ci_runs_the_readme_test_command() -> None:

@@ -1,8 +1,8 @@
-"""The verify step: pls/verify_probe.py, exactly as scripts/verify sends it to the test VM, run here against the
+"""The verify step: tooling/verify_probe.py, exactly as scripts/verify sends it to the test VM, run here against the
 provider's real nginx on loopback, behind a loopback Private Link (tests/private_link.py), with a stub resolver.
 
 Each wrong answer fails with its own message: the DNS answer, the NAT address instead of the client's, a
-missing or foreign LinkID, an untrusted certificate. scripts/verify's wrapper (pls/verify.py) runs end to end
+missing or foreign LinkID, an untrusted certificate. scripts/verify's wrapper (tooling/verify.py) runs end to end
 with `pulumi` and `az` stand-ins that answer as the real CLIs do.
 """
 
@@ -18,12 +18,12 @@ from typing import Any
 
 import pytest
 
-from pls import verify, verify_probe
-from pls.simulate import Simulation
 from tests.certificates import install_like_key_vault_extension, make_ca
 from tests.conftest import PROVIDER_STACK, run_stack, world_with_provider
 from tests.private_link import ENDPOINT_IP, NAT_IP, private_endpoint
 from tests.real_nginx import LINK_ID, RunningNginx, running
+from tooling import verify, verify_probe
+from tooling.simulate import Simulation
 
 RECORD, ZONE = "api", "saas.example.com"
 FQDN = f"{RECORD}.{ZONE}"

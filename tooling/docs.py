@@ -1,7 +1,7 @@
 """README.md sections generated from the code, so the documentation cannot drift from it.
 
-python -m pls.docs          # rewrite the generated sections of README.md
-python -m pls.docs --check  # exit 1 if README.md is stale (the test suite checks this too)
+python -m tooling.docs          # rewrite the generated sections of README.md
+python -m tooling.docs --check  # exit 1 if README.md is stale (the test suite checks this too)
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import json
 import re
 from collections.abc import Callable
 
-from pls.plan import readme_diagram
 from pls.settings import load_schema
-from pls.simulate import ROOT
+from tooling.plan import readme_diagram
+from tooling.simulate import ROOT
 
 README = ROOT / "README.md"
 
@@ -46,14 +46,14 @@ def render(text: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pls.docs")
+    parser = argparse.ArgumentParser(prog="python -m tooling.docs")
     parser.add_argument("--check", action="store_true", help="only report whether README.md is up to date")
     args = parser.parse_args(argv)
     current = README.read_text()
     fresh = render(current)
     if args.check:
         if fresh != current:
-            print("README.md is stale: run python -m pls.docs")
+            print("README.md is stale: run python -m tooling.docs")
             return 1
         return 0
     README.write_text(fresh)

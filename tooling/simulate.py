@@ -1,6 +1,6 @@
 """Run the real Pulumi program for a stack offline, under Pulumi mocks, and record what Azure would be asked for.
 
-Used by the tests and by `python -m pls.plan`. No credentials, no CLI, no provider plugin:
+Used by the tests and by `python -m tooling.plan`. No credentials, no CLI, no provider plugin:
 the mocks answer like Azure (ARM ids, private IPs from the right subnet, an alias for the
 Private Link Service) and a recording monitor keeps every registration with its parent,
 dependencies and resource options.
@@ -30,7 +30,6 @@ from pulumi.runtime.settings import SETTINGS, get_root_resource, reset_options
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from pls.offline_azure import AzureError, EngineError, OfflineAzure
 from pls.settings import (
     ALIAS_CHANGES,
     AZURE_NATIVE,
@@ -40,6 +39,7 @@ from pls.settings import (
     load_schema,
     parse,
 )
+from tooling.offline_azure import AzureError, EngineError, OfflineAzure
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBSCRIPTION_ID = "00000000-0000-4000-8000-000000000001"

@@ -1,6 +1,6 @@
 """Offline plan of a stack: what `pulumi up` would register, in which order, as text and as a mermaid diagram.
 
-    scripts/plan provider                 (or: .venv/bin/python -m pls.plan provider)
+    scripts/plan provider                 (or: .venv/bin/python -m tooling.plan provider)
     scripts/plan consumer-contoso --mermaid contoso.mmd
 
 Runs the real program under Pulumi mocks over an offline Azure in which every stack file of the
@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from pls.settings import ConsumerSettings, ProviderSettings, SettingsError, parse
-from pls.simulate import (
+from tooling.simulate import (
     ROOT,
     Registration,
     RepositoryWorld,

@@ -1,6 +1,6 @@
 """A stateful offline Azure (a test double): what persists between deployments of different stacks.
 
-The mocks of pls/simulate.py ask it what Azure would answer; `deploy`, `refresh` and `destroy` play the
+The mocks of tooling/simulate.py ask it what Azure would answer; `deploy`, `refresh` and `destroy` play the
 Pulumi engine's part (previous state, protected resources, replacements) over one persistent world:
 
 - a Private Link Service keeps its alias, NAT IP count and frontend across deployments; it cannot lose a NAT
@@ -98,7 +98,7 @@ class _State:
 
 @dataclass
 class Deployment:
-    """What a stack's last successful deployment left: its outputs and resources (pls.simulate.Simulation)."""
+    """What a stack's last successful deployment left: its outputs and resources (tooling.simulate.Simulation)."""
 
     simulation: Any
 

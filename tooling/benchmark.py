@@ -1,4 +1,4 @@
-"""How long the program takes to evaluate under mocks, and the whole test phase: .venv/bin/python -m pls.benchmark
+"""How long the program takes to evaluate under mocks, and the whole test phase: .venv/bin/python -m tooling.benchmark
 
 Targets: provider evaluation <= 3 s, a scaled provider (100 visibility subscriptions, 8 NAT IPs, 9 VMs)
 < 2x the default, the test phase (pytest on every core) <= 30 s on 2 cores. Not a test: timings vary.
@@ -11,7 +11,7 @@ import sys
 import time
 from typing import Any
 
-from pls.simulate import ROOT, deploy, deploy_repository, deployed_config, simulate, stack_files
+from tooling.simulate import ROOT, deploy, deploy_repository, deployed_config, simulate, stack_files
 
 SCALED_PROVIDER = {
     "webVmCount": 9,
