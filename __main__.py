@@ -4,22 +4,24 @@ The stack's `role` picks the side: `provider` (Pulumi.provider.yaml) or `consume
 (Pulumi.consumer*.yaml, one stack per customer). See README.md for the architecture.
 """
 
+import dataclasses
+
 import pulumi
 
 from components.certificate_vault import CertificateVault, CertificateVaultArgs
-from components.consumer_network import ConsumerNetwork, ConsumerNetworkArgs
+from components.consumer_network import ConsumerNetwork, ConsumerNetworkArgs, ExistingSubnets, NewNetwork
 from components.internal_load_balancer import InternalLoadBalancer, InternalLoadBalancerArgs
-from components.linux_vm import LinuxVm, LinuxVmArgs, ObservedCertificate
+from components.linux_vm import ImageReference, LinuxVm, LinuxVmArgs, ObservedCertificate, VmProfile
 from components.log_workspace import LogWorkspace, LogWorkspaceArgs, TextLog
 from components.private_dns import PrivateDnsRecord, PrivateDnsRecordArgs
 from components.private_endpoint import PrivateEndpoint, PrivateEndpointArgs
-from components.private_link_service import PrivateLinkService, PrivateLinkServiceArgs
+from components.private_link_service import ConnectionDecision, PrivateLinkService, PrivateLinkServiceArgs
 from components.provider_network import ProviderNetwork, ProviderNetworkArgs
 from components.service_alerts import ServiceAlerts, ServiceAlertsArgs
 from components.web_tier import WebTier, WebTierArgs
 from pls import contract
 from pls.deployed import deployed_service
-from pls.settings import ConsumerSettings, ProviderSettings, check_deployed, load
+from pls.settings import ConsumerSettings, ProviderSettings, VmSettings, check_deployed, load
 from pls.webserver import (
     ACCESS_LOG,
     ACCESS_LOG_COLUMNS,
@@ -28,6 +30,7 @@ from pls.webserver import (
     HEALTH_PATH,
     HEALTH_PORT,
     WHOAMI_PATH,
+    render_web_server,
 )
 
 
@@ -43,7 +46,7 @@ def provider(s: ProviderSettings) -> None:
             backend_subnet_cidr=s.backend_subnet_cidr,
             nat_subnet_cidr=s.nat_subnet_cidr,
             nat_gateway=s.nat_gateway,
-            service_ports=s.service_ports,
+            service_ports=list(s.service_ports),
             probe_port=HEALTH_PORT,
             key_vault_service_endpoint=s.tls,
             tags=s.tags,
@@ -57,108 +60,110 @@ def provider(s: ProviderSettings) -> None:
                 resource_group_name=net.resource_group_name,
                 location=s.location,
                 reader_subnet_ids=[net.backend_subnet_id],
-                allowed_ip_ranges=s.key_vault_allowed_ip_ranges,
+                allowed_ip_ranges=list(s.key_vault_allowed_ip_ranges),
                 tags=s.tags,
             ),
         )
     logs = None
     if s.needs_workspace:
-        logs = LogWorkspace(
-            "logs",
-            LogWorkspaceArgs(
-                resource_group_name=net.resource_group_name,
-                location=s.location,
-                existing_workspace_id=s.log_analytics_workspace_id,
-                retention_days=s.log_retention_days,
-                text_log=TextLog(
-                    file_pattern=ACCESS_LOG,
-                    table_name=ACCESS_LOG_TABLE,
-                    columns=[(column, kind) for column, _, kind in ACCESS_LOG_COLUMNS],
-                )
-                if s.diagnostics
-                else None,
-                tags=s.tags,
-            ),
-        )
-    diagnostics_workspace_id = logs.workspace_id if logs and s.diagnostics else None
-    lb = InternalLoadBalancer(
-        "ilb",
-        InternalLoadBalancerArgs(
+        log_args = LogWorkspaceArgs(
             resource_group_name=net.resource_group_name,
             location=s.location,
-            load_balancer_name=s.load_balancer_name,
-            subnet_id=net.backend_subnet_id,
-            idle_timeout_minutes=s.lb_idle_timeout_minutes,
-            ports=s.service_ports,
-            probe_port=HEALTH_PORT,
-            probe_path=HEALTH_PATH,
-            diagnostics_workspace_id=diagnostics_workspace_id,
+            retention_days=s.log_retention_days,
             tags=s.tags,
-        ),
-    )
-    web = WebTier(
-        "web",
-        WebTierArgs(
-            resource_group_name=net.resource_group_name,
-            location=s.location,
-            subnet_id=net.backend_subnet_id,
-            backend_pool_id=lb.backend_pool_id,
-            application_security_group_id=net.application_security_group_id,
-            vm=s.vm,
-            count=s.web_vm_count,
-            zones=s.zones,
-            web_server=s.web_server,
-            certificate=ObservedCertificate(
-                secret_url=vault.secret_url(s.tls_certificate_name),
-                store_location=CERT_STORE,
-                identity_id=vault.reader_identity_id,
-                identity_client_id=vault.reader_client_id,
-                granted_by=vault.reader_role_assignment,
+        )
+        if s.log_analytics_workspace_id:
+            log_args["existing_workspace_id"] = s.log_analytics_workspace_id
+        if s.diagnostics:
+            log_args["text_log"] = TextLog(
+                file_pattern=ACCESS_LOG,
+                table_name=ACCESS_LOG_TABLE,
+                columns=[[column, kind] for column, _, kind in ACCESS_LOG_COLUMNS],
             )
-            if vault and s.tls_certificate_name
-            else None,
-            data_collection_rule_id=logs.data_collection_rule_id if logs else None,
-            tags=s.tags,
-        ),
+        logs = LogWorkspace("logs", log_args)
+    diagnostics_workspace_id = logs.workspace_id if logs and s.diagnostics else None
+    lb_args = InternalLoadBalancerArgs(
+        resource_group_name=net.resource_group_name,
+        location=s.location,
+        load_balancer_name=s.load_balancer_name,
+        subnet_id=net.backend_subnet_id,
+        idle_timeout_minutes=s.lb_idle_timeout_minutes,
+        ports=list(s.service_ports),
+        probe_port=HEALTH_PORT,
+        probe_path=HEALTH_PATH,
+        tags=s.tags,
     )
-    service = PrivateLinkService(
-        "pls",
-        PrivateLinkServiceArgs(
+    if diagnostics_workspace_id is not None:
+        lb_args["diagnostics_workspace_id"] = diagnostics_workspace_id
+    lb = InternalLoadBalancer("ilb", lb_args)
+    web_args = WebTierArgs(
+        resource_group_name=net.resource_group_name,
+        location=s.location,
+        subnet_id=net.backend_subnet_id,
+        backend_pool_id=lb.backend_pool_id,
+        application_security_group_id=net.application_security_group_id,
+        vm=vm_profile(s.vm),
+        count=s.web_vm_count,
+        zones=list(s.zones),
+        # nginx's PROXY protocol switch is rendered from the setting the service's is: they cannot disagree.
+        cloud_init_by_zone={
+            str(zone): render_web_server(dataclasses.replace(s.web_server, zone=str(zone))).cloud_init
+            for zone in s.zones
+        },
+        tags=s.tags,
+    )
+    if vault and s.tls_certificate_name:
+        web_args["certificate"] = ObservedCertificate(
+            secret_url=vault.secret_url(s.tls_certificate_name),
+            store_location=CERT_STORE,
+            identity_id=vault.reader_identity_id,
+            identity_client_id=vault.reader_client_id,
+            granted_by=vault.reader_role_assignment,
+        )
+    if logs and logs.data_collection_rule_id is not None:
+        web_args["data_collection_rule_id"] = logs.data_collection_rule_id
+    web = WebTier("web", web_args)
+    service_args = PrivateLinkServiceArgs(
+        resource_group_name=net.resource_group_name,
+        location=s.location,
+        service_name=s.service_name,
+        frontend_ip_configuration_id=lb.frontend_ip_configuration_id,
+        nat_subnet_id=net.nat_subnet_id,
+        nat_ip_count=s.nat_ip_count,
+        visibility=list(s.visibility),
+        auto_approval=list(s.auto_approval),
+        fqdns=list(s.fqdns),
+        proxy_protocol=s.proxy_protocol,
+        protect=s.protect_service,
+        connection_decisions=[
+            ConnectionDecision(private_endpoint_id=d.private_endpoint_id, status=d.status, reason=d.reason)
+            for d in s.connection_decisions
+        ],
+        lock=s.lock_service,
+        lock_notes="Deleting this Private Link Service changes its alias for every customer. Set lockService: false "
+        "in the provider stack (README, Lifecycle) to offboard a customer or tear down.",
+        tags=s.tags,
+    )
+    if diagnostics_workspace_id is not None:
+        service_args["diagnostics_workspace_id"] = diagnostics_workspace_id
+    service = PrivateLinkService("pls", service_args)
+    if s.alerts and logs:
+        alert_args = ServiceAlertsArgs(
             resource_group_name=net.resource_group_name,
             location=s.location,
-            service_name=s.service_name,
-            frontend_ip_configuration_id=lb.frontend_ip_configuration_id,
+            private_link_service_id=service.service_id,
+            load_balancer_id=lb.load_balancer_id,
             nat_subnet_id=net.nat_subnet_id,
-            nat_ip_count=s.nat_ip_count,
-            visibility=s.visibility,
-            auto_approval=s.auto_approval,
-            fqdns=s.fqdns,
-            proxy_protocol=s.proxy_protocol,
-            protect=s.protect_service,
-            connection_decisions=s.connection_decisions,
-            lock=s.lock_service,
-            diagnostics_workspace_id=diagnostics_workspace_id,
+            workspace_id=logs.workspace_id,
+            emails=list(s.alerts.emails),
+            nat_port_usage_percent=s.alerts.nat_port_usage_percent,
+            connections_threshold=s.alerts.connections_threshold,
+            nat_subnet_min_free_addresses=s.alerts.nat_subnet_min_free_addresses,
             tags=s.tags,
-        ),
-    )
-    if s.alerts and logs:
-        ServiceAlerts(
-            "alerts",
-            ServiceAlertsArgs(
-                resource_group_name=net.resource_group_name,
-                location=s.location,
-                private_link_service_id=service.service_id,
-                load_balancer_id=lb.load_balancer_id,
-                nat_subnet_id=net.nat_subnet_id,
-                workspace_id=logs.workspace_id,
-                emails=s.alerts.emails,
-                webhook_url=pulumi.Output.secret(s.alerts.webhook_url) if s.alerts.webhook_url else None,
-                nat_port_usage_percent=s.alerts.nat_port_usage_percent,
-                connections_threshold=s.alerts.connections_threshold,
-                nat_subnet_min_free_addresses=s.alerts.nat_subnet_min_free_addresses,
-                tags=s.tags,
-            ),
         )
+        if s.alerts.webhook_url:
+            alert_args["webhook_url"] = pulumi.Output.secret(s.alerts.webhook_url)
+        ServiceAlerts("alerts", alert_args)
     pulumi.export(contract.ALIAS, service.alias)
     pulumi.export("privateLinkServiceId", service.service_id)
     pulumi.export("privateLinkServiceName", service.service_name)
@@ -181,30 +186,30 @@ def provider(s: ProviderSettings) -> None:
 
 def consumer(s: ConsumerSettings) -> None:
     alias = contract.provider_alias(s.provider_stack, s.provider_alias)
-    net = ConsumerNetwork(
-        s.customer,
-        ConsumerNetworkArgs(
-            resource_group_name=s.resource_group_name,
-            location=s.location,
+    network_args = ConsumerNetworkArgs(resource_group_name=s.resource_group_name, location=s.location, tags=s.tags)
+    if s.existing_endpoint_subnet_id and s.existing_workload_subnet_id:
+        network_args["existing"] = ExistingSubnets(
+            endpoint_subnet_id=s.existing_endpoint_subnet_id, workload_subnet_id=s.existing_workload_subnet_id
+        )
+    else:
+        network_args["new"] = NewNetwork(
             vnet_cidr=s.vnet_cidr,
             endpoint_subnet_cidr=s.endpoint_subnet_cidr,
             workload_subnet_cidr=s.workload_subnet_cidr,
             workload_nat_gateway=s.workload_nat_gateway,
-            tags=s.tags,
-        ),
+        )
+    net = ConsumerNetwork(s.customer, network_args)
+    endpoint_args = PrivateEndpointArgs(
+        resource_group_name=net.resource_group_name,
+        location=s.location,
+        subnet_id=net.endpoint_subnet_id,
+        alias=alias,
+        auto_approved=s.auto_approved,
+        tags=s.tags,
     )
-    endpoint = PrivateEndpoint(
-        s.endpoint_component_name,
-        PrivateEndpointArgs(
-            resource_group_name=net.resource_group_name,
-            location=s.location,
-            subnet_id=net.endpoint_subnet_id,
-            alias=alias,
-            request_message=s.request_message,
-            auto_approved=s.auto_approved,
-            tags=s.tags,
-        ),
-    )
+    if not s.auto_approved:
+        endpoint_args["request_message"] = s.request_message
+    endpoint = PrivateEndpoint(s.endpoint_component_name, endpoint_args)
     dns = PrivateDnsRecord(
         f"{s.customer}-dns",
         PrivateDnsRecordArgs(
@@ -230,7 +235,7 @@ def consumer(s: ConsumerSettings) -> None:
                 resource_group_name=net.resource_group_name,
                 location=s.location,
                 subnet_id=net.workload_subnet_id,
-                vm=s.vm,
+                vm=vm_profile(s.vm),
                 computer_name=f"{s.customer}-test",
                 tags=s.tags,
             ),
@@ -252,6 +257,17 @@ def consumer(s: ConsumerSettings) -> None:
             },
         )
         pulumi.export("verifyCommand", f"scripts/verify {pulumi.get_stack()}")
+
+
+def vm_profile(vm: VmSettings) -> VmProfile:
+    return VmProfile(
+        ssh_public_key=vm.ssh_public_key,
+        admin_username=vm.admin_username,
+        size=vm.size,
+        image=ImageReference(
+            publisher=vm.image.publisher, offer=vm.image.offer, sku=vm.image.sku, version=vm.image.version
+        ),
+    )
 
 
 settings = load()

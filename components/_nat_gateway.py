@@ -10,7 +10,7 @@ def nat_gateway(
     name: str,
     *,
     resource_group_name: pulumi.Input[str],
-    location: str,
+    location: pulumi.Input[str],
     tags: dict[str, str],
     parent: pulumi.Resource,
 ) -> tuple[network.NatGateway, pulumi.Output[str]]:

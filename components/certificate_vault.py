@@ -4,14 +4,12 @@ No secret passes through Pulumi: the provider imports the certificate into the v
 Key Vault VM extension on each web VM fetches it with this identity (role Key Vault Secrets User).
 """
 
-from __future__ import annotations
-
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from typing import NotRequired, TypedDict
 
 import pulumi
 from pulumi_azure_native import authorization, keyvault, managedidentity
 
+from components._package import formerly, type_token
 from components._roles import grant_built_in_role
 
 KEY_VAULT_SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
@@ -19,18 +17,22 @@ KEY_VAULT_SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
 SOFT_DELETE_DAYS = 90
 
 
-@dataclass(frozen=True)
-class CertificateVaultArgs:
+class CertificateVaultArgs(TypedDict):
     resource_group_name: pulumi.Input[str]
-    location: str
-    reader_subnet_ids: Sequence[pulumi.Input[str]]
+    """Resource group of the vault and the identity."""
+    location: pulumi.Input[str]
+    """Azure region."""
+    reader_subnet_ids: list[pulumi.Input[str]]
     """Subnets (with the Microsoft.KeyVault service endpoint) whose VMs fetch the certificate through the firewall."""
-    allowed_ip_ranges: Sequence[str] = ()
+    allowed_ip_ranges: NotRequired[list[str]]
     """Public addresses let through the firewall: the operators who import certificates."""
-    tags: dict[str, str] = field(default_factory=dict)
+    tags: NotRequired[dict[str, str]]
+    """Tags for the vault and the identity."""
 
 
 class CertificateVault(pulumi.ComponentResource):
+    """A Key Vault for a TLS certificate (RBAC only, purge protection, firewall) and an identity that may read it."""
+
     vault_id: pulumi.Output[str]
     vault_name: pulumi.Output[str]
     vault_uri: pulumi.Output[str]
@@ -40,14 +42,14 @@ class CertificateVault(pulumi.ComponentResource):
     """Extensions that read the vault must wait for it: Azure RBAC, not the vault, decides who reads."""
 
     def __init__(self, name: str, args: CertificateVaultArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("pls:security:CertificateVault", name, {}, opts)
-        tags = {**args.tags, "component": name}
+        super().__init__(type_token("CertificateVault"), name, {}, formerly("pls:security:CertificateVault", opts))
+        tags = {**args.get("tags", {}), "component": name}
         child = pulumi.ResourceOptions(parent=self)
         client = authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self))
         vault = keyvault.Vault(
             f"{name}-kv",
-            resource_group_name=args.resource_group_name,
-            location=args.location,
+            resource_group_name=args["resource_group_name"],
+            location=args["location"],
             properties={
                 "tenant_id": client.tenant_id,
                 "sku": {"family": keyvault.SkuFamily.A, "name": keyvault.SkuName.STANDARD},
@@ -61,8 +63,8 @@ class CertificateVault(pulumi.ComponentResource):
                 "network_acls": {
                     "default_action": keyvault.NetworkRuleAction.DENY,
                     "bypass": keyvault.NetworkRuleBypassOptions.AZURE_SERVICES,
-                    "ip_rules": [{"value": ip} for ip in args.allowed_ip_ranges],
-                    "virtual_network_rules": [{"id": subnet} for subnet in args.reader_subnet_ids],
+                    "ip_rules": [{"value": ip} for ip in args.get("allowed_ip_ranges", [])],
+                    "virtual_network_rules": [{"id": subnet} for subnet in args["reader_subnet_ids"]],
                 },
             },
             tags=tags,
@@ -70,8 +72,8 @@ class CertificateVault(pulumi.ComponentResource):
         )
         identity = managedidentity.UserAssignedIdentity(
             f"{name}-reader",
-            resource_group_name=args.resource_group_name,
-            location=args.location,
+            resource_group_name=args["resource_group_name"],
+            location=args["location"],
             tags=tags,
             opts=child,
         )

@@ -1,49 +1,114 @@
-"""The customer's network: a subnet for the private endpoint, one for workloads (the test VM) reaching only Azure."""
+"""The customer's network: the one it has, or a new VNet with a subnet for the private endpoint and one for
+workloads (the test VM) reaching only Azure."""
 
-from __future__ import annotations
-
-from dataclasses import dataclass, field
+from typing import NotRequired, TypedDict
 
 import pulumi
 from pulumi_azure_native import network, resources
 
 from components._nat_gateway import nat_gateway
+from components._package import formerly, type_token
 from components.virtual_network import SubnetSpec, VirtualNetwork, VirtualNetworkArgs
 
 
-@dataclass(frozen=True)
-class ConsumerNetworkArgs:
-    resource_group_name: str
-    """Explicit, so the private endpoint's resource id (what the provider approves) is known before it exists."""
-    location: str
+class ExistingSubnets(TypedDict):
+    """Subnets of a VNet the customer already has."""
+
+    endpoint_subnet_id: str
+    """Resource id of the subnet for the private endpoint."""
+    workload_subnet_id: str
+    """Resource id of the subnet for workloads (the test VM), in the same VNet."""
+
+
+class NewNetwork(TypedDict):
+    """A VNet to create: the lab's case."""
+
     vnet_cidr: str
+    """Address space of the VNet."""
     endpoint_subnet_cidr: str
+    """Subnet of the private endpoint (privateEndpointNetworkPolicies Disabled)."""
     workload_subnet_cidr: str
-    workload_nat_gateway: bool = False
+    """Subnet of workloads (the test VM), behind an NSG that lets it reach only Azure on TCP 443."""
+    workload_nat_gateway: NotRequired[bool]
     """Outbound for the workload subnet through a NAT gateway: Run Command returns a script's output only if the VM
-    reaches Azure on TCP 443. The subnet's NSG lets it reach nothing else on the Internet."""
-    tags: dict[str, str] = field(default_factory=dict)
+    reaches Azure on TCP 443."""
+
+
+class ConsumerNetworkArgs(TypedDict):
+    resource_group_name: str
+    """The customer's resource group for everything of this stack. Explicit, so the private endpoint's resource id
+    (what the provider approves) is known before it exists."""
+    location: pulumi.Input[str]
+    """Azure region of the VNet."""
+    existing: NotRequired[ExistingSubnets]
+    """Attach to the customer's own VNet (the usual case)."""
+    new: NotRequired[NewNetwork]
+    """Create a VNet (exactly one of existing and new)."""
+    tags: NotRequired[dict[str, str]]
+    """Tags for what the component creates."""
+
+
+def vnet_of(subnet_id: str) -> str:
+    """The VNet's resource id, from one of its subnets' (…/virtualNetworks/<vnet>/subnets/<subnet>)."""
+    return subnet_id.rsplit("/subnets/", 1)[0]
 
 
 class ConsumerNetwork(pulumi.ComponentResource):
+    """The customer's resource group and network: its own VNet's subnets, or a new VNet."""
+
     resource_group_name: pulumi.Output[str]
+    """The resource group."""
     vnet_id: pulumi.Output[str]
+    """Resource id of the VNet (the private DNS zone is linked to it)."""
     endpoint_subnet_id: pulumi.Output[str]
+    """Subnet of the private endpoint."""
     workload_subnet_id: pulumi.Output[str]
+    """Subnet of workloads (the test VM)."""
 
     def __init__(self, name: str, args: ConsumerNetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("pls:consumer:ConsumerNetwork", name, {}, opts)
-        tags = {**args.tags, "component": name}
+        super().__init__(type_token("ConsumerNetwork"), name, {}, formerly("pls:consumer:ConsumerNetwork", opts))
+        tags = {**args.get("tags", {}), "component": name}
         child = pulumi.ResourceOptions(parent=self)
         group = resources.ResourceGroup(
-            f"{name}-rg", resource_group_name=args.resource_group_name, location=args.location, tags=tags, opts=child
+            f"{name}-rg",
+            resource_group_name=args["resource_group_name"],
+            location=args["location"],
+            tags=tags,
+            opts=child,
         )
+        if "existing" in args:
+            existing = args["existing"]
+            self.vnet_id = pulumi.Output.from_input(vnet_of(existing["endpoint_subnet_id"]))
+            self.endpoint_subnet_id = pulumi.Output.from_input(existing["endpoint_subnet_id"])
+            self.workload_subnet_id = pulumi.Output.from_input(existing["workload_subnet_id"])
+        else:
+            self._create(name, group, args["new"], args["location"], tags, args.get("tags", {}))
+        self.resource_group_name = group.name
+        self.register_outputs(
+            {
+                "resource_group_name": self.resource_group_name,
+                "vnet_id": self.vnet_id,
+                "endpoint_subnet_id": self.endpoint_subnet_id,
+                "workload_subnet_id": self.workload_subnet_id,
+            }
+        )
+
+    def _create(
+        self,
+        name: str,
+        group: resources.ResourceGroup,
+        new: NewNetwork,
+        location: pulumi.Input[str],
+        tags: dict[str, str],
+        vnet_tags: dict[str, str],
+    ) -> None:
+        child = pulumi.ResourceOptions(parent=self)
         # Azure's default rules refuse inbound traffic from the Internet; the NSG makes that auditable, and keeps
         # whatever outbound path the subnet has to Azure's own endpoints (Run Command's answer).
         workload_nsg = network.NetworkSecurityGroup(
             f"{name}-workload-nsg",
             resource_group_name=group.name,
-            location=args.location,
+            location=location,
             security_rules=[
                 {
                     "name": "allow-azure-https-out",
@@ -73,41 +138,28 @@ class ConsumerNetwork(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        outbound = (
-            nat_gateway(name, resource_group_name=group.name, location=args.location, tags=tags, parent=self)[0]
-            if args.workload_nat_gateway
-            else None
+        workload = SubnetSpec(
+            role="workload", cidr=new["workload_subnet_cidr"], network_security_group_id=workload_nsg.id
         )
+        if new.get("workload_nat_gateway"):
+            gateway, _ = nat_gateway(name, resource_group_name=group.name, location=location, tags=tags, parent=self)
+            workload["nat_gateway_id"] = gateway.id
         vnet = VirtualNetwork(
             f"{name}-net",
             VirtualNetworkArgs(
                 resource_group_name=group.name,
-                location=args.location,
-                address_space=args.vnet_cidr,
+                location=location,
+                address_space=new["vnet_cidr"],
                 subnets=[
                     SubnetSpec(
-                        role="endpoints", cidr=args.endpoint_subnet_cidr, private_endpoint_policies_disabled=True
+                        role="endpoints", cidr=new["endpoint_subnet_cidr"], private_endpoint_policies_disabled=True
                     ),
-                    SubnetSpec(
-                        role="workload",
-                        cidr=args.workload_subnet_cidr,
-                        network_security_group_id=workload_nsg.id,
-                        nat_gateway_id=outbound.id if outbound else None,
-                    ),
+                    workload,
                 ],
-                tags=args.tags,
+                tags=vnet_tags,
             ),
             opts=child,
         )
-        self.resource_group_name = group.name
         self.vnet_id = vnet.vnet_id
         self.endpoint_subnet_id = vnet.subnet_ids["endpoints"]
         self.workload_subnet_id = vnet.subnet_ids["workload"]
-        self.register_outputs(
-            {
-                "resource_group_name": self.resource_group_name,
-                "vnet_id": self.vnet_id,
-                "endpoint_subnet_id": self.endpoint_subnet_id,
-                "workload_subnet_id": self.workload_subnet_id,
-            }
-        )

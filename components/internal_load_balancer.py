@@ -1,13 +1,12 @@
 """A Standard internal load balancer: the frontend a Private Link Service attaches to."""
 
-from __future__ import annotations
-
-from dataclasses import dataclass, field
+from typing import NotRequired, TypedDict
 
 import pulumi
 from pulumi_azure_native import authorization, network
 
 from components import _azure_metrics as azure_metrics
+from components._package import formerly, type_token
 from components.log_workspace import send_diagnostics
 
 FRONTEND = "frontend"
@@ -16,41 +15,56 @@ PROBE = "http"
 RULE_NAMES = {80: "http", 443: "https"}
 
 
-@dataclass(frozen=True)
-class InternalLoadBalancerArgs:
+class InternalLoadBalancerArgs(TypedDict):
     resource_group_name: pulumi.Input[str]
-    location: str
+    """Resource group of the load balancer."""
+    location: pulumi.Input[str]
+    """Azure region, with availability zones (the frontend is zone-redundant)."""
     load_balancer_name: str
-    """Explicit, because the rule must name the frontend, pool and probe by id before the balancer exists."""
+    """Azure name of the load balancer. Explicit, because the rules name the frontend, pool and probe by id before
+    the balancer exists."""
     subnet_id: pulumi.Input[str]
-    idle_timeout_minutes: int
-    ports: tuple[int, ...] = (80,)
-    """One TCP rule per port, frontend port = backend port (80 for HTTP, 443 for HTTPS)."""
-    probe_port: int = 80
-    """The health probe's port (HTTP): it stays on plain HTTP when consumers get HTTPS only."""
-    probe_path: str = "/"
-    """The path the HTTP probe asks for; a 200 answer means the VM is healthy."""
-    diagnostics_workspace_id: pulumi.Input[str] | None = None
-    """A Log Analytics workspace to send the balancer's metrics and health events to, or None."""
-    tags: dict[str, str] = field(default_factory=dict)
+    """Subnet of the private frontend (a Private Link Service can publish it)."""
+    idle_timeout_minutes: NotRequired[int]
+    """TCP idle timeout of the rules, 4-100 minutes (default 15)."""
+    ports: NotRequired[list[int]]
+    """One TCP rule per port, frontend port = backend port (default [80])."""
+    probe_port: NotRequired[int]
+    """The HTTP health probe's port (default 80): it stays on plain HTTP when consumers get HTTPS only."""
+    probe_path: NotRequired[str]
+    """The path the HTTP probe asks for (default /); a 200 answer means the VM is healthy."""
+    diagnostics_workspace_id: NotRequired[pulumi.Input[str]]
+    """A Log Analytics workspace to send the balancer's metrics and health events to."""
+    tags: NotRequired[dict[str, str]]
+    """Tags for the load balancer."""
 
 
 class InternalLoadBalancer(pulumi.ComponentResource):
+    """A Standard internal load balancer ready to be published by a Private Link Service: a zone-redundant private
+    frontend, a NIC-based backend pool, an HTTP probe and a TCP rule per port with TCP reset."""
+
     load_balancer_id: pulumi.Output[str]
+    """Resource id of the load balancer."""
     frontend_ip_configuration_id: pulumi.Output[str]
+    """Resource id of its frontend: what a Private Link Service publishes (a new frontend means a new alias)."""
     frontend_private_ip: pulumi.Output[str]
+    """The frontend's private IP."""
     backend_pool_id: pulumi.Output[str]
+    """Resource id of the NIC-based backend pool."""
 
     def __init__(self, name: str, args: InternalLoadBalancerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("pls:provider:InternalLoadBalancer", name, {}, opts)
+        super().__init__(
+            type_token("InternalLoadBalancer"), name, {}, formerly("pls:provider:InternalLoadBalancer", opts)
+        )
+        diagnostics_workspace_id = args.get("diagnostics_workspace_id")
         client = authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self))
         lb_id = pulumi.Output.concat(
             "/subscriptions/",
             client.subscription_id,
             "/resourceGroups/",
-            args.resource_group_name,
+            args["resource_group_name"],
             "/providers/Microsoft.Network/loadBalancers/",
-            args.load_balancer_name,
+            args["load_balancer_name"],
         )
 
         def child_id(collection: str, child_name: str) -> pulumi.Output[str]:
@@ -58,16 +72,16 @@ class InternalLoadBalancer(pulumi.ComponentResource):
 
         lb = network.LoadBalancer(
             f"{name}-lb",
-            load_balancer_name=args.load_balancer_name,
-            resource_group_name=args.resource_group_name,
-            location=args.location,
+            load_balancer_name=args["load_balancer_name"],
+            resource_group_name=args["resource_group_name"],
+            location=args["location"],
             sku={"name": "Standard", "tier": "Regional"},
             frontend_ip_configurations=[
                 {
                     "name": FRONTEND,
                     "private_ip_allocation_method": "Dynamic",
                     "private_ip_address_version": "IPv4",
-                    "subnet": {"id": args.subnet_id},
+                    "subnet": {"id": args["subnet_id"]},
                     # Zone-redundant: the frontend survives the loss of any one zone.
                     "zones": ["1", "2", "3"],
                 }
@@ -78,8 +92,8 @@ class InternalLoadBalancer(pulumi.ComponentResource):
                 {
                     "name": PROBE,
                     "protocol": "Http",
-                    "port": args.probe_port,
-                    "request_path": args.probe_path,
+                    "port": args.get("probe_port", 80),
+                    "request_path": args.get("probe_path", "/"),
                     "interval_in_seconds": 5,
                     "probe_threshold": 2,
                 }
@@ -94,20 +108,18 @@ class InternalLoadBalancer(pulumi.ComponentResource):
                     "frontend_ip_configuration": {"id": child_id("frontendIPConfigurations", FRONTEND)},
                     "backend_address_pool": {"id": child_id("backendAddressPools", BACKEND_POOL)},
                     "probe": {"id": child_id("probes", PROBE)},
-                    "idle_timeout_in_minutes": args.idle_timeout_minutes,
+                    "idle_timeout_in_minutes": args.get("idle_timeout_minutes", 15),
                     "enable_tcp_reset": True,
                     "enable_floating_ip": False,
                     "load_distribution": "Default",
                 }
-                for port in args.ports
+                for port in args.get("ports", [80])
             ],
-            tags={**args.tags, "component": name},
+            tags={**args.get("tags", {}), "component": name},
             opts=pulumi.ResourceOptions(parent=self),
         )
-        if args.diagnostics_workspace_id is not None:
-            send_diagnostics(
-                f"{name}-diagnostics", lb.id, azure_metrics.LOAD_BALANCER, args.diagnostics_workspace_id, self
-            )
+        if diagnostics_workspace_id is not None:
+            send_diagnostics(f"{name}-diagnostics", lb.id, azure_metrics.LOAD_BALANCER, diagnostics_workspace_id, self)
         self.load_balancer_id = lb.id
         self.frontend_ip_configuration_id = lb.frontend_ip_configurations.apply(lambda fes: (fes or [])[0].id or "")
         self.frontend_private_ip = lb.frontend_ip_configurations.apply(

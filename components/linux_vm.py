@@ -1,20 +1,48 @@
 """A Linux VM with one private NIC: SSH key only, no public IP, boot diagnostics on."""
 
-from __future__ import annotations
-
 import base64
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 import pulumi
 from pulumi_azure_native import compute, monitor, network
 
-from pls.settings import VmSettings
+from components._package import formerly, type_token
+
+DEFAULT_SIZE = "Standard_B1s"
+DEFAULT_ADMIN_USERNAME = "azureuser"
 
 
-@dataclass(frozen=True)
-class ObservedCertificate:
+class ImageReference(TypedDict):
+    """A marketplace image, as in an image URN publisher:offer:sku:version."""
+
+    publisher: str
+    """e.g. Canonical"""
+    offer: str
+    """e.g. ubuntu-24_04-lts"""
+    sku: str
+    """e.g. server"""
+    version: str
+    """e.g. latest"""
+
+
+DEFAULT_IMAGE = ImageReference(publisher="Canonical", offer="ubuntu-24_04-lts", sku="server", version="latest")
+
+
+class VmProfile(TypedDict):
+    """What every Linux VM of the package is made of, apart from its network."""
+
+    ssh_public_key: pulumi.Input[str]
+    """OpenSSH public key of the admin user: ssh-ed25519, or ssh-rsa of at least 2048 bits (Azure refuses others)."""
+    admin_username: NotRequired[str]
+    """Admin user (default azureuser); password authentication is off."""
+    size: NotRequired[pulumi.Input[str]]
+    """VM size (default Standard_B1s)."""
+    image: NotRequired[ImageReference]
+    """Image (default Ubuntu 24.04 LTS, Canonical:ubuntu-24_04-lts:server:latest)."""
+
+
+class ObservedCertificate(TypedDict):
     """A Key Vault certificate the Key Vault VM extension (Linux, 4.x) installs on the VM and keeps renewed."""
 
     secret_url: pulumi.Input[str]
@@ -24,78 +52,102 @@ class ObservedCertificate:
     identity_id: pulumi.Input[str]
     """A user-assigned identity allowed to read the secret; the VM gets it."""
     identity_client_id: pulumi.Input[str]
+    """Client id of that identity, for the extension's sign-in."""
     granted_by: pulumi.Resource
     """The role assignment that lets the identity read: the extension fails if it starts first."""
 
 
-@dataclass(frozen=True)
-class LinuxVmArgs:
+class LinuxVmArgs(TypedDict):
     resource_group_name: pulumi.Input[str]
-    location: str
+    """Resource group of the VM and its NIC."""
+    location: pulumi.Input[str]
+    """Azure region of the subnet's VNet."""
     subnet_id: pulumi.Input[str]
-    vm: VmSettings
+    """Subnet of the VM's only NIC (no public IP)."""
+    vm: VmProfile
+    """Size, image and admin of the VM."""
     computer_name: str
-    zone: int | None = None
-    cloud_init: str | None = None
-    load_balancer_backend_pool_ids: Sequence[pulumi.Input[str]] = ()
-    application_security_group_ids: Sequence[pulumi.Input[str]] = ()
-    certificate: ObservedCertificate | None = None
-    data_collection_rule_id: pulumi.Input[str] | None = None
+    """Host name inside the VM."""
+    zone: NotRequired[int]
+    """Availability zone (1-3); default: none."""
+    cloud_init: NotRequired[str]
+    """cloud-init user data (#cloud-config). Azure cannot change it on a VM: a change replaces the VM."""
+    load_balancer_backend_pool_ids: NotRequired[Sequence[pulumi.Input[str]]]
+    """Load balancer backend pools the NIC joins."""
+    application_security_group_ids: NotRequired[Sequence[pulumi.Input[str]]]
+    """Application security groups the NIC joins."""
+    certificate: NotRequired[ObservedCertificate]
+    """A Key Vault certificate to install and keep renewed on the VM."""
+    data_collection_rule_id: NotRequired[pulumi.Input[str]]
     """Collect logs as this data collection rule says: the VM gets the Azure Monitor agent (which signs in with
     the VM's system-assigned identity) and an association with the rule."""
-    tags: dict[str, str] = field(default_factory=dict)
+    tags: NotRequired[dict[str, str]]
+    """Tags for the VM and its NIC."""
 
 
 class LinuxVm(pulumi.ComponentResource):
+    """A Linux VM with one private NIC: SSH key only, no public IP, Trusted Launch, boot diagnostics on."""
+
     vm_id: pulumi.Output[str]
+    """Resource id of the VM."""
     vm_name: pulumi.Output[str]
+    """Azure name of the VM (for az vm run-command)."""
     nic_id: pulumi.Output[str]
+    """Resource id of its NIC."""
     private_ip: pulumi.Output[str]
+    """Its private IP."""
 
     def __init__(self, name: str, args: LinuxVmArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("pls:compute:LinuxVm", name, {}, opts)
-        tags = {**args.tags, "component": name}
+        super().__init__(type_token("LinuxVm"), name, {}, formerly("pls:compute:LinuxVm", opts))
+        tags = {**args.get("tags", {}), "component": name}
+        profile = args["vm"]
+        admin = profile.get("admin_username", DEFAULT_ADMIN_USERNAME)
+        image = profile.get("image", DEFAULT_IMAGE)
+        certificate = args.get("certificate")
+        data_collection_rule_id = args.get("data_collection_rule_id")
         child = pulumi.ResourceOptions(parent=self)
         nic = network.NetworkInterface(
             f"{name}-nic",
-            resource_group_name=args.resource_group_name,
-            location=args.location,
+            resource_group_name=args["resource_group_name"],
+            location=args["location"],
             ip_configurations=[
                 {
                     "name": "primary",
                     "primary": True,
                     "private_ip_allocation_method": "Dynamic",
-                    "subnet": {"id": args.subnet_id},
-                    "load_balancer_backend_address_pools": [{"id": i} for i in args.load_balancer_backend_pool_ids],
-                    "application_security_groups": [{"id": i} for i in args.application_security_group_ids],
+                    "subnet": {"id": args["subnet_id"]},
+                    "load_balancer_backend_address_pools": [
+                        {"id": i} for i in args.get("load_balancer_backend_pool_ids", ())
+                    ],
+                    "application_security_groups": [{"id": i} for i in args.get("application_security_group_ids", ())],
                 }
             ],
             tags=tags,
             opts=child,
         )
         os_profile: compute.OSProfileArgsDict = {
-            "computer_name": args.computer_name,
-            "admin_username": args.vm.admin_username,
+            "computer_name": args["computer_name"],
+            "admin_username": admin,
             "linux_configuration": {
                 "disable_password_authentication": True,
                 "ssh": {
                     "public_keys": [
                         {
-                            "path": f"/home/{args.vm.admin_username}/.ssh/authorized_keys",
-                            "key_data": args.vm.ssh_public_key,
+                            "path": f"/home/{admin}/.ssh/authorized_keys",
+                            "key_data": profile["ssh_public_key"],
                         }
                     ]
                 },
             },
         }
-        if args.cloud_init:
-            os_profile["custom_data"] = base64.b64encode(args.cloud_init.encode()).decode()
+        if "cloud_init" in args:
+            os_profile["custom_data"] = base64.b64encode(args["cloud_init"].encode()).decode()
         storage_profile: compute.StorageProfileArgsDict = {
             "image_reference": {
-                "publisher": args.vm.image.publisher,
-                "offer": args.vm.image.offer,
-                "sku": args.vm.image.sku,
-                "version": args.vm.image.version,
+                "publisher": image["publisher"],
+                "offer": image["offer"],
+                "sku": image["sku"],
+                "version": image["version"],
             },
             "os_disk": {
                 "create_option": "FromImage",
@@ -109,22 +161,22 @@ class LinuxVm(pulumi.ComponentResource):
             "uefi_settings": {"secure_boot_enabled": True, "v_tpm_enabled": True},
         }
         identity: compute.VirtualMachineIdentityArgsDict | None = None
-        monitored = args.data_collection_rule_id is not None
-        if args.certificate:
+        monitored = data_collection_rule_id is not None
+        if certificate:
             identity = {
                 "type": compute.ResourceIdentityType.SYSTEM_ASSIGNED_USER_ASSIGNED
                 if monitored
                 else compute.ResourceIdentityType.USER_ASSIGNED,
-                "user_assigned_identities": [args.certificate.identity_id],
+                "user_assigned_identities": [certificate["identity_id"]],
             }
         elif monitored:
             identity = {"type": compute.ResourceIdentityType.SYSTEM_ASSIGNED}
         vm = compute.VirtualMachine(
             f"{name}-vm",
-            resource_group_name=args.resource_group_name,
-            location=args.location,
-            zones=[str(args.zone)] if args.zone else None,
-            hardware_profile={"vm_size": args.vm.size},
+            resource_group_name=args["resource_group_name"],
+            location=args["location"],
+            zones=[str(args["zone"])] if "zone" in args else None,
+            hardware_profile={"vm_size": profile.get("size", DEFAULT_SIZE)},
             storage_profile=storage_profile,
             os_profile=os_profile,
             network_profile={"network_interfaces": [{"id": nic.id, "primary": True, "delete_option": "Delete"}]},
@@ -145,9 +197,9 @@ class LinuxVm(pulumi.ComponentResource):
             """An Azure VM extension on this VM, kept on its newest minor version by Azure."""
             return compute.VirtualMachineExtension(
                 f"{name}-{role}",
-                resource_group_name=args.resource_group_name,
+                resource_group_name=args["resource_group_name"],
                 vm_name=vm.name,
-                location=args.location,
+                location=args["location"],
                 publisher=publisher,
                 type=extension_type,
                 type_handler_version=version,
@@ -157,7 +209,7 @@ class LinuxVm(pulumi.ComponentResource):
                 **rest,
             )
 
-        if args.certificate:
+        if certificate:
             extension(
                 "kv-certificate",
                 "Microsoft.Azure.KeyVault",
@@ -168,26 +220,26 @@ class LinuxVm(pulumi.ComponentResource):
                         "pollingIntervalInS": "3600",
                         "observedCertificates": [
                             {
-                                "url": args.certificate.secret_url,
-                                "certificateStoreLocation": args.certificate.store_location,
+                                "url": certificate["secret_url"],
+                                "certificateStoreLocation": certificate["store_location"],
                             }
                         ],
                     },
                     # Required with a user-assigned identity (Microsoft's extension schema).
                     "authenticationSettings": {
                         "msiEndpoint": "http://169.254.169.254/metadata/identity",
-                        "msiClientId": args.certificate.identity_client_id,
+                        "msiClientId": certificate["identity_client_id"],
                     },
                 },
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[args.certificate.granted_by]),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[certificate["granted_by"]]),
             )
-        if args.data_collection_rule_id is not None:
+        if data_collection_rule_id is not None:
             extension("monitoring-agent", "Microsoft.Azure.Monitor", "AzureMonitorLinuxAgent", "1.0", opts=child)
             monitor.DataCollectionRuleAssociation(
                 f"{name}-log-collection",
                 resource_uri=vm.id,
                 association_name=f"{name}-log-collection",
-                data_collection_rule_id=args.data_collection_rule_id,
+                data_collection_rule_id=data_collection_rule_id,
                 opts=child,
             )
         self.vm_id = vm.id

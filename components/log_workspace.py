@@ -1,47 +1,46 @@
 """The Log Analytics workspace the diagnostics land in (created, or an existing one), and a VM text log collected
 into a table of its own by the Azure Monitor agent through a data collection rule."""
 
-from __future__ import annotations
-
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from typing import NotRequired, TypedDict
 
 import pulumi
 from pulumi_azure_native import monitor, operationalinsights
 
 from components import _azure_metrics as azure_metrics
+from components._package import formerly, type_token
 
 KQL_CONVERSIONS = {"string": "tostring", "int": "toint", "long": "tolong", "real": "toreal"}
 
 
-@dataclass(frozen=True)
-class TextLog:
+class TextLog(TypedDict):
     """Lines `<ISO 8601 time> <JSON object>` in a file on the VMs, one column per JSON field."""
 
     file_pattern: str
     """The file (or glob) on each VM."""
     table_name: str
     """The workspace table, ending in _CL (a custom table)."""
-    columns: Sequence[tuple[str, str]]
-    """(JSON field and column name, Log Analytics type: string, int, long or real)."""
+    columns: list[list[str]]
+    """[JSON field and column name, Log Analytics type: string, int, long or real] per column."""
 
 
-@dataclass(frozen=True)
-class LogWorkspaceArgs:
+class LogWorkspaceArgs(TypedDict):
     resource_group_name: pulumi.Input[str]
-    location: str
-    existing_workspace_id: str | None
-    """Use this workspace (same subscription and region); None: create one in the resource group."""
-    retention_days: int
-    """Retention of the workspace created here."""
-    text_log: TextLog | None = None
+    """Resource group of the workspace (when created) and the data collection rule."""
+    location: pulumi.Input[str]
+    """Azure region."""
+    existing_workspace_id: NotRequired[str]
+    """Use this workspace (same subscription and region) instead of creating one in the resource group."""
+    retention_days: NotRequired[int]
+    """Retention of the workspace created here (default 30)."""
+    text_log: NotRequired[TextLog]
     """A log to collect from the VMs that get `data_collection_rule_id`."""
-    tags: dict[str, str] = field(default_factory=dict)
+    tags: NotRequired[dict[str, str]]
+    """Tags for what the component creates."""
 
 
 def text_log_transform(text_log: TextLog) -> str:
     """The data collection rule's KQL: the leading time becomes TimeGenerated, each JSON field its column."""
-    columns = ", ".join(f"{name} = {KQL_CONVERSIONS[kind]}(entry.{name})" for name, kind in text_log.columns)
+    columns = ", ".join(f"{name} = {KQL_CONVERSIONS[kind]}(entry.{name})" for name, kind in text_log["columns"])
     return (
         "source\n"
         '| extend entry = parse_json(substring(RawData, indexof(RawData, " ") + 1))\n'
@@ -51,54 +50,57 @@ def text_log_transform(text_log: TextLog) -> str:
 
 def _table_schema(text_log: TextLog) -> operationalinsights.SchemaArgsDict:
     columns: list[operationalinsights.ColumnArgsDict] = [{"name": "TimeGenerated", "type": "dateTime"}]
-    columns += [{"name": column, "type": kind} for column, kind in text_log.columns]
-    return {"name": text_log.table_name, "columns": columns}
+    columns += [{"name": column, "type": kind} for column, kind in text_log["columns"]]
+    return {"name": text_log["table_name"], "columns": columns}
 
 
 class LogWorkspace(pulumi.ComponentResource):
+    """A Log Analytics workspace (created, or one that exists) and a data collection rule for a text log."""
+
     workspace_id: pulumi.Output[str]
     data_collection_rule_id: pulumi.Output[str] | None
     """Associate a VM with it (and give it the Azure Monitor agent) to collect the text log; None without one."""
 
     def __init__(self, name: str, args: LogWorkspaceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("pls:monitor:LogWorkspace", name, {}, opts)
-        tags = {**args.tags, "component": name}
+        super().__init__(type_token("LogWorkspace"), name, {}, formerly("pls:monitor:LogWorkspace", opts))
+        tags = {**args.get("tags", {}), "component": name}
         child = pulumi.ResourceOptions(parent=self)
         workspace_group: pulumi.Input[str]
-        if args.existing_workspace_id:
-            workspace_id: pulumi.Output[str] = pulumi.Output.from_input(args.existing_workspace_id)
-            workspace_group = args.existing_workspace_id.split("/")[4]
-            workspace_name: pulumi.Input[str] = args.existing_workspace_id.rsplit("/", 1)[-1]
+        existing_workspace_id = args.get("existing_workspace_id")
+        if existing_workspace_id:
+            workspace_id: pulumi.Output[str] = pulumi.Output.from_input(existing_workspace_id)
+            workspace_group = existing_workspace_id.split("/")[4]
+            workspace_name: pulumi.Input[str] = existing_workspace_id.rsplit("/", 1)[-1]
         else:
             workspace = operationalinsights.Workspace(
                 f"{name}-workspace",
-                resource_group_name=args.resource_group_name,
-                location=args.location,
+                resource_group_name=args["resource_group_name"],
+                location=args["location"],
                 sku={"name": operationalinsights.WorkspaceSkuNameEnum.PER_GB2018},
-                retention_in_days=args.retention_days,
+                retention_in_days=args.get("retention_days", 30),
                 tags=tags,
                 opts=child,
             )
-            workspace_id, workspace_group, workspace_name = workspace.id, args.resource_group_name, workspace.name
+            workspace_id, workspace_group, workspace_name = workspace.id, args["resource_group_name"], workspace.name
         self.workspace_id = workspace_id
         self.data_collection_rule_id = None
-        if args.text_log:
-            log = args.text_log
+        log = args.get("text_log")
+        if log:
             table = operationalinsights.Table(
                 f"{name}-table",
                 resource_group_name=workspace_group,
                 workspace_name=workspace_name,
-                table_name=log.table_name,
+                table_name=log["table_name"],
                 schema=_table_schema(log),
                 opts=child,
             )
-            source_stream = f"Custom-Text-{log.table_name}"
+            source_stream = f"Custom-Text-{log['table_name']}"
             rule = monitor.DataCollectionRule(
                 f"{name}-collection-rule",
-                resource_group_name=args.resource_group_name,
-                location=args.location,
+                resource_group_name=args["resource_group_name"],
+                location=args["location"],
                 kind="Linux",
-                description=f"{log.file_pattern} from the VMs into {log.table_name}",
+                description=f"{log['file_pattern']} from the VMs into {log['table_name']}",
                 stream_declarations={
                     source_stream: {
                         "columns": [
@@ -112,7 +114,7 @@ class LogWorkspace(pulumi.ComponentResource):
                         {
                             "name": "text-log",
                             "streams": [source_stream],
-                            "file_patterns": [log.file_pattern],
+                            "file_patterns": [log["file_pattern"]],
                             "format": "text",
                             "settings": {"text": {"record_start_timestamp_format": "ISO 8601"}},
                         }
@@ -124,7 +126,7 @@ class LogWorkspace(pulumi.ComponentResource):
                         "streams": [source_stream],
                         "destinations": ["workspace"],
                         "transform_kql": text_log_transform(log),
-                        "output_stream": f"Custom-{log.table_name}",
+                        "output_stream": f"Custom-{log['table_name']}",
                     }
                 ],
                 tags=tags,

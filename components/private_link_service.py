@@ -1,41 +1,71 @@
 """The Private Link Service: the load balancer frontend published under an alias, and the connection decisions."""
 
-from __future__ import annotations
-
 import functools
 import hashlib
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 import pulumi
 from pulumi_azure_native import authorization, network
 
 from components import _azure_metrics as azure_metrics
+from components._package import formerly, type_token
 from components.log_workspace import send_diagnostics
-from pls.settings import ConnectionDecision
+
+DEFAULT_LOCK_NOTES = (
+    "Deleting this Private Link Service changes its alias for every customer: lift this lock through the Pulumi "
+    "stack that owns it, never by hand."
+)
 
 
-@dataclass(frozen=True)
-class PrivateLinkServiceArgs:
+class ConnectionDecision(TypedDict):
+    """The provider's decision about one private endpoint's connection."""
+
+    private_endpoint_id: str
+    """Resource id of the consumer's private endpoint (Azure vouches for it; never decide on a request message)."""
+    status: str
+    """Approved or Rejected."""
+    reason: str
+    """Why, as the connection's description (the consumer sees it)."""
+
+
+class PrivateLinkServiceArgs(TypedDict):
     resource_group_name: pulumi.Input[str]
-    location: str
+    """Resource group of the service."""
+    location: pulumi.Input[str]
+    """Azure region of the load balancer (consumers may be anywhere)."""
     service_name: str
-    """The alias prefix. The alias is the customers' contract: it changes only if the service is replaced."""
+    """Azure name of the service and prefix of its alias. The alias is the customers' contract: it changes only if
+    the service is replaced."""
     frontend_ip_configuration_id: pulumi.Input[str]
+    """The Standard internal load balancer frontend to publish (its backend pool must be NIC-based)."""
     nat_subnet_id: pulumi.Input[str]
-    nat_ip_count: int
-    visibility: tuple[str, ...]
-    auto_approval: tuple[str, ...]
-    fqdns: tuple[str, ...] = ()
-    proxy_protocol: bool = False
-    protect: bool = True
-    connection_decisions: tuple[ConnectionDecision, ...] = ()
-    lock: bool = True
-    """A CanNotDelete management lock on the service: Azure refuses to delete it (and its connections) outside
-    Pulumi until the lock is removed."""
-    diagnostics_workspace_id: pulumi.Input[str] | None = None
-    """A Log Analytics workspace to send the service's metrics to, or None."""
-    tags: dict[str, str] = field(default_factory=dict)
+    """Subnet the NAT IPs come from, with privateLinkServiceNetworkPolicies Disabled."""
+    nat_ip_count: NotRequired[int]
+    """NAT IP configurations, 1-8 (default 1). Azure cannot remove one once added."""
+    visibility: NotRequired[list[str]]
+    """Subscriptions that may see the service and request a connection; ["*"]: anyone with the alias; empty (the
+    default): only subscriptions with RBAC on the service."""
+    auto_approval: NotRequired[list[str]]
+    """Subscriptions whose connections are approved on arrival; each must be in visibility."""
+    fqdns: NotRequired[list[str]]
+    """FQDNs Azure attaches to the service, for consumers' DNS."""
+    proxy_protocol: NotRequired[bool]
+    """Send a PROXY protocol v2 header (client address, LinkID TLV 0xEE) to the backends (default false). The
+    backends must expect it, health probes included."""
+    protect: NotRequired[bool]
+    """Protect the service (and its alias) against deletion and replacement by Pulumi (default true)."""
+    connection_decisions: NotRequired[list[ConnectionDecision]]
+    """Connections to approve or reject. A provider can only update a connection that exists: a decision about an
+    endpoint that has not asked fails the deployment."""
+    lock: NotRequired[bool]
+    """A CanNotDelete management lock on the service (default true): Azure refuses to delete it (and its
+    connections) outside Pulumi until the lock is removed."""
+    lock_notes: NotRequired[str]
+    """What the lock tells whoever meets it, e.g. how your stack lifts it."""
+    diagnostics_workspace_id: NotRequired[pulumi.Input[str]]
+    """A Log Analytics workspace to send the service's metrics to."""
+    tags: NotRequired[dict[str, str]]
+    """Tags for the service."""
 
 
 def _connection_view(connection: Any) -> dict[str, str]:
@@ -50,46 +80,53 @@ def _connection_view(connection: Any) -> dict[str, str]:
 
 
 def _decision_resource_name(name: str, decision: ConnectionDecision) -> str:
-    endpoint_name = decision.private_endpoint_id.rsplit("/", 1)[-1]
-    digest = hashlib.sha256(decision.private_endpoint_id.lower().encode()).hexdigest()[:8]
-    return f"{name}-{decision.status.lower()}-{endpoint_name}-{digest}"
+    endpoint_name = decision["private_endpoint_id"].rsplit("/", 1)[-1]
+    digest = hashlib.sha256(decision["private_endpoint_id"].lower().encode()).hexdigest()[:8]
+    return f"{name}-{decision['status'].lower()}-{endpoint_name}-{digest}"
 
 
 class PrivateLinkService(pulumi.ComponentResource):
+    """A Private Link Service on a load balancer frontend, its connection decisions, lock and diagnostics."""
+
     alias: pulumi.Output[str]
+    """The alias consumers connect to: the customers' contract."""
     service_id: pulumi.Output[str]
+    """Resource id of the service."""
     service_name: pulumi.Output[str]
+    """Azure name of the service."""
     connections: pulumi.Output[list[dict[str, str]]]
     """Every private endpoint connection as seen during this deployment, with its request message."""
     pending_connections: pulumi.Output[list[dict[str, str]]]
     """Connections waiting for a decision that the stack configuration does not make."""
 
     def __init__(self, name: str, args: PrivateLinkServiceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("pls:provider:PrivateLinkService", name, {}, opts)
+        super().__init__(type_token("PrivateLinkService"), name, {}, formerly("pls:provider:PrivateLinkService", opts))
+        decisions = args.get("connection_decisions", [])
+        diagnostics_workspace_id = args.get("diagnostics_workspace_id")
         service = network.PrivateLinkService(
             f"{name}-service",
-            service_name=args.service_name,
-            resource_group_name=args.resource_group_name,
-            location=args.location,
-            load_balancer_frontend_ip_configurations=[{"id": args.frontend_ip_configuration_id}],
+            service_name=args["service_name"],
+            resource_group_name=args["resource_group_name"],
+            location=args["location"],
+            load_balancer_frontend_ip_configurations=[{"id": args["frontend_ip_configuration_id"]}],
             ip_configurations=[
                 {
                     "name": f"nat-{index + 1}",
                     "primary": index == 0,
                     "private_ip_allocation_method": "Dynamic",
                     "private_ip_address_version": "IPv4",
-                    "subnet": {"id": args.nat_subnet_id},
+                    "subnet": {"id": args["nat_subnet_id"]},
                 }
-                for index in range(args.nat_ip_count)
+                for index in range(args.get("nat_ip_count", 1))
             ],
-            visibility={"subscriptions": list(args.visibility)},
-            auto_approval={"subscriptions": list(args.auto_approval)},
-            fqdns=list(args.fqdns),
-            enable_proxy_protocol=args.proxy_protocol,
-            tags={**args.tags, "component": name},
+            visibility={"subscriptions": args.get("visibility", [])},
+            auto_approval={"subscriptions": args.get("auto_approval", [])},
+            fqdns=args.get("fqdns", []),
+            enable_proxy_protocol=args.get("proxy_protocol", False),
+            tags={**args.get("tags", {}), "component": name},
             opts=pulumi.ResourceOptions(
                 parent=self,
-                protect=args.protect,
+                protect=args.get("protect", True),
                 # A new frontend means a new service and a new alias for every customer: show it as a replacement.
                 replace_on_changes=["loadBalancerFrontendIpConfigurations"],
                 # The service keeps its name, so the old one must go before the new one can exist.
@@ -97,50 +134,49 @@ class PrivateLinkService(pulumi.ComponentResource):
             ),
         )
         live = network.get_private_link_service_output(
-            resource_group_name=args.resource_group_name,
+            resource_group_name=args["resource_group_name"],
             service_name=service.name,
             opts=pulumi.InvokeOutputOptions(parent=self),
         )
         self.connections = live.private_endpoint_connections.apply(
             lambda conns: [_connection_view(c) for c in conns or []]
         )
-        decided = {d.private_endpoint_id.lower() for d in args.connection_decisions}
+        decided = {d["private_endpoint_id"].lower() for d in decisions}
         self.pending_connections = self.connections.apply(
             lambda conns: [
                 c for c in conns if c["status"] == "Pending" and c["privateEndpointId"].lower() not in decided
             ]
         )
-        for decision in args.connection_decisions:
+        for decision in decisions:
             network.PrivateLinkServicePrivateEndpointConnection(
                 _decision_resource_name(name, decision),
-                resource_group_name=args.resource_group_name,
+                resource_group_name=args["resource_group_name"],
                 service_name=service.name,
                 pe_connection_name=self.connections.apply(
-                    functools.partial(_connection_name_for, decision=decision, service_name=args.service_name)
+                    functools.partial(_connection_name_for, decision=decision, service_name=args["service_name"])
                 ),
                 private_link_service_connection_state={
-                    "status": decision.status,
-                    "description": decision.reason,
+                    "status": decision["status"],
+                    "description": decision["reason"],
                     "actions_required": "None",
                 },
                 opts=pulumi.ResourceOptions(parent=self),
             )
-        if args.lock:
+        if args.get("lock", True):
             authorization.ManagementLockByScope(
                 f"{name}-lock",
                 scope=service.id,
                 lock_name="alias-is-the-customers-contract",
                 level=authorization.LockLevel.CAN_NOT_DELETE,
-                notes="Deleting this Private Link Service changes its alias for every customer. Set lockService: "
-                "false in the provider stack (README, Lifecycle) to offboard a customer or tear down.",
+                notes=args.get("lock_notes", DEFAULT_LOCK_NOTES),
                 opts=pulumi.ResourceOptions(parent=self),
             )
-        if args.diagnostics_workspace_id is not None:
+        if diagnostics_workspace_id is not None:
             send_diagnostics(
                 f"{name}-diagnostics",
                 service.id,
                 azure_metrics.PRIVATE_LINK_SERVICE,
-                args.diagnostics_workspace_id,
+                diagnostics_workspace_id,
                 self,
             )
         self.alias = service.alias
@@ -157,10 +193,10 @@ class PrivateLinkService(pulumi.ComponentResource):
 
 def _connection_name_for(connections: list[dict[str, str]], decision: ConnectionDecision, service_name: str) -> str:
     for connection in connections:
-        if connection["privateEndpointId"].lower() == decision.private_endpoint_id.lower():
+        if connection["privateEndpointId"].lower() == decision["private_endpoint_id"].lower():
             return connection["name"]
-    key = "approvedConnections" if decision.status == "Approved" else "rejectedConnections"
     raise ValueError(
-        f"{key}: Private Link Service {service_name} has no connection from {decision.private_endpoint_id}. "
-        "Create the consumer's private endpoint first, or remove the entry."
+        f"Private Link Service {service_name} has no connection from {decision['private_endpoint_id']} to "
+        f"{decision['status'].lower()}: a provider can only decide about an endpoint that has asked. Create the "
+        "consumer's private endpoint first, or drop the decision."
     )

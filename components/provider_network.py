@@ -1,55 +1,66 @@
 """The provider's isolated network: backend subnet behind an NSG, a NAT gateway for outbound, and the PLS NAT subnet."""
 
-from __future__ import annotations
-
-from dataclasses import dataclass, field
+from typing import NotRequired, TypedDict
 
 import pulumi
 from pulumi_azure_native import network, resources
 
 from components._nat_gateway import nat_gateway
+from components._package import formerly, type_token
 from components.virtual_network import SubnetSpec, VirtualNetwork, VirtualNetworkArgs
 
 
-@dataclass(frozen=True)
-class ProviderNetworkArgs:
-    location: str
+class ProviderNetworkArgs(TypedDict):
+    location: pulumi.Input[str]
+    """Azure region."""
     vnet_cidr: str
+    """Address space of the provider's isolated VNet."""
     backend_subnet_cidr: str
+    """Subnet of the web VMs and the load balancer frontend."""
     nat_subnet_cidr: str
+    """Subnet the Private Link Service draws its NAT IPs from (privateLinkServiceNetworkPolicies Disabled)."""
     nat_gateway: bool
     """Outbound internet for the web VMs (apt) through a NAT gateway, the stack's only public IP."""
-    service_ports: tuple[int, ...] = (80,)
-    """The ports consumers reach the web VMs on, through the load balancer."""
-    probe_port: int = 80
-    """The port the load balancer's health probe reaches the web VMs on."""
-    key_vault_service_endpoint: bool = False
+    service_ports: NotRequired[list[int]]
+    """The ports consumers reach the web VMs on, through the load balancer (default [80])."""
+    probe_port: NotRequired[int]
+    """The port the load balancer's health probe reaches the web VMs on (default 80)."""
+    key_vault_service_endpoint: NotRequired[bool]
     """Let the backend subnet reach Key Vault over the backbone, so a vault's firewall can name the subnet."""
-    tags: dict[str, str] = field(default_factory=dict)
+    tags: NotRequired[dict[str, str]]
+    """Tags for everything the component creates."""
 
 
 class ProviderNetwork(pulumi.ComponentResource):
+    """The provider's isolated network: a backend subnet behind an NSG with a NAT gateway, and the PLS NAT subnet."""
+
     resource_group_name: pulumi.Output[str]
+    """The provider's resource group."""
     vnet_id: pulumi.Output[str]
+    """Resource id of the VNet."""
     backend_subnet_id: pulumi.Output[str]
+    """Subnet of the web VMs and the load balancer frontend."""
     nat_subnet_id: pulumi.Output[str]
+    """Subnet of the Private Link Service's NAT IPs."""
     application_security_group_id: pulumi.Output[str]
+    """The web servers' application security group."""
     nat_gateway_public_ip: pulumi.Output[str] | None
+    """The NAT gateway's public IP (outbound only), if there is one."""
 
     def __init__(self, name: str, args: ProviderNetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("pls:provider:ProviderNetwork", name, {}, opts)
-        tags = {**args.tags, "component": name}
+        super().__init__(type_token("ProviderNetwork"), name, {}, formerly("pls:provider:ProviderNetwork", opts))
+        tags = {**args.get("tags", {}), "component": name}
         child = pulumi.ResourceOptions(parent=self)
-        group = resources.ResourceGroup(f"{name}-rg", location=args.location, tags=tags, opts=child)
+        group = resources.ResourceGroup(f"{name}-rg", location=args["location"], tags=tags, opts=child)
         rg = group.name
 
         web_servers = network.ApplicationSecurityGroup(
-            f"{name}-web-asg", resource_group_name=rg, location=args.location, tags=tags, opts=child
+            f"{name}-web-asg", resource_group_name=rg, location=args["location"], tags=tags, opts=child
         )
         nsg = network.NetworkSecurityGroup(
             f"{name}-backend-nsg",
             resource_group_name=rg,
-            location=args.location,
+            location=args["location"],
             security_rules=[
                 {
                     "name": "allow-service-from-vnet",
@@ -58,10 +69,10 @@ class ProviderNetwork(pulumi.ComponentResource):
                     "direction": "Inbound",
                     "access": "Allow",
                     "protocol": "Tcp",
-                    "source_address_prefix": args.vnet_cidr,
+                    "source_address_prefix": args["vnet_cidr"],
                     "source_port_range": "*",
                     "destination_application_security_groups": [{"id": web_servers.id}],
-                    "destination_port_ranges": [str(port) for port in args.service_ports],
+                    "destination_port_ranges": [str(port) for port in args.get("service_ports", [80])],
                 },
                 {
                     "name": "allow-health-probes",
@@ -73,7 +84,7 @@ class ProviderNetwork(pulumi.ComponentResource):
                     "source_address_prefix": "AzureLoadBalancer",
                     "source_port_range": "*",
                     "destination_application_security_groups": [{"id": web_servers.id}],
-                    "destination_port_range": str(args.probe_port),
+                    "destination_port_range": str(args.get("probe_port", 80)),
                 },
                 {
                     "name": "deny-everything-else",
@@ -92,31 +103,32 @@ class ProviderNetwork(pulumi.ComponentResource):
             opts=child,
         )
 
-        nat_gateway_id: pulumi.Output[str] | None = None
+        backend = SubnetSpec(
+            role="backend",
+            cidr=args["backend_subnet_cidr"],
+            network_security_group_id=nsg.id,
+            service_endpoints=["Microsoft.KeyVault"] if args.get("key_vault_service_endpoint") else [],
+        )
         self.nat_gateway_public_ip = None
-        if args.nat_gateway:
+        if args["nat_gateway"]:
             gateway, self.nat_gateway_public_ip = nat_gateway(
-                name, resource_group_name=rg, location=args.location, tags=tags, parent=self
+                name, resource_group_name=rg, location=args["location"], tags=tags, parent=self
             )
-            nat_gateway_id = gateway.id
+            backend["nat_gateway_id"] = gateway.id
 
         vnet = VirtualNetwork(
             f"{name}-net",
             VirtualNetworkArgs(
                 resource_group_name=rg,
-                location=args.location,
-                address_space=args.vnet_cidr,
+                location=args["location"],
+                address_space=args["vnet_cidr"],
                 subnets=[
+                    backend,
                     SubnetSpec(
-                        role="backend",
-                        cidr=args.backend_subnet_cidr,
-                        network_security_group_id=nsg.id,
-                        nat_gateway_id=nat_gateway_id,
-                        service_endpoints=("Microsoft.KeyVault",) if args.key_vault_service_endpoint else (),
+                        role="pls-nat", cidr=args["nat_subnet_cidr"], private_link_service_policies_disabled=True
                     ),
-                    SubnetSpec(role="pls-nat", cidr=args.nat_subnet_cidr, private_link_service_policies_disabled=True),
                 ],
-                tags=args.tags,
+                tags=args.get("tags", {}),
             ),
             opts=child,
         )

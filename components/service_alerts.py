@@ -5,16 +5,15 @@ count and the NAT subnet's free addresses are read from Azure Resource Graph by 
 their scope, a user-assigned identity their reader); the rest are platform metric alerts from azure_metrics.
 """
 
-from __future__ import annotations
-
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import NotRequired, TypedDict
 
 import pulumi
 from pulumi_azure_native import authorization, managedidentity, monitor
 
 from components import _azure_metrics as azure_metrics
 from components._azure_metrics import PlatformMetric
+from components._package import formerly, type_token
 from components._roles import grant_built_in_role
 
 READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
@@ -24,28 +23,31 @@ LOG_ANALYTICS_READER = "73c42c96-874c-492b-b04d-ab87d138a893"
 QUERY_FREQUENCY = "PT15M"
 
 
-@dataclass(frozen=True)
-class ServiceAlertsArgs:
+class ServiceAlertsArgs(TypedDict):
     resource_group_name: pulumi.Input[str]
-    location: str
+    """Resource group of the alerts, the action group and the query identity."""
+    location: pulumi.Input[str]
     """Region of the log search alerts and their identity (metric alerts and the action group are global)."""
     private_link_service_id: pulumi.Input[str]
+    """The service watched (NAT port usage, connections)."""
     load_balancer_id: pulumi.Input[str]
+    """The load balancer watched (health probes, data path)."""
     nat_subnet_id: pulumi.Input[str]
     """The subnet the service's NAT IPs come from."""
     workspace_id: pulumi.Input[str]
     """The Log Analytics workspace the Resource Graph queries run from."""
-    emails: Sequence[str]
+    emails: list[str]
     """Who is paged by e-mail."""
-    webhook_url: pulumi.Input[str] | None
-    """An https endpoint the alerts are posted to (common alert schema), or None."""
+    webhook_url: NotRequired[pulumi.Input[str]]
+    """An https endpoint the alerts are posted to (common alert schema)."""
     nat_port_usage_percent: int
     """Page when a NAT IP's port usage averages above this over 5 minutes."""
     connections_threshold: int
     """Page when the service has this many private endpoint connections (Azure allows 1000)."""
     nat_subnet_min_free_addresses: int
     """Page when the NAT subnet has fewer free addresses than this."""
-    tags: dict[str, str] = field(default_factory=dict)
+    tags: NotRequired[dict[str, str]]
+    """Tags for what the component creates."""
 
 
 @dataclass(frozen=True)
@@ -124,25 +126,27 @@ def _query_criteria(query: pulumi.Input[str]) -> monitor.ScheduledQueryRuleCrite
 
 
 class ServiceAlerts(pulumi.ComponentResource):
+    """Azure Monitor alerts for a Private Link Service and its load balancer, sent to an action group."""
+
     action_group_id: pulumi.Output[str]
     alert_ids: pulumi.Output[list[str]]
 
     def __init__(self, name: str, args: ServiceAlertsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("pls:monitor:ServiceAlerts", name, {}, opts)
-        tags = {**args.tags, "component": name}
+        super().__init__(type_token("ServiceAlerts"), name, {}, formerly("pls:monitor:ServiceAlerts", opts))
+        tags = {**args.get("tags", {}), "component": name}
         child = pulumi.ResourceOptions(parent=self)
         action_group = monitor.ActionGroup(
             f"{name}-action-group",
-            resource_group_name=args.resource_group_name,
+            resource_group_name=args["resource_group_name"],
             location="Global",
             group_short_name="pls-alerts",
             enabled=True,
             email_receivers=[
                 {"name": f"email-{index + 1}", "email_address": email, "use_common_alert_schema": True}
-                for index, email in enumerate(args.emails)
+                for index, email in enumerate(args["emails"])
             ],
-            webhook_receivers=[{"name": "webhook", "service_uri": args.webhook_url, "use_common_alert_schema": True}]
-            if args.webhook_url is not None
+            webhook_receivers=[{"name": "webhook", "service_uri": args["webhook_url"], "use_common_alert_schema": True}]
+            if "webhook_url" in args
             else [],
             tags=tags,
             opts=child,
@@ -153,7 +157,7 @@ class ServiceAlerts(pulumi.ComponentResource):
                 "nat-ports",
                 azure_metrics.NAT_PORTS_USAGE,
                 "GreaterThan",
-                args.nat_port_usage_percent,
+                args["nat_port_usage_percent"],
                 "PrivateLinkServiceIPAddress",
                 2,
                 "A NAT IP of the Private Link Service is running out of ports: raise natIpCount.",
@@ -178,13 +182,13 @@ class ServiceAlerts(pulumi.ComponentResource):
             ),
         ]
         scopes = {
-            azure_metrics.PRIVATE_LINK_SERVICE: args.private_link_service_id,
-            azure_metrics.LOAD_BALANCER: args.load_balancer_id,
+            azure_metrics.PRIVATE_LINK_SERVICE: args["private_link_service_id"],
+            azure_metrics.LOAD_BALANCER: args["load_balancer_id"],
         }
         alerts: list[pulumi.CustomResource] = [
             monitor.MetricAlert(
                 f"{name}-{rule.role}",
-                resource_group_name=args.resource_group_name,
+                resource_group_name=args["resource_group_name"],
                 location="global",
                 description=rule.description,
                 severity=rule.severity,
@@ -203,13 +207,13 @@ class ServiceAlerts(pulumi.ComponentResource):
 
         identity = managedidentity.UserAssignedIdentity(
             f"{name}-query-identity",
-            resource_group_name=args.resource_group_name,
-            location=args.location,
+            resource_group_name=args["resource_group_name"],
+            location=args["location"],
             tags=tags,
             opts=child,
         )
         client = authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self))
-        vnet_id = pulumi.Output.from_input(args.nat_subnet_id).apply(lambda subnet: subnet.split("/subnets/")[0])
+        vnet_id = pulumi.Output.from_input(args["nat_subnet_id"]).apply(lambda subnet: subnet.split("/subnets/")[0])
         grants = [
             grant_built_in_role(
                 f"{name}-query-{role}",
@@ -220,39 +224,39 @@ class ServiceAlerts(pulumi.ComponentResource):
                 parent=self,
             )
             for role, scope, guid in (
-                ("reads-service", args.private_link_service_id, READER),
+                ("reads-service", args["private_link_service_id"], READER),
                 ("reads-network", vnet_id, READER),
-                ("reads-workspace", args.workspace_id, LOG_ANALYTICS_READER),
+                ("reads-workspace", args["workspace_id"], LOG_ANALYTICS_READER),
             )
         ]
         queries = [
             (
                 "connections",
-                pulumi.Output.from_input(args.private_link_service_id).apply(
-                    lambda service: connections_query(service, args.connections_threshold)
+                pulumi.Output.from_input(args["private_link_service_id"]).apply(
+                    lambda service: connections_query(service, args["connections_threshold"])
                 ),
-                f"The Private Link Service has {args.connections_threshold} or more private endpoint connections "
+                f"The Private Link Service has {args['connections_threshold']} or more private endpoint connections "
                 "(Azure allows 1000): plan another service (and alias) for new customers.",
             ),
             (
                 "nat-subnet-free",
-                pulumi.Output.from_input(args.nat_subnet_id).apply(
-                    lambda subnet: nat_subnet_query(subnet, args.nat_subnet_min_free_addresses)
+                pulumi.Output.from_input(args["nat_subnet_id"]).apply(
+                    lambda subnet: nat_subnet_query(subnet, args["nat_subnet_min_free_addresses"])
                 ),
-                f"The NAT subnet has fewer than {args.nat_subnet_min_free_addresses} free addresses: "
+                f"The NAT subnet has fewer than {args['nat_subnet_min_free_addresses']} free addresses: "
                 "natIpCount cannot grow; move to a larger NAT subnet (README, Troubleshooting).",
             ),
         ]
         alerts += [
             monitor.ScheduledQueryRule(
                 f"{name}-{role}",
-                resource_group_name=args.resource_group_name,
-                location=args.location,
+                resource_group_name=args["resource_group_name"],
+                location=args["location"],
                 kind="LogAlert",
                 description=description,
                 severity=2,
                 enabled=True,
-                scopes=[args.workspace_id],
+                scopes=[args["workspace_id"]],
                 evaluation_frequency=QUERY_FREQUENCY,
                 window_size=QUERY_FREQUENCY,
                 identity={"type": monitor.IdentityType.USER_ASSIGNED, "user_assigned_identities": [identity.id]},

@@ -83,6 +83,12 @@ WORKSPACE_ID_RE = re.compile(
     r"/providers/Microsoft\.OperationalInsights/workspaces/[A-Za-z0-9][A-Za-z0-9-]{2,61}[A-Za-z0-9]",
     re.IGNORECASE | re.ASCII,
 )
+SUBNET_ID_RE = re.compile(
+    rf"(?P<vnet>/subscriptions/{GUID}/resourceGroups/[-\w._()]{{0,89}}[-\w_()]"
+    r"/providers/Microsoft\.Network/virtualNetworks/[A-Za-z0-9][A-Za-z0-9_.-]{0,62}[A-Za-z0-9_])"
+    r"/subnets/[A-Za-z0-9][A-Za-z0-9_.-]{0,78}[A-Za-z0-9_]",
+    re.IGNORECASE | re.ASCII,
+)
 UPSTREAM_RE = re.compile(r"(?P<host>[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?):(?P<port>[1-9][0-9]{0,4})")
 VM_SIZE_RE = re.compile(r"Standard_[A-Za-z0-9_]+")
 LINUX_USER_RE = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
@@ -348,6 +354,9 @@ class ConsumerSettings(CommonSettings):
     vnet_cidr: str
     endpoint_subnet_cidr: str
     workload_subnet_cidr: str
+    existing_endpoint_subnet_id: str | None
+    """A subnet of the customer's own VNet: the stack then creates no network."""
+    existing_workload_subnet_id: str | None
     request_message: str
     auto_approved: bool
     dns_zone: str
@@ -993,6 +1002,56 @@ def _dns_zone_ok(v: _Validator) -> None:
     v.check("dnsZone", reserved is None, f"Azure reserves {reserved} for itself", "use your own domain")
 
 
+def _existing_network(v: _Validator, schema: Schema) -> tuple[str | None, str | None]:
+    """The customer's own subnets (endpoint, test VM), or (None, None) when the stack creates the VNet."""
+    values = v.values
+    endpoint, workload = values["endpointSubnetId"], values["workloadSubnetId"]
+    if not endpoint:
+        v.check(
+            "workloadSubnetId",
+            not workload,
+            "set without endpointSubnetId",
+            "set endpointSubnetId too (the customer's own network), or remove workloadSubnetId",
+        )
+        return None, None
+    if not v.matches(
+        "endpointSubnetId",
+        SUBNET_ID_RE,
+        "not a subnet resource ID",
+        "use az network vnet subnet show -g <group> --vnet-name <vnet> -n <subnet> --query id",
+    ):
+        return None, None
+    for key in ("consumerVnetCidr", "endpointSubnetCidr", "workloadSubnetCidr"):
+        v.check(
+            key,
+            values[key] == schema.keys[key].default,
+            "set together with endpointSubnetId (the stack creates no VNet then)",
+            f"remove {key}, or endpointSubnetId to let the stack create a VNet",
+        )
+    workload = workload or endpoint
+    endpoint_match = SUBNET_ID_RE.fullmatch(endpoint)
+    workload_match = SUBNET_ID_RE.fullmatch(workload)
+    if workload_match is None:
+        v.check(
+            "workloadSubnetId", False, "not a subnet resource ID", "use the test VM's subnet's id, or leave it empty"
+        )
+    elif endpoint_match is not None:
+        v.check(
+            "workloadSubnetId",
+            workload_match["vnet"].lower() == endpoint_match["vnet"].lower(),
+            "not in endpointSubnetId's VNet: the test VM would not resolve the private DNS zone linked to that VNet",
+            "use a subnet of the endpoint's VNet",
+        )
+    v.check(
+        "vnetHasOutbound",
+        values["vnetHasOutbound"] or not values["testVm"],
+        "is false, but the stack cannot give a subnet it does not own a NAT gateway, and Run Command (the verify "
+        "step) needs the test VM to reach Azure on TCP 443",
+        "set vnetHasOutbound: true if the subnet reaches Azure (e.g. through your firewall), or testVm: false",
+    )
+    return endpoint, workload
+
+
 def _consumer(v: _Validator, common: CommonSettings | None, schema: Schema) -> ConsumerSettings | None:
     values = v.values
     customer = values["customer"]
@@ -1028,7 +1087,9 @@ def _consumer(v: _Validator, common: CommonSettings | None, schema: Schema) -> C
             "not a fully qualified stack name",
             "write <organization>/<project>/<stack>, e.g. organization/pls-saas/provider, or set providerAlias",
         )
-    v.subnets("consumerVnetCidr", ["endpointSubnetCidr", "workloadSubnetCidr"], {"endpointSubnetCidr": 1})
+    endpoint_subnet_id, workload_subnet_id = _existing_network(v, schema)
+    if endpoint_subnet_id is None:
+        v.subnets("consumerVnetCidr", ["endpointSubnetCidr", "workloadSubnetCidr"], {"endpointSubnetCidr": 1})
     message = values["requestMessage"] or f"Customer: {customer}"
     v.check(
         "requestMessage",
@@ -1048,6 +1109,8 @@ def _consumer(v: _Validator, common: CommonSettings | None, schema: Schema) -> C
         vnet_cidr=values["consumerVnetCidr"],
         endpoint_subnet_cidr=values["endpointSubnetCidr"],
         workload_subnet_cidr=values["workloadSubnetCidr"],
+        existing_endpoint_subnet_id=endpoint_subnet_id,
+        existing_workload_subnet_id=workload_subnet_id,
         request_message=message,
         auto_approved=values["autoApproved"],
         dns_zone=values["dnsZone"].removesuffix("."),

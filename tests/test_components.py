@@ -7,30 +7,40 @@ from collections.abc import Callable
 
 import pulumi
 
-from components.consumer_network import ConsumerNetwork, ConsumerNetworkArgs
+from components.consumer_network import ConsumerNetwork, ConsumerNetworkArgs, ExistingSubnets, NewNetwork
 from components.internal_load_balancer import InternalLoadBalancer, InternalLoadBalancerArgs
-from components.linux_vm import LinuxVm, LinuxVmArgs
+from components.linux_vm import ImageReference, LinuxVm, LinuxVmArgs, VmProfile
 from components.private_dns import PrivateDnsRecord, PrivateDnsRecordArgs
 from components.private_endpoint import PrivateEndpoint, PrivateEndpointArgs
 from components.private_link_service import PrivateLinkService, PrivateLinkServiceArgs
+from components.private_service_access import PrivateServiceAccess, PrivateServiceAccessArgs, VerificationVm
 from components.provider_network import ProviderNetwork, ProviderNetworkArgs
 from components.virtual_network import SubnetSpec, VirtualNetwork, VirtualNetworkArgs
 from components.web_tier import WebTier, WebTierArgs
-from pls.settings import ImageReference, VmSettings
-from pls.webserver import WebServerConfig
+from tooling.offline_azure import OfflineAzure
 from tooling.simulate import Simulation, offline_ssh_public_key, simulate
 
-VM = VmSettings(
+VM = VmProfile(
     size="Standard_D2as_v5",
-    image=ImageReference("Canonical", "ubuntu-24_04-lts", "server", "latest"),
+    image=ImageReference(
+        publisher="Canonical", offer="0001-com-ubuntu-server-jammy", sku="22_04-lts", version="latest"
+    ),
     admin_username="operator",
     ssh_public_key=offline_ssh_public_key(),
 )
 TAGS = {"project": "pls-saas", "stack": "unit"}
 
 
-def run(program: Callable[[], object]) -> Simulation:
-    return simulate("unit", {}, program=program)
+def run(program: Callable[[], object], world: OfflineAzure | None = None) -> Simulation:
+    return simulate("unit", {}, program=program, world=world)
+
+
+def _customer_azure() -> OfflineAzure:
+    """An Azure where the customer's VNet already exists, outside any stack."""
+    world = OfflineAzure()
+    world.existing_subnets[f"{EXISTING_VNET}/subnets/private-endpoints".lower()] = "10.80.1.0/27"
+    world.existing_subnets[f"{EXISTING_VNET}/subnets/apps".lower()] = "10.80.2.0/24"
+    return world
 
 
 def _network() -> VirtualNetwork:
@@ -41,9 +51,11 @@ def _network() -> VirtualNetwork:
             location="swedencentral",
             address_space="192.168.0.0/16",
             subnets=[
-                SubnetSpec("a", "192.168.1.0/24", private_link_service_policies_disabled=True),
-                SubnetSpec("b", "192.168.2.0/24", private_endpoint_policies_disabled=True),
-                SubnetSpec("c", "192.168.3.0/24", network_security_group_id="nsg-id", nat_gateway_id="nat-id"),
+                SubnetSpec(role="a", cidr="192.168.1.0/24", private_link_service_policies_disabled=True),
+                SubnetSpec(role="b", cidr="192.168.2.0/24", private_endpoint_policies_disabled=True),
+                SubnetSpec(
+                    role="c", cidr="192.168.3.0/24", network_security_group_id="nsg-id", nat_gateway_id="nat-id"
+                ),
             ],
             tags=TAGS,
         ),
@@ -98,7 +110,7 @@ def test_linux_vm_without_zone_or_cloud_init() -> None:
     assert sim.outputs["ip"] == "192.168.1.4"
 
 
-def test_web_tier_spreads_over_the_given_zones_and_renders_proxy_protocol() -> None:
+def test_web_tier_spreads_over_the_given_zones_each_vm_with_its_zones_cloud_init() -> None:
     def program() -> None:
         WebTier(
             "web",
@@ -110,8 +122,8 @@ def test_web_tier_spreads_over_the_given_zones_and_renders_proxy_protocol() -> N
                 application_security_group_id="asg-id",
                 vm=VM,
                 count=4,
-                zones=(1, 3),
-                web_server=WebServerConfig(proxy_protocol=True, trusted_proxy_cidr="192.168.1.0/24", zone=""),
+                zones=[1, 3],
+                cloud_init_by_zone={"1": "#cloud-config\n# zone 1\n", "3": "#cloud-config\n# zone 3\n"},
                 tags=TAGS,
             ),
         )
@@ -121,7 +133,8 @@ def test_web_tier_spreads_over_the_given_zones_and_renders_proxy_protocol() -> N
     assert [v.inputs["zones"] for v in vms] == [["1"], ["3"], ["1"], ["3"]]
     for vm in vms:
         cloud_init = base64.b64decode(vm.inputs["osProfile"]["customData"]).decode()
-        assert "listen 80 proxy_protocol" in cloud_init and "set_real_ip_from 192.168.1.0/24;" in cloud_init
+        assert cloud_init == f"#cloud-config\n# zone {vm.inputs['zones'][0]}\n"
+        assert vm.inputs["storageProfile"]["imageReference"]["offer"] == "0001-com-ubuntu-server-jammy"
     for nic in sim.of_type("network:NetworkInterface"):
         assert nic.inputs["ipConfigurations"][0]["loadBalancerBackendAddressPools"] == [{"id": "pool-id"}]
         assert nic.inputs["ipConfigurations"][0]["applicationSecurityGroups"] == [{"id": "asg-id"}]
@@ -137,7 +150,7 @@ def test_internal_load_balancer_builds_child_ids_from_the_subscription() -> None
                 load_balancer_name="lb-x",
                 subnet_id=_network().subnet_ids["c"],
                 idle_timeout_minutes=30,
-                ports=(8443, 8080),
+                ports=[8443, 8080],
                 probe_port=8080,
                 probe_path="/ready",
                 tags=TAGS,
@@ -172,9 +185,9 @@ def test_private_link_service_with_eight_nat_ips_unprotected_and_public() -> Non
                 frontend_ip_configuration_id="fe-id",
                 nat_subnet_id="nat-id",
                 nat_ip_count=8,
-                visibility=("*",),
-                auto_approval=(),
-                fqdns=("api.saas.example.com",),
+                visibility=["*"],
+                auto_approval=[],
+                fqdns=["api.saas.example.com"],
                 proxy_protocol=True,
                 protect=False,
                 tags=TAGS,
@@ -220,9 +233,9 @@ def test_consumer_network_endpoint_subnet_and_nsg_on_workload() -> None:
             ConsumerNetworkArgs(
                 resource_group_name="acme-network",
                 location="swedencentral",
-                vnet_cidr="10.9.0.0/16",
-                endpoint_subnet_cidr="10.9.0.0/28",
-                workload_subnet_cidr="10.9.1.0/24",
+                new=NewNetwork(
+                    vnet_cidr="10.9.0.0/16", endpoint_subnet_cidr="10.9.0.0/28", workload_subnet_cidr="10.9.1.0/24"
+                ),
                 tags=TAGS,
             ),
         )
@@ -235,6 +248,38 @@ def test_consumer_network_endpoint_subnet_and_nsg_on_workload() -> None:
         subnets["workload"].inputs["networkSecurityGroup"]["id"]
         == sim.one("network:NetworkSecurityGroup").outputs["id"]
     )
+
+
+EXISTING_VNET = (
+    "/subscriptions/33333333-3333-4333-8333-333333333333/resourceGroups/hub-network"
+    "/providers/Microsoft.Network/virtualNetworks/spoke-7"
+)
+
+
+def test_consumer_network_attaches_to_the_customers_own_subnets_and_creates_only_its_group() -> None:
+    def program() -> None:
+        net = ConsumerNetwork(
+            "acme",
+            ConsumerNetworkArgs(
+                resource_group_name="acme-saas",
+                location="northeurope",
+                existing=ExistingSubnets(
+                    endpoint_subnet_id=f"{EXISTING_VNET}/subnets/private-endpoints",
+                    workload_subnet_id=f"{EXISTING_VNET}/subnets/apps",
+                ),
+            ),
+        )
+        pulumi.export("vnet", net.vnet_id)
+        pulumi.export("endpoints", net.endpoint_subnet_id)
+        pulumi.export("workload", net.workload_subnet_id)
+
+    sim = run(program)
+    assert [r.type for r in sim.resources if r.custom] == ["azure-native:resources:ResourceGroup"]
+    assert sim.outputs == {
+        "vnet": EXISTING_VNET,
+        "endpoints": f"{EXISTING_VNET}/subnets/private-endpoints",
+        "workload": f"{EXISTING_VNET}/subnets/apps",
+    }
 
 
 def test_private_endpoint_manual_and_automatic() -> None:
@@ -288,3 +333,69 @@ def test_private_dns_record() -> None:
     link = sim.one("privatedns:VirtualNetworkLink")
     assert link.inputs["virtualNetwork"] == {"id": "vnet-id"} and link.inputs["registrationEnabled"] is False
     assert sim.one("privatedns:PrivateZone").inputs["location"] == "global"
+
+
+def _access(**extra: object) -> Callable[[], None]:
+    def program() -> None:
+        access = PrivateServiceAccess(
+            "tradewinds-saas",
+            PrivateServiceAccessArgs(
+                resource_group_name="tradewinds-apps",
+                location="northeurope",
+                subnet_id=f"{EXISTING_VNET}/subnets/private-endpoints",
+                vnet_id=EXISTING_VNET,
+                alias="saas.9c3f1a52-6d1e-4b8a-9f0e-2b7c4d5e6f70.westeurope.azure.privatelinkservice",
+                dns_zone="saas.example.com",
+                dns_record="api",
+                **extra,  # type: ignore[typeddict-item]
+            ),
+        )
+        for output in ("endpoint_id", "private_ip", "fqdn", "connection_state", "test_vm_private_ip"):
+            pulumi.export(output, getattr(access, output))
+
+    return program
+
+
+def test_private_service_access_on_an_existing_subnet_automatic_and_without_a_test_vm() -> None:
+    sim = run(_access(auto_approved=True), _customer_azure())
+    assert {r.type.rsplit(":", 1)[-1] for r in sim.resources if r.custom} == {
+        "PrivateEndpoint",
+        "PrivateZone",
+        "VirtualNetworkLink",
+        "PrivateRecordSet",
+    }
+    endpoint = sim.one("network:PrivateEndpoint")
+    assert endpoint.inputs["privateEndpointName"] == "tradewinds-saas-pe"  # the id the provider approves
+    assert endpoint.inputs["subnet"] == {"id": f"{EXISTING_VNET}/subnets/private-endpoints"}
+    (connection,) = endpoint.inputs["privateLinkServiceConnections"]
+    assert "requestMessage" not in connection and "manualPrivateLinkServiceConnections" not in endpoint.inputs
+    assert sim.one("privatedns:VirtualNetworkLink").inputs["virtualNetwork"] == {"id": EXISTING_VNET}
+    record = sim.one("privatedns:PrivateRecordSet")
+    assert record.inputs["aRecords"] == [{"ipv4Address": sim.outputs["private_ip"]}]
+    assert sim.outputs["private_ip"] == "10.80.1.4"
+    assert sim.outputs["fqdn"] == "api.saas.example.com" and sim.outputs["test_vm_private_ip"] is None
+    assert sim.outputs["endpoint_id"] == endpoint.outputs["id"]
+
+
+def test_private_service_access_manual_with_a_test_vm_in_the_customers_subnet() -> None:
+    sim = run(
+        _access(
+            request_message="Customer: Tradewinds, PO 314159",
+            test_vm=VerificationVm(
+                subnet_id=f"{EXISTING_VNET}/subnets/apps", vm=VmProfile(ssh_public_key=offline_ssh_public_key())
+            ),
+            tags={"cost-center": "42"},
+        ),
+        _customer_azure(),
+    )
+    (connection,) = sim.one("network:PrivateEndpoint").inputs["manualPrivateLinkServiceConnections"]
+    assert connection["requestMessage"] == "Customer: Tradewinds, PO 314159"
+    vm = sim.one("compute:VirtualMachine")
+    assert vm.inputs["hardwareProfile"]["vmSize"] == "Standard_B1s"
+    assert vm.inputs["storageProfile"]["imageReference"]["offer"] == "ubuntu-24_04-lts"
+    assert vm.inputs["osProfile"]["adminUsername"] == "azureuser"
+    nic = sim.one("network:NetworkInterface", under="LinuxVm")
+    assert nic.inputs["ipConfigurations"][0]["subnet"] == {"id": f"{EXISTING_VNET}/subnets/apps"}
+    assert sim.outputs["test_vm_private_ip"] == nic.outputs["ipConfigurations"][0]["privateIPAddress"] == "10.80.2.4"
+    assert sim.of_type("network:PublicIPAddress") == [] and sim.of_type("network:NatGateway") == []
+    assert vm.inputs["tags"]["cost-center"] == "42"

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import PROVIDER_STACK, run_stack, world_with_provider
+from tests.conftest import PROVIDER_STACK, config_for, run_stack, world_with_provider
 from tooling.offline_azure import OfflineAzure
-from tooling.simulate import Registration, RepositoryWorld, Simulation, SimulationError
+from tooling.simulate import Registration, RepositoryWorld, Simulation, SimulationError, simulate
 
 
 @pytest.fixture(scope="module")
@@ -185,3 +185,30 @@ def test_verify_speaks_https_when_the_provider_serves_it_and_skips_proxy_checks_
 
 def test_a_customer_given_the_alias_has_no_provider_stack_to_read_link_ids_from() -> None:
     assert run_stack("consumer-fabrikam").outputs["verify"]["providerStack"] is None
+
+
+OWN_VNET = (
+    "/subscriptions/11111111-1111-4111-8111-111111111111/resourceGroups/tradewinds-network"
+    "/providers/Microsoft.Network/virtualNetworks/hub-spoke-3"
+)
+
+
+def test_a_customer_attaches_to_its_own_vnet_the_stack_creates_no_network() -> None:
+    world = world_with_provider()
+    world.existing_subnets[f"{OWN_VNET}/subnets/private-endpoints".lower()] = "10.40.8.0/27"
+    world.existing_subnets[f"{OWN_VNET}/subnets/apps".lower()] = "10.40.9.0/24"
+    config = config_for("consumer", endpointSubnetId=f"{OWN_VNET}/subnets/private-endpoints")
+    config.update(workloadSubnetId=f"{OWN_VNET}/subnets/apps", vnetHasOutbound=True)
+    for key in ("consumerVnetCidr", "endpointSubnetCidr", "workloadSubnetCidr"):
+        config.pop(key)
+    sim = simulate("consumer", config, world=world)
+    assert sim.of_type("network:VirtualNetwork") == [] and sim.of_type("network:Subnet") == []
+    assert sim.of_type("network:NatGateway") == [] and sim.of_type("network:NetworkSecurityGroup") == []
+    assert sim.one("resources:ResourceGroup").inputs["resourceGroupName"] == "tradewinds-rg"
+    endpoint = sim.one("network:PrivateEndpoint")
+    assert endpoint.inputs["subnet"] == {"id": f"{OWN_VNET}/subnets/private-endpoints"}
+    assert sim.outputs["endpointIp"] == "10.40.8.4"
+    assert sim.one("privatedns:VirtualNetworkLink").inputs["virtualNetwork"] == {"id": OWN_VNET}
+    nic = sim.one("network:NetworkInterface", under="LinuxVm")
+    assert nic.inputs["ipConfigurations"][0]["subnet"] == {"id": f"{OWN_VNET}/subnets/apps"}
+    assert sim.outputs["verify"]["testVmPrivateIp"] == "10.40.9.4"

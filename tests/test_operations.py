@@ -181,7 +181,7 @@ def _difference(more: Simulation, fewer: Simulation) -> dict[str, int]:
 def test_each_switch_removes_exactly_its_part(ops: Simulation) -> None:
     vms = len(ops.of_type("compute:VirtualMachine"))
     assert _difference(ops, run_stack("provider", **{**OPS, "alerts": False})) == {
-        "pls:monitor:ServiceAlerts": 1,
+        "pls-saas:index:ServiceAlerts": 1,
         "azure-native:monitor:ActionGroup": 1,
         "azure-native:monitor:MetricAlert": 3,
         "azure-native:monitor:ScheduledQueryRule": 2,

@@ -22,6 +22,14 @@ ENDPOINT_ID = (
     f"/subscriptions/{SUB_A}/resourceGroups/rg-tw/providers/Microsoft.Network/privateEndpoints/tradewinds-saas-pe"
 )
 VALID_ALIAS = "saas.9c3f1a52-6d1e-4b8a-9f0e-2b7c4d5e6f70.westeurope.azure.privatelinkservice"
+OWN_VNET = f"/subscriptions/{SUB_A}/resourceGroups/hub/providers/Microsoft.Network/virtualNetworks/spoke-1"
+OWN_NETWORK: dict[str, Any] = {
+    "endpointSubnetId": f"{OWN_VNET}/subnets/endpoints",
+    "vnetHasOutbound": True,
+    "consumerVnetCidr": REMOVE,
+    "endpointSubnetCidr": REMOVE,
+    "workloadSubnetCidr": REMOVE,
+}
 
 
 def _rsa_public_key(bits: int) -> str:
@@ -205,6 +213,13 @@ CASES = [
     ("consumer", {"providerStack": "provider"}, "providerStack"),
     ("consumer", {"endpointSubnetCidr": "10.1.4.0/24"}, "endpointSubnetCidr"),
     ("consumer", {"workloadSubnetCidr": "10.0.4.128/25"}, "workloadSubnetCidr"),
+    # consumer: the customer's own network
+    ("consumer", {**OWN_NETWORK, "endpointSubnetId": f"{OWN_VNET}/subnets/"}, "endpointSubnetId"),
+    ("consumer", {**OWN_NETWORK, "endpointSubnetId": OWN_VNET}, "endpointSubnetId"),
+    ("consumer", {"workloadSubnetId": f"{OWN_VNET}/subnets/apps"}, "workloadSubnetId"),
+    ("consumer", {**OWN_NETWORK, "consumerVnetCidr": "10.9.0.0/16"}, "consumerVnetCidr"),
+    ("consumer", {**OWN_NETWORK, "workloadSubnetId": f"{OWN_VNET}-2/subnets/apps"}, "workloadSubnetId"),
+    ("consumer", {**OWN_NETWORK, "vnetHasOutbound": False}, "vnetHasOutbound"),
 ]
 
 

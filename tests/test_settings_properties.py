@@ -38,7 +38,16 @@ CHECKED_WITH = {
     "customer": {"requestMessage"},
     "providerAlias": {"providerStack"},
     "providerStack": {"providerStack"},
-    "tls": {"fqdns", "tlsCertificateName"},  # HTTPS needs the names its certificate covers
+    "tls": {"fqdns", "tlsCertificateName"},
+    "endpointSubnetId": {
+        "consumerVnetCidr",
+        "endpointSubnetCidr",
+        "workloadSubnetCidr",
+        "workloadSubnetId",
+        "vnetHasOutbound",
+    },
+    "workloadSubnetId": {"vnetHasOutbound"},
+    "testVm": {"vnetHasOutbound"},  # HTTPS needs the names its certificate covers
 }
 
 

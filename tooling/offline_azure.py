@@ -115,6 +115,8 @@ class OfflineAzure:
         self.deployments: dict[str, Deployment] = {}
         self.extra_stack_outputs: dict[str, dict[str, Any]] = {}
         """Outputs of stacks that are not deployed in this world (e.g. a provider that has no alias yet)."""
+        self.existing_subnets: dict[str, str] = {}
+        """Subnets no stack manages (a customer's own VNet): resource id, lower case -> address prefix."""
 
     # --- what the engine and the tests see -----------------------------------------------------------
 
@@ -124,6 +126,7 @@ class OfflineAzure:
         world.state = copy.deepcopy(self.state)
         world.deployments = dict(self.deployments)
         world.extra_stack_outputs = dict(self.extra_stack_outputs)
+        world.existing_subnets = dict(self.existing_subnets)
         return world
 
     def qualified(self, stack: str) -> str:

@@ -186,7 +186,10 @@ class AzureMocks(Mocks):
         self.nic_ips: dict[str, str] = {}
 
     def _allocate(self, subnet_id: str) -> str:
-        net = self.subnet_cidrs[subnet_id.lower()]
+        prefix = self.subnet_cidrs.get(subnet_id.lower()) or self.world.existing_subnets.get(subnet_id.lower())
+        if prefix is None:
+            raise AzureError("InvalidResourceReference", f"Resource {subnet_id} referenced by resource was not found.")
+        net = ipaddress.IPv4Network(prefix)
         index = self.allocated.get(subnet_id.lower(), 4)  # Azure reserves the first four addresses
         self.allocated[subnet_id.lower()] = index + 1
         return str(net.network_address + index)

@@ -1,0 +1,276 @@
+"""The component package customers add with `pulumi package add`: the schema their SDK is generated from, served
+as the Pulumi CLI asks for it, held to the recorded contract; and the URNs of stacks deployed before it."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+import yaml
+from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
+
+from components import _package
+from components.__main__ import SERVED
+from tooling import package
+from tooling.offline_azure import OfflineAzure
+from tooling.simulate import ROOT, Simulation, deploy
+
+PLUGIN = ROOT / "components"
+RECORDED = json.loads(package.SCHEMA_FILE.read_text())
+
+
+@pytest.fixture(scope="module")
+def served_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """GetSchema from the plugin started the way the CLI starts it: its __main__.py, its folder the only path."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    server = subprocess.Popen(
+        [sys.executable, str(PLUGIN / "__main__.py"), "127.0.0.1:1"],  # an engine address it never needs here
+        cwd=tmp_path_factory.mktemp("elsewhere"),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert server.stdout is not None
+        port = int(server.stdout.readline().decode().strip() or "0")
+        assert port, server.stderr.read().decode() if server.stderr else "the plugin printed no port"
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            grpc.channel_ready_future(channel).result(timeout=30)
+            answer = provider_pb2_grpc.ResourceProviderStub(channel).GetSchema(provider_pb2.GetSchemaRequest())
+            yield json.loads(answer.schema)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_the_plugin_serves_exactly_the_recorded_schema(served_schema: dict[str, Any]) -> None:
+    assert served_schema == RECORDED, "the package schema changed: run python -m tooling.package --write"
+
+
+def test_the_schema_names_every_served_component_with_typed_documented_inputs_and_outputs() -> None:
+    assert RECORDED["name"] == _package.PACKAGE and RECORDED["version"] == _package.VERSION
+    assert set(RECORDED["resources"]) == {_package.type_token(c.__name__) for c in SERVED}
+    for token, resource in RECORDED["resources"].items():
+        assert resource["isComponent"] is True and resource["description"], token
+        assert resource["inputProperties"] and resource["properties"], token
+        for name, prop in {**resource["inputProperties"], **resource["properties"]}.items():
+            assert prop.get("description"), f"{token}.{name} has no description"
+            assert "type" in prop or "$ref" in prop, f"{token}.{name} has no type"
+    for token, kind in RECORDED["types"].items():
+        for name, prop in kind["properties"].items():
+            assert prop.get("description") and ("type" in prop or "$ref" in prop), f"{token}.{name}"
+
+
+def test_a_customer_needs_only_the_alias_its_network_and_a_name() -> None:
+    access = RECORDED["resources"][_package.type_token("PrivateServiceAccess")]
+    assert sorted(access["requiredInputs"]) == [
+        "alias",
+        "dnsRecord",
+        "dnsZone",
+        "location",
+        "resourceGroupName",
+        "subnetId",
+        "vnetId",
+    ]
+    assert {"autoApproved", "requestMessage", "testVm", "tags"} <= set(access["inputProperties"])
+    assert access["inputProperties"]["alias"]["type"] == "string"
+    assert "plain" not in access["inputProperties"]["subnetId"], "an Output (the customer's subnet) must be accepted"
+    assert sorted(access["properties"]) == [
+        "connectionState",
+        "endpointId",
+        "fqdn",
+        "privateIp",
+        "testVmId",
+        "testVmPrivateIp",
+    ]
+    assert set(access["required"]) == {"connectionState", "endpointId", "fqdn", "privateIp"}
+
+
+def _edited(edit: Any) -> dict[str, Any]:
+    schema = copy.deepcopy(RECORDED)
+    edit(schema)
+    return schema
+
+
+ACCESS = _package.type_token("PrivateServiceAccess")
+
+
+@pytest.mark.parametrize(
+    ("edit", "reported"),
+    [
+        (lambda s: s["resources"][ACCESS]["inputProperties"].pop("requestMessage"), "input: requestMessage removed"),
+        (
+            lambda s: s["resources"][ACCESS]["inputProperties"]["alias"].update(type="integer"),
+            "input: alias changed from",
+        ),
+        (lambda s: s["resources"][ACCESS]["requiredInputs"].append("testVm"), "input: testVm is now required"),
+        (lambda s: s["resources"][ACCESS]["properties"].pop("privateIp"), "output: privateIp removed"),
+        (lambda s: s["resources"].pop(ACCESS), "component removed"),
+        (lambda s: s["types"].pop(_package.type_token("VmProfile")), "type removed"),
+        (
+            lambda s: s["resources"][ACCESS]["inputProperties"]["autoApproved"].pop("plain"),
+            "input: autoApproved changed from",
+        ),
+    ],
+    ids=[
+        "removed-input",
+        "retyped-input",
+        "newly-required",
+        "removed-output",
+        "removed-component",
+        "removed-type",
+        "plain",
+    ],
+)
+def test_a_change_that_breaks_customers_needs_a_new_major_version(edit: Any, reported: str) -> None:
+    current = _edited(edit)
+    (change,) = package.breaking_changes(RECORDED, current)
+    assert reported in change
+    problems = package.record(current, RECORDED)
+    assert problems[-1].startswith("these break customers' programs: raise the major version above")
+    assert package.record({**current, "version": "2.0.0"}, {**RECORDED, "version": "1.4.0"}) == []
+
+
+def test_additions_are_not_breaking() -> None:
+    def add(schema: dict[str, Any]) -> None:
+        schema["resources"][ACCESS]["inputProperties"]["ttlSeconds"] = {"type": "integer", "description": "TTL."}
+        schema["resources"][ACCESS]["properties"]["zoneId"] = {"type": "string", "description": "Zone."}
+        schema["resources"]["pls-saas:index:Another"] = {"isComponent": True}
+
+    assert package.breaking_changes(RECORDED, _edited(add)) == []
+
+
+def test_one_version_everywhere_and_the_programs_dependency_pins() -> None:
+    plugin = yaml.safe_load((PLUGIN / "PulumiPlugin.yaml").read_text())
+    assert (plugin["name"], plugin["version"], plugin["runtime"]) == (_package.PACKAGE, _package.VERSION, "python")
+    lock = tomllib.loads((ROOT / "uv.lock").read_text())
+    locked = {p["name"]: p["version"] for p in lock["package"]}
+    pins = dict(
+        line.split("==")
+        for line in (PLUGIN / "requirements.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    assert pins == {"pulumi": locked["pulumi"], "pulumi-azure-native": locked["pulumi-azure-native"]}
+
+
+# --- stacks deployed before the package keep every URN ---------------------------------------------------------
+
+BEFORE = json.loads((ROOT / "tests/fixtures/urns-before-package.json").read_text())["stacks"]
+
+
+def _former_types(sims: list[Simulation]) -> dict[str, str]:
+    """Each component type's alias to its type before the package (a type-only alias spec)."""
+    former = {}
+    for sim in sims:
+        for resource in sim.resources:
+            for alias in resource.aliases if not resource.custom else []:
+                spec = alias["spec"]
+                if set(spec) == {"type", "parentUrn"} and not spec["parentUrn"]:
+                    former[resource.type] = spec["type"]
+    return former
+
+
+def _as_before(urn: str, former: dict[str, str]) -> str:
+    prefix, project, qualified_type, name = urn.split("::", 3)
+    return "::".join([prefix, project, "$".join(former.get(t, t) for t in qualified_type.split("$")), name])
+
+
+def test_every_resource_of_a_stack_deployed_before_the_package_keeps_its_urn_through_aliases() -> None:
+    world = OfflineAzure()
+    sims = {}
+    for stack in sorted(BEFORE, key=lambda s: BEFORE[s]["config"]["role"] != "provider"):
+        sims[stack] = deploy(world, stack, BEFORE[stack]["config"])
+    former = _former_types(list(sims.values()))
+    assert set(former) == {_package.type_token(t.split(":")[-1]) for t in former.values()}
+    for stack, sim in sims.items():
+        assert sorted(_as_before(r.urn, former) for r in sim.resources) == BEFORE[stack]["urns"], stack
+
+
+# --- the customers' examples use only what the schema has --------------------------------------------------------
+
+EXAMPLES = ROOT / "examples"
+
+
+def test_the_yaml_example_uses_only_schema_names() -> None:
+    program = yaml.safe_load((EXAMPLES / "customer-yaml" / "Pulumi.yaml").read_text())
+    assert program["runtime"] == "yaml"
+    used = 0
+    for name, resource in program["resources"].items():
+        package_name, _, component = resource["type"].partition(":")
+        if package_name != _package.PACKAGE:
+            continue
+        used += 1
+        schema = RECORDED["resources"][_package.type_token(component.removeprefix("index:"))]
+        assert set(resource["properties"]) <= set(schema["inputProperties"]), name
+        assert set(schema["requiredInputs"]) <= set(resource["properties"]), name
+        for reference in re.findall(
+            rf"\$\{{{re.escape(name)}\.(\w+)\}}", (EXAMPLES / "customer-yaml" / "Pulumi.yaml").read_text()
+        ):
+            assert reference in schema["properties"], reference
+    assert used
+
+
+def _object_keys(source: str, start: int) -> list[str]:
+    """The top-level keys of the object literal that opens at source[start] ('{')."""
+    depth, keys, token = 0, [], ""
+    for char in source[start:]:
+        if char in "{[(":
+            depth += 1
+        elif char in "}])":
+            depth -= 1
+            if depth == 0:
+                break
+        elif depth == 1 and char == ":" and re.fullmatch(r"\s*\w+\s*", token):
+            keys.append(token.strip())
+        if depth == 1 and char in ",{\n":
+            token = ""
+        elif depth == 1:
+            token += char
+    return keys
+
+
+def test_the_typescript_example_uses_only_schema_names() -> None:
+    source = (EXAMPLES / "customer-typescript" / "index.ts").read_text()
+    constructions = list(re.finditer(r"const (\w+) = new plsSaas\.(\w+)\(\s*\"[^\"]+\",\s*\{", source))
+    assert constructions
+    for construction in constructions:
+        variable, component = construction.groups()
+        schema = RECORDED["resources"][_package.type_token(component)]
+        keys = _object_keys(source, construction.end() - 1)
+        assert set(keys) <= set(schema["inputProperties"]), keys
+        assert set(schema["requiredInputs"]) <= set(keys), keys
+        for output in re.findall(rf"\b{variable}\.(\w+)", source):
+            assert output in schema["properties"], output
+    package_json = json.loads((EXAMPLES / "customer-typescript" / "package.json").read_text())
+    assert "@pulumi/pulumi" in package_json["dependencies"]
+
+
+def test_examples_name_the_package_as_pulumi_package_add_records_it() -> None:
+    for project in (EXAMPLES / "customer-yaml" / "Pulumi.yaml", EXAMPLES / "customer-typescript" / "Pulumi.yaml"):
+        packages = yaml.safe_load(project.read_text())["packages"]
+        assert list(packages) == [_package.PACKAGE]
+        assert re.fullmatch(r"\S+\.git/components@\d+\.\d+\.\d+", str(packages[_package.PACKAGE])), packages
+
+
+def test_no_component_depends_on_the_project() -> None:
+    """The package's folder is all a customer's CLI runs: nothing of pls/ or tooling/ may be imported from it."""
+    for path in sorted(PLUGIN.glob("*.py")):
+        imported = re.findall(r"^\s*(?:from|import) (\w+)", path.read_text(), re.MULTILINE)
+        assert set(imported) <= {"components", "pulumi", "pulumi_azure_native", *sys.stdlib_module_names}, path.name
+
+
+def test_the_recorded_schema_is_current_in_process() -> None:
+    assert package.main([]) == 0
+    assert (
+        Path(package.SCHEMA_FILE).read_text() == json.dumps(package.current_schema(), indent=2, sort_keys=True) + "\n"
+    )
