@@ -152,7 +152,8 @@ def test_additions_are_not_breaking() -> None:
 
 def test_one_version_everywhere_and_the_programs_dependency_pins() -> None:
     plugin = yaml.safe_load((PLUGIN / "PulumiPlugin.yaml").read_text())
-    assert (plugin["name"], plugin["version"], plugin["runtime"]) == (_package.PACKAGE, _package.VERSION, "python")
+    assert (plugin["name"], plugin["version"]) == (_package.PACKAGE, _package.VERSION)
+    assert plugin["runtime"] == {"name": "python", "options": {"toolchain": "pip", "virtualenv": "venv"}}
     lock = tomllib.loads((ROOT / "uv.lock").read_text())
     locked = {p["name"]: p["version"] for p in lock["package"]}
     pins = dict(
