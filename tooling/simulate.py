@@ -23,9 +23,11 @@ from typing import Any
 
 import pulumi
 import pulumi.resource
+import pulumi.runtime.resource
 import yaml
 from google.protobuf import json_format
 from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks
+from pulumi.runtime.proto import source_pb2
 from pulumi.runtime.settings import SETTINGS, get_root_resource, reset_options
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
@@ -385,21 +387,28 @@ def deployed_config(stack: str, root: Path = ROOT) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def _aliases_left_to_the_engine() -> Iterator[None]:
-    """Skip the SDK's eager alias-URN expansion, which nothing reads when the engine takes alias specs.
+def _engine_side_work_skipped() -> Iterator[None]:
+    """Skip two things the Python SDK computes for every resource that only the real engine would read.
 
-    Every azure-native resource carries ~40 API-version aliases. `Resource.__init__` turns each into a URN
-    Output (pulumi/pulumi#10010) kept only for the pre-alias-spec protocol; the monitor here, like today's
-    engine, announces alias specs, so the SDK sends the specs themselves and those URNs are never awaited.
-    That expansion is three quarters of a simulation's time. What the monitor receives is unchanged, and
-    tests/test_simulate.py compares it, registration by registration, with the SDK left alone.
+    - Alias URNs. Every azure-native resource carries ~40 API-version aliases. `Resource.__init__` turns each
+      into a URN Output (pulumi/pulumi#10010) kept only for the pre-alias-spec protocol; the monitor here, like
+      today's engine, announces alias specs, so the SDK sends the specs themselves and those URNs are never
+      awaited. That expansion was three quarters of a simulation's time.
+    - Stack traces. Each registration walks the Python stack for the source position the engine shows in its
+      diagnostics; offline nothing shows it (a tenth of what is left).
+
+    What the monitor receives is unchanged but for the missing source positions: tests/test_simulate.py compares
+    it, registration by registration, with the SDK left alone.
     """
     expand = pulumi.resource.collapse_alias_to_urn
+    trace = pulumi.runtime.resource._get_stack_trace
     pulumi.resource.collapse_alias_to_urn = lambda alias, *_: alias
+    pulumi.runtime.resource._get_stack_trace = source_pb2.StackTrace
     try:
         yield
     finally:
         pulumi.resource.collapse_alias_to_urn = expand
+        pulumi.runtime.resource._get_stack_trace = trace
 
 
 def simulate(
@@ -408,7 +417,7 @@ def simulate(
     *,
     world: OfflineAzure | None = None,
     program: Callable[[], object] = run_main,
-    sdk_expands_aliases: bool = False,
+    sdk_left_alone: bool = False,
 ) -> Simulation:
     """Run `program` (by default __main__.py) for `stack` with `config` against `world` (a fresh one by default).
 
@@ -434,7 +443,7 @@ def simulate(
         program()  # a component test's program returns its component; only its registrations matter
 
     try:
-        with contextlib.nullcontext() if sdk_expands_aliases else _aliases_left_to_the_engine():
+        with contextlib.nullcontext() if sdk_left_alone else _engine_side_work_skipped():
             _sync_await(run_pulumi_func(run_program))
         root = get_root_resource()
         exported = {
