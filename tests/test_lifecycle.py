@@ -292,6 +292,32 @@ def test_onboarding_approving_and_offboarding_the_readme_way_keeps_every_check_g
     assert stack not in _all_green(tmp_path)
 
 
+def test_onboarding_a_customer_on_its_own_vnet_the_way_the_stack_file_comment_says(tmp_path: Path) -> None:
+    _copy_stack_files(tmp_path)
+    customer, subscription = _unused_customer(tmp_path)
+    provider_file = tmp_path / "Pulumi.provider.yaml"
+    visibility = yaml.safe_load(provider_file.read_text())["config"]["pls-saas:visibility"]
+    _edit(provider_file, **{"pls-saas:visibility": [*visibility, subscription]})
+    own = tmp_path / f"Pulumi.consumer-{customer}.yaml"
+    own.write_text((tmp_path / "Pulumi.consumer.yaml").read_text())
+    vnet = f"/subscriptions/{subscription}/resourceGroups/network/providers/Microsoft.Network/virtualNetworks/hub"
+    _edit(
+        own,
+        **{
+            "azure-native:subscriptionId": subscription,
+            "pls-saas:customer": customer,
+            "pls-saas:endpointSubnetId": f"{vnet}/subnets/private-endpoints",
+            "pls-saas:vnetHasOutbound": True,
+            "pls-saas:consumerVnetCidr": None,
+            "pls-saas:endpointSubnetCidr": None,
+            "pls-saas:workloadSubnetCidr": None,
+        },
+    )
+    deployed = _all_green(tmp_path)[f"consumer-{customer}"]
+    assert deployed.outputs["connectionState"] == "Pending"
+    assert deployed.one("privatedns:VirtualNetworkLink").inputs["virtualNetwork"] == {"id": vnet}
+
+
 def test_multi_region_consumers_resolve_their_regions_provider(tmp_path: Path) -> None:
     for stack in ("provider", "consumer"):
         (tmp_path / f"Pulumi.{stack}.yaml").write_text((ROOT / f"Pulumi.{stack}.yaml").read_text())

@@ -35,7 +35,12 @@ def check_stack_file(repository: RepositoryWorld, stack: str, root: Path = ROOT)
             assert service.connections[decision.private_endpoint_id.lower()].status == decision.status
         return
     assert isinstance(settings, ConsumerSettings)
-    assert ipaddress.ip_address(sim.outputs["endpointIp"]) in ipaddress.ip_network(settings.endpoint_subnet_cidr)
+    endpoint = sim.one("network:PrivateEndpoint")
+    if settings.existing_endpoint_subnet_id:  # the customer's own VNet: the stack creates none
+        assert endpoint.inputs["subnet"]["id"] == settings.existing_endpoint_subnet_id
+        assert sim.of_type("network:VirtualNetwork") == []
+    else:
+        assert ipaddress.ip_address(sim.outputs["endpointIp"]) in ipaddress.ip_network(settings.endpoint_subnet_cidr)
     assert sim.outputs["fqdn"] == settings.fqdn
     assert sim.outputs["privateEndpointId"] == settings.private_endpoint_id
     # The test VM, and the outbound path Run Command needs to answer scripts/verify, only while the file wants them.

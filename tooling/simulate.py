@@ -499,8 +499,24 @@ def _locked_scopes(simulation: Simulation | None) -> set[str]:
     return {lock.inputs["scope"].lower() for lock in locks}
 
 
+PLACEHOLDER_RANGES = ipaddress.IPv4Network("198.18.0.0/15")
+"""Where the offline Azure puts a customer's own subnets, whose ranges no stack file states (RFC 2544's
+benchmarking block: an address from it is visibly not the customer's)."""
+
+
+def _customer_subnets_exist(world: OfflineAzure, config: Mapping[str, Any]) -> None:
+    """The subnets of the customer's own VNet that a consumer stack attaches to exist in Azure before it does."""
+    for key in ("endpointSubnetId", "workloadSubnetId"):
+        subnet = config.get(key)
+        if isinstance(subnet, str) and subnet:
+            ranges = list(PLACEHOLDER_RANGES.subnets(new_prefix=24))
+            index = int(hashlib.sha256(subnet.lower().encode()).hexdigest(), 16) % len(ranges)
+            world.existing_subnets.setdefault(subnet.lower(), str(ranges[index]))
+
+
 def deploy(world: OfflineAzure, stack: str, config: Mapping[str, Any]) -> Simulation:
     """`pulumi up` of `stack` against `world`: nothing changes unless the whole deployment succeeds."""
+    _customer_subnets_exist(world, config)
     previous = world.deployments.get(stack)
     registrations: list[Registration] = []
     try:
