@@ -7,20 +7,18 @@ import copy
 import json
 import os
 import re
-import subprocess
 import sys
 import tomllib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import grpc
 import pytest
 import yaml
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
 from components import _package
 from components.__main__ import SERVED
+from tests.plugin_process import serving
 from tooling import package
 from tooling.offline_azure import OfflineAzure
 from tooling.simulate import ROOT, Simulation, deploy
@@ -30,27 +28,14 @@ RECORDED = json.loads(package.SCHEMA_FILE.read_text())
 
 
 @pytest.fixture(scope="module")
-def served_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def served_schema(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """GetSchema from the plugin started the way the CLI starts it: its __main__.py, its folder the only path."""
+    command = [sys.executable, str(PLUGIN / "__main__.py"), "127.0.0.1:1"]  # an engine address it never needs here
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    server = subprocess.Popen(
-        [sys.executable, str(PLUGIN / "__main__.py"), "127.0.0.1:1"],  # an engine address it never needs here
-        cwd=tmp_path_factory.mktemp("elsewhere"),
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        assert server.stdout is not None
-        port = int(server.stdout.readline().decode().strip() or "0")
-        assert port, server.stderr.read().decode() if server.stderr else "the plugin printed no port"
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            grpc.channel_ready_future(channel).result(timeout=30)
-            answer = provider_pb2_grpc.ResourceProviderStub(channel).GetSchema(provider_pb2.GetSchemaRequest())
-            yield json.loads(answer.schema)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    with serving(command, cwd=tmp_path_factory.mktemp("elsewhere"), env=env) as channel:
+        answer = provider_pb2_grpc.ResourceProviderStub(channel).GetSchema(provider_pb2.GetSchemaRequest())
+    schema: dict[str, Any] = json.loads(answer.schema)
+    return schema
 
 
 def test_the_plugin_serves_exactly_the_recorded_schema(served_schema: dict[str, Any]) -> None:

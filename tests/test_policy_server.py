@@ -4,17 +4,16 @@ protocol (GetAnalyzerInfo, Analyze, AnalyzeStack) is driven with every stack's r
 from __future__ import annotations
 
 import copy
-import subprocess
 import sys
 from collections.abc import Iterator
 from typing import Any
 
-import grpc
 import pytest
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
 from policy import rules
+from tests.plugin_process import serving
 from tooling.simulate import ROOT, Registration, RepositoryWorld, Simulation, stack_files
 
 MANDATORY = analyzer_pb2.EnforcementLevel.Value("MANDATORY")
@@ -22,19 +21,8 @@ MANDATORY = analyzer_pb2.EnforcementLevel.Value("MANDATORY")
 
 @pytest.fixture(scope="module")
 def analyzer() -> Iterator[analyzer_pb2_grpc.AnalyzerStub]:
-    server = subprocess.Popen(
-        [sys.executable, "__main__.py"], cwd=ROOT / "policy", stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    try:
-        assert server.stdout is not None
-        port = int(server.stdout.readline().decode().strip() or "0")
-        assert port, server.stderr.read().decode() if server.stderr else "the pack printed no port"
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            grpc.channel_ready_future(channel).result(timeout=20)
-            yield analyzer_pb2_grpc.AnalyzerStub(channel)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    with serving([sys.executable, "__main__.py"], cwd=ROOT / "policy") as channel:
+        yield analyzer_pb2_grpc.AnalyzerStub(channel)
 
 
 def _struct(props: dict[str, Any]) -> struct_pb2.Struct:
