@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from pls.settings import ConsumerSettings, ProviderSettings, SettingsError, load_schema, parse
+from pls.settings import main as settings_cli
 from tests.conftest import config_for
-from tooling.simulate import SECRET_PLACEHOLDER, SimulationError, offline_ssh_public_key, simulate, stack_config
+from tooling.simulate import ROOT, SECRET_PLACEHOLDER, SimulationError, offline_ssh_public_key, simulate, stack_config
 
 REMOVE = object()
 SUB_A = "11111111-1111-4111-8111-111111111111"
@@ -324,11 +325,20 @@ def test_stack_files_as_pulumi_writes_them_run_offline(tmp_path: Path) -> None:
     ],
     ids=["ed25519", "rsa-4096", "ecdsa", "rsa-1024"],
 )
-def test_deploy_preflight_checks_the_key_type_azure_accepts(tmp_path: Path, key: str, accepted: bool) -> None:
+def test_deploy_preflight_checks_the_key_type_azure_accepts(
+    tmp_path: Path, key: str, accepted: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
     key_file = tmp_path / "id.pub"
     key_file.write_text(key + "\n")
+    assert (settings_cli(["check-ssh-key", str(key_file)]) == 0) is accepted
+    assert accepted or "Fix: ssh-keygen -t ed25519" in capsys.readouterr().err
+
+
+def test_the_preflight_is_the_command_scripts_deploy_runs(tmp_path: Path) -> None:
+    key_file = tmp_path / "id.pub"
+    key_file.write_text(ECDSA_KEY + "\n")
+    assert ".venv/bin/python -m pls.settings check-ssh-key" in (ROOT / "scripts/deploy").read_text()
     checked = subprocess.run(
         [sys.executable, "-m", "pls.settings", "check-ssh-key", str(key_file)], capture_output=True, text=True
     )
-    assert (checked.returncode == 0) is accepted, checked.stderr
-    assert accepted or "Fix: ssh-keygen -t ed25519" in checked.stderr
+    assert checked.returncode == 2 and "Fix: ssh-keygen -t ed25519" in checked.stderr
