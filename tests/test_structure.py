@@ -79,3 +79,16 @@ def test_no_secret_or_password_in_the_shipped_files() -> None:
     for path in shipped:
         if path.is_file():
             assert not forbidden.search(path.read_text(errors="ignore")), path
+
+
+def test_every_argument_of_every_component_is_documented() -> None:
+    """The package schema's descriptions come from these docstrings (the SDK's analyzer reads the source)."""
+    for path in sorted((ROOT / "components").glob("*.py")):
+        for node in ast.parse(path.read_text()).body:
+            if not (isinstance(node, ast.ClassDef) and any(ast.unparse(b) == "TypedDict" for b in node.bases)):
+                continue
+            body = node.body[1:] if isinstance(node.body[0], ast.Expr) else node.body  # the class's own docstring
+            for field, after in zip(body, [*body[1:], None], strict=True):
+                if isinstance(field, ast.AnnAssign):
+                    documented = isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)
+                    assert documented, f"{path.name}: {node.name}.{ast.unparse(field.target)} has no docstring"
