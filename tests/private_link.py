@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterator
 
 from tests import proxy_v2
-from tests.real_nginx import IO_TIMEOUT, LINK_ID, free_port
+from tests.real_nginx import IO_TIMEOUT, LINK_ID
 
 ENDPOINT_IP = "127.0.0.1"
 NAT_IP = "127.0.0.3"
@@ -53,7 +53,7 @@ def private_endpoint(backend_port: int, *, proxy_protocol: bool = True, link_id:
 
     `link_id` None: a PROXY header without Azure's TLV (what a broken path would send).
     """
-    listener = socket.create_server((ENDPOINT_IP, free_port()))
+    listener = socket.create_server((ENDPOINT_IP, 0))  # held from the start: no other process can take it
     listener.settimeout(0.02)  # how long closing the endpoint may wait
     stopping = threading.Event()
 

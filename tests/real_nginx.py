@@ -7,6 +7,7 @@ system when it is new enough. Locally a missing one skips with its reason; in CI
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import re
 import shutil
@@ -67,10 +68,22 @@ def modern_nginx() -> tuple[str, Path]:
     raise AssertionError("unreachable")
 
 
+# nginx binds its own ports, so they are chosen before it starts. A port the kernel hands out (bind to 0) could be
+# handed to another process meanwhile and nginx's listener silently swapped for someone else's. These come from
+# below Linux's ephemeral range (32768-60999), which the kernel never hands out, a block per xdist worker.
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+_PORTS = itertools.count(20000 + 1000 * _WORKER)
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    for port in _PORTS:
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("unreachable: the count is endless")
 
 
 def wait_listening(port: int, process: subprocess.Popen[bytes], log: Path | None = None) -> None:
