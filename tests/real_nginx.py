@@ -91,6 +91,8 @@ def wait_listening(port: int, process: subprocess.Popen[bytes], log: Path | None
     while True:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            # Someone listens; it must be our process (it exits at once if another took one of its ports).
+            assert process.poll() is None, log.read_text() if log and log.exists() else "exited"
             return
         except OSError:
             assert process.poll() is None, log.read_text() if log and log.exists() else "exited"
