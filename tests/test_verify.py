@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -284,6 +285,8 @@ def test_scripts_verify_says_when_run_command_never_answers(
 ) -> None:
     _deployed(stacks, consumer, 9, LINK_ID)
     _stub(bin_dir, "az", "import time\ntime.sleep(30)\n")  # a VM without outbound: Run Command never returns
-    monkeypatch.setattr(verify, "RUN_COMMAND_TIMEOUT_SECONDS", 0.2)
+    monkeypatch.setattr(verify, "VERIFY_SECONDS", 1.5)
+    started = time.monotonic()
     assert verify.main(["consumer-tradewinds"]) == 2
+    assert time.monotonic() - started < 15, "the command keeps its deadline: the stand-in az would take 30 s"
     assert "if the VM reaches Azure on TCP 443" in capsys.readouterr().err

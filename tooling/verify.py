@@ -12,14 +12,16 @@ import json
 import shlex
 import subprocess
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from tooling import verify_probe
 
-RUN_COMMAND_TIMEOUT_SECONDS = 60
-"""Run Command answers in 20-40 s when the VM reaches Azure; without that path it never does."""
+VERIFY_SECONDS = 60.0
+"""scripts/verify answers within this, verdict or not. Run Command answers in 20-40 s when the VM reaches Azure;
+without that path it never does."""
 PROBE_END = "PLS_VERIFY_PROBE"
 
 
@@ -105,7 +107,7 @@ def run_command_script(expected: verify_probe.Expected) -> str:
     return f"python3 - {shlex.quote(json.dumps(expected._asdict()))} <<'{PROBE_END}'\n{source}\n{PROBE_END}\n"
 
 
-def run_on_vm(resource_group: str, vm_name: str, script: str) -> str:
+def run_on_vm(resource_group: str, vm_name: str, script: str, deadline: float) -> str:
     """The script's output as Run Command returns it (stdout and stderr sections in one message)."""
     command = [
         "az", "vm", "run-command", "invoke",
@@ -117,10 +119,10 @@ def run_on_vm(resource_group: str, vm_name: str, script: str) -> str:
         "--output", "tsv",
     ]  # fmt: skip
     try:
-        answer = run_cli(command, timeout=RUN_COMMAND_TIMEOUT_SECONDS)
+        answer = run_cli(command, timeout=max(deadline - time.monotonic(), 1.0))
     except subprocess.TimeoutExpired as error:
         raise VerifyError(
-            f"Run Command returned nothing within {RUN_COMMAND_TIMEOUT_SECONDS} s. It returns a script's output only "
+            f"Run Command returned nothing within {VERIFY_SECONDS:.0f} s. It returns a script's output only "
             "if the VM reaches Azure on TCP 443: the stack's NAT gateway (vnetHasOutbound: false) or your own path"
         ) from error
     if answer.returncode != 0:
@@ -139,6 +141,7 @@ def verdict(message: str) -> int | None:
 
 
 def verify(stack: str, link_id: str | None) -> int:
+    deadline = time.monotonic() + VERIFY_SECONDS
     consumer: dict[str, Any] = pulumi_outputs(stack).get("verify") or {}
     missing = VERIFY_KEYS - set(consumer)
     if missing:
@@ -150,7 +153,10 @@ def verify(stack: str, link_id: str | None) -> int:
         link_id = provider_link_id(consumer)
     print(f"verifying {stack} from VM {consumer['testVmName']} ({consumer['testVmPrivateIp']}) through Run Command")
     message = run_on_vm(
-        consumer["resourceGroupName"], consumer["testVmName"], run_command_script(expectations(consumer, link_id))
+        consumer["resourceGroupName"],
+        consumer["testVmName"],
+        run_command_script(expectations(consumer, link_id)),
+        deadline,
     )
     print(message.rstrip())
     result = verdict(message)
