@@ -1028,17 +1028,12 @@ def _existing_network(v: _Validator, schema: Schema) -> tuple[str | None, str | 
             "set together with endpointSubnetId (the stack creates no VNet then)",
             f"remove {key}, or endpointSubnetId to let the stack create a VNet",
         )
-    workload = workload or endpoint
-    endpoint_match = SUBNET_ID_RE.fullmatch(endpoint)
-    workload_match = SUBNET_ID_RE.fullmatch(workload)
-    if workload_match is None:
-        v.check(
-            "workloadSubnetId", False, "not a subnet resource ID", "use the test VM's subnet's id, or leave it empty"
-        )
-    elif endpoint_match is not None:
+    if workload and v.matches(
+        "workloadSubnetId", SUBNET_ID_RE, "not a subnet resource ID", "use the test VM's subnet's id, or leave it empty"
+    ):
         v.check(
             "workloadSubnetId",
-            workload_match["vnet"].lower() == endpoint_match["vnet"].lower(),
+            _vnet_of(workload) == _vnet_of(endpoint),
             "not in endpointSubnetId's VNet: the test VM would not resolve the private DNS zone linked to that VNet",
             "use a subnet of the endpoint's VNet",
         )
@@ -1049,7 +1044,13 @@ def _existing_network(v: _Validator, schema: Schema) -> tuple[str | None, str | 
         "step) needs the test VM to reach Azure on TCP 443",
         "set vnetHasOutbound: true if the subnet reaches Azure (e.g. through your firewall), or testVm: false",
     )
-    return endpoint, workload
+    return endpoint, workload or endpoint
+
+
+def _vnet_of(subnet_id: str) -> str:
+    """The VNet part of a subnet resource ID that SUBNET_ID_RE matches, in lower case (IDs are case-insensitive)."""
+    match = SUBNET_ID_RE.fullmatch(subnet_id)
+    return match["vnet"].lower() if match else ""
 
 
 def _consumer(v: _Validator, common: CommonSettings | None, schema: Schema) -> ConsumerSettings | None:
