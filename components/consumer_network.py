@@ -8,7 +8,7 @@ from pulumi_azure_native import network, resources
 
 from components._nat_gateway import nat_gateway
 from components._package import formerly, type_token
-from components.virtual_network import SubnetSpec, VirtualNetwork, VirtualNetworkArgs
+from components.virtual_network import SubnetSpec, VirtualNetwork, VirtualNetworkArgs, vnet_of
 
 
 class ExistingSubnets(TypedDict):
@@ -46,11 +46,6 @@ class ConsumerNetworkArgs(TypedDict):
     """Create a VNet (exactly one of existing and new)."""
     tags: NotRequired[dict[str, str]]
     """Tags for what the component creates."""
-
-
-def vnet_of(subnet_id: str) -> str:
-    """The VNet's resource id, from one of its subnets' (…/virtualNetworks/<vnet>/subnets/<subnet>)."""
-    return subnet_id.rsplit("/subnets/", 1)[0]
 
 
 class ConsumerNetwork(pulumi.ComponentResource):

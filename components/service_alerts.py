@@ -15,6 +15,7 @@ from components import _azure_metrics as azure_metrics
 from components._azure_metrics import PlatformMetric
 from components._package import formerly, type_token
 from components._roles import grant_built_in_role
+from components.virtual_network import vnet_of
 
 READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
 LOG_ANALYTICS_READER = "73c42c96-874c-492b-b04d-ab87d138a893"
@@ -75,7 +76,7 @@ def connections_query(service_id: str, threshold: int) -> str:
 
 def nat_subnet_query(nat_subnet_id: str, min_free: int) -> str:
     """Rows (the subnet) when fewer than `min_free` of its addresses are free (Azure keeps five of every subnet)."""
-    vnet_id, subnet_name = nat_subnet_id.split("/subnets/")
+    vnet_id, subnet_name = vnet_of(nat_subnet_id), nat_subnet_id.rsplit("/", 1)[-1]
     return (
         'arg("").Resources\n'
         f'| where type =~ "microsoft.network/virtualnetworks" and id =~ "{vnet_id}"\n'
@@ -213,7 +214,7 @@ class ServiceAlerts(pulumi.ComponentResource):
             opts=child,
         )
         client = authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self))
-        vnet_id = pulumi.Output.from_input(args["nat_subnet_id"]).apply(lambda subnet: subnet.split("/subnets/")[0])
+        vnet_id = pulumi.Output.from_input(args["nat_subnet_id"]).apply(vnet_of)
         grants = [
             grant_built_in_role(
                 f"{name}-query-{role}",

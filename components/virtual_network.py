@@ -8,6 +8,11 @@ from pulumi_azure_native import network
 from components._package import formerly, type_token
 
 
+def vnet_of(subnet_id: str) -> str:
+    """The VNet's resource id, from one of its subnets' (…/virtualNetworks/<vnet>/subnets/<subnet>)."""
+    return subnet_id.rsplit("/subnets/", 1)[0]
+
+
 class SubnetSpec(TypedDict):
     """One subnet of the VNet."""
 
