@@ -48,16 +48,20 @@ INSTALL = {
 }
 
 
-def run_cli(command: list[str], timeout: float | None = None) -> subprocess.CompletedProcess[str]:
-    """A CLI's answer; a missing CLI is a VerifyError that says where to get it."""
+def run_cli(command: list[str], deadline: float, silence: str = "") -> subprocess.CompletedProcess[str]:
+    """A CLI's answer before `deadline` (time.monotonic); a missing or silent CLI is a VerifyError saying why."""
     try:
-        return subprocess.run(command, capture_output=True, text=True, check=False, timeout=timeout)
+        return subprocess.run(
+            command, capture_output=True, text=True, check=False, timeout=max(deadline - time.monotonic(), 1.0)
+        )
     except FileNotFoundError as error:
         raise VerifyError(f"{command[0]} is not installed: {INSTALL[command[0]]}") from error
+    except subprocess.TimeoutExpired as error:
+        raise VerifyError(f"{' '.join(command[:4])} gave no answer within {VERIFY_SECONDS:.0f} s. {silence}") from error
 
 
-def pulumi_outputs(stack: str) -> dict[str, Any]:
-    answer = run_cli(["pulumi", "stack", "output", "--json", "--stack", stack])
+def pulumi_outputs(stack: str, deadline: float) -> dict[str, Any]:
+    answer = run_cli(["pulumi", "stack", "output", "--json", "--stack", stack], deadline)
     if answer.returncode != 0:
         raise VerifyError(f"cannot read the outputs of stack {stack}: {answer.stderr.strip()}")
     outputs = json.loads(answer.stdout or "{}")
@@ -72,13 +76,13 @@ def link_identifier(provider_outputs: Mapping[str, Any], private_endpoint_id: st
     return ""
 
 
-def provider_link_id(consumer: Mapping[str, Any]) -> str:
+def provider_link_id(consumer: Mapping[str, Any], deadline: float) -> str:
     """The expected LinkID from the provider stack the consumer names, or empty (with a note saying why)."""
     provider_stack = consumer.get("providerStack")
     if not provider_stack:
         return ""  # a customer given the alias: the probe says the LinkID was not compared (or use --link-id)
     try:
-        link_id = link_identifier(pulumi_outputs(provider_stack), consumer["privateEndpointId"])
+        link_id = link_identifier(pulumi_outputs(provider_stack, deadline), consumer["privateEndpointId"])
     except VerifyError as error:
         print(f"note: LinkID not compared: {error}", file=sys.stderr)
         return ""
@@ -118,13 +122,12 @@ def run_on_vm(resource_group: str, vm_name: str, script: str, deadline: float) -
         "--query", "value[0].message",
         "--output", "tsv",
     ]  # fmt: skip
-    try:
-        answer = run_cli(command, timeout=max(deadline - time.monotonic(), 1.0))
-    except subprocess.TimeoutExpired as error:
-        raise VerifyError(
-            f"Run Command returned nothing within {VERIFY_SECONDS:.0f} s. It returns a script's output only "
-            "if the VM reaches Azure on TCP 443: the stack's NAT gateway (vnetHasOutbound: false) or your own path"
-        ) from error
+    answer = run_cli(
+        command,
+        deadline,
+        silence="Run Command returns a script's output only if the VM reaches Azure on TCP 443: the stack's NAT "
+        "gateway (vnetHasOutbound: false) or your own path",
+    )
     if answer.returncode != 0:
         raise VerifyError(f"az vm run-command invoke failed: {answer.stderr.strip()}")
     return answer.stdout
@@ -132,17 +135,17 @@ def run_on_vm(resource_group: str, vm_name: str, script: str, deadline: float) -
 
 def verdict(message: str) -> int | None:
     """0 (pass) or 1 (fail) from the probe's last line; None when its output never came back."""
-    for line in reversed(message.splitlines()):
-        if line.strip() == verify_probe.PASS_LINE:
+    for line in (line.strip() for line in reversed(message.splitlines())):
+        if line == verify_probe.PASS_LINE:
             return 0
-        if line.strip().startswith(verify_probe.FAIL_PREFIX):
+        if line.startswith(verify_probe.FAIL_PREFIX):
             return 1
     return None
 
 
 def verify(stack: str, link_id: str | None) -> int:
     deadline = time.monotonic() + VERIFY_SECONDS
-    consumer: dict[str, Any] = pulumi_outputs(stack).get("verify") or {}
+    consumer: dict[str, Any] = pulumi_outputs(stack, deadline).get("verify") or {}
     missing = VERIFY_KEYS - set(consumer)
     if missing:
         raise VerifyError(
@@ -150,7 +153,7 @@ def verify(stack: str, link_id: str | None) -> int:
             f"deploy it with testVm: true (scripts/deploy {stack})"
         )
     if link_id is None:
-        link_id = provider_link_id(consumer)
+        link_id = provider_link_id(consumer, deadline)
     print(f"verifying {stack} from VM {consumer['testVmName']} ({consumer['testVmPrivateIp']}) through Run Command")
     message = run_on_vm(
         consumer["resourceGroupName"],

@@ -55,10 +55,9 @@ def resolve(host: str) -> list[str]:
     except subprocess.TimeoutExpired:
         return []
     addresses: list[str] = []
-    for line in answer.stdout.splitlines():
-        address = line.split()[0] if line.split() else ""
-        if address and address not in addresses:
-            addresses.append(address)
+    for fields in (line.split() for line in answer.stdout.splitlines()):
+        if fields and fields[0] not in addresses:
+            addresses.append(fields[0])
     return addresses
 
 
