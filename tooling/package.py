@@ -32,6 +32,11 @@ def current_schema() -> dict[str, Any]:
     return schema
 
 
+def schema_text(schema: dict[str, Any]) -> str:
+    """components/schema.json as --write records it: sorted, indented, so its history reads as a changelog."""
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
+
+
 def _shape(prop: dict[str, Any]) -> Any:
     """What a property is to a generated SDK: its type (items, map values, reference) and whether it is plain."""
     return {k: _shape(v) if isinstance(v, dict) else v for k, v in prop.items() if k != "description"}
@@ -95,15 +100,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--write", action="store_true", help="record the current schema in components/schema.json")
     args = parser.parse_args(argv)
     schema = current_schema()
-    recorded = json.loads(SCHEMA_FILE.read_text()) if SCHEMA_FILE.exists() else None
+    recorded_text = SCHEMA_FILE.read_text() if SCHEMA_FILE.exists() else None
+    recorded = json.loads(recorded_text) if recorded_text is not None else None
     problems = record(schema, recorded)
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:
         return 1
     if args.write:
-        SCHEMA_FILE.write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n")
-    elif schema != recorded:
+        SCHEMA_FILE.write_text(schema_text(schema))
+    elif schema_text(schema) != recorded_text:
         print("the schema differs from components/schema.json: run python -m tooling.package --write", file=sys.stderr)
         return 1
     return 0
