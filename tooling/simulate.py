@@ -499,7 +499,7 @@ def _locked_scopes(simulation: Simulation | None) -> set[str]:
     return {lock.inputs["scope"].lower() for lock in locks}
 
 
-PLACEHOLDER_RANGES = ipaddress.IPv4Network("198.18.0.0/15")
+PLACEHOLDER_RANGES = list(ipaddress.IPv4Network("198.18.0.0/15").subnets(new_prefix=24))
 """Where the offline Azure puts a customer's own subnets, whose ranges no stack file states (RFC 2544's
 benchmarking block: an address from it is visibly not the customer's)."""
 
@@ -509,9 +509,8 @@ def _customer_subnets_exist(world: OfflineAzure, config: Mapping[str, Any]) -> N
     for key in ("endpointSubnetId", "workloadSubnetId"):
         subnet = config.get(key)
         if isinstance(subnet, str) and subnet:
-            ranges = list(PLACEHOLDER_RANGES.subnets(new_prefix=24))
-            index = int(hashlib.sha256(subnet.lower().encode()).hexdigest(), 16) % len(ranges)
-            world.existing_subnets.setdefault(subnet.lower(), str(ranges[index]))
+            index = int(hashlib.sha256(subnet.lower().encode()).hexdigest(), 16) % len(PLACEHOLDER_RANGES)
+            world.existing_subnets.setdefault(subnet.lower(), str(PLACEHOLDER_RANGES[index]))
 
 
 def deploy(world: OfflineAzure, stack: str, config: Mapping[str, Any]) -> Simulation:
