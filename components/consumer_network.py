@@ -77,7 +77,9 @@ class ConsumerNetwork(pulumi.ComponentResource):
             self.endpoint_subnet_id = pulumi.Output.from_input(existing["endpoint_subnet_id"])
             self.workload_subnet_id = pulumi.Output.from_input(existing["workload_subnet_id"])
         else:
-            self._create(name, group, args["new"], args["location"], tags, args.get("tags", {}))
+            self.vnet_id, self.endpoint_subnet_id, self.workload_subnet_id = self._create(
+                name, group.name, args["new"], args["location"], args.get("tags", {})
+            )
         self.resource_group_name = group.name
         self.register_outputs(
             {
@@ -91,18 +93,19 @@ class ConsumerNetwork(pulumi.ComponentResource):
     def _create(
         self,
         name: str,
-        group: resources.ResourceGroup,
+        resource_group_name: pulumi.Output[str],
         new: NewNetwork,
         location: pulumi.Input[str],
-        tags: dict[str, str],
         vnet_tags: dict[str, str],
-    ) -> None:
+    ) -> tuple[pulumi.Output[str], pulumi.Output[str], pulumi.Output[str]]:
+        """A new VNet: its id, the endpoints subnet's and the workload subnet's."""
+        tags = {**vnet_tags, "component": name}
         child = pulumi.ResourceOptions(parent=self)
         # Azure's default rules refuse inbound traffic from the Internet; the NSG makes that auditable, and keeps
         # whatever outbound path the subnet has to Azure's own endpoints (Run Command's answer).
         workload_nsg = network.NetworkSecurityGroup(
             f"{name}-workload-nsg",
-            resource_group_name=group.name,
+            resource_group_name=resource_group_name,
             location=location,
             security_rules=[
                 {
@@ -137,12 +140,14 @@ class ConsumerNetwork(pulumi.ComponentResource):
             role="workload", cidr=new["workload_subnet_cidr"], network_security_group_id=workload_nsg.id
         )
         if new.get("workload_nat_gateway"):
-            gateway, _ = nat_gateway(name, resource_group_name=group.name, location=location, tags=tags, parent=self)
+            gateway, _ = nat_gateway(
+                name, resource_group_name=resource_group_name, location=location, tags=tags, parent=self
+            )
             workload["nat_gateway_id"] = gateway.id
         vnet = VirtualNetwork(
             f"{name}-net",
             VirtualNetworkArgs(
-                resource_group_name=group.name,
+                resource_group_name=resource_group_name,
                 location=location,
                 address_space=new["vnet_cidr"],
                 subnets=[
@@ -155,6 +160,4 @@ class ConsumerNetwork(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        self.vnet_id = vnet.vnet_id
-        self.endpoint_subnet_id = vnet.subnet_ids["endpoints"]
-        self.workload_subnet_id = vnet.subnet_ids["workload"]
+        return vnet.vnet_id, vnet.subnet_ids["endpoints"], vnet.subnet_ids["workload"]
