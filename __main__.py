@@ -11,17 +11,17 @@ import pulumi
 from components.certificate_vault import CertificateVault, CertificateVaultArgs
 from components.consumer_network import ConsumerNetwork, ConsumerNetworkArgs, ExistingSubnets, NewNetwork
 from components.internal_load_balancer import InternalLoadBalancer, InternalLoadBalancerArgs
-from components.linux_vm import ImageReference, LinuxVm, LinuxVmArgs, ObservedCertificate, VmProfile
+from components.linux_vm import LinuxVm, LinuxVmArgs, ObservedCertificate
 from components.log_workspace import LogWorkspace, LogWorkspaceArgs, TextLog
 from components.private_dns import PrivateDnsRecord, PrivateDnsRecordArgs
 from components.private_endpoint import PrivateEndpoint, PrivateEndpointArgs
-from components.private_link_service import ConnectionDecision, PrivateLinkService, PrivateLinkServiceArgs
+from components.private_link_service import PrivateLinkService, PrivateLinkServiceArgs
 from components.provider_network import ProviderNetwork, ProviderNetworkArgs
 from components.service_alerts import ServiceAlerts, ServiceAlertsArgs
 from components.web_tier import WebTier, WebTierArgs
 from pls import contract
-from pls.deployed import deployed_service
-from pls.settings import ConsumerSettings, ProviderSettings, VmSettings, check_deployed, load
+from pls.config import ConsumerSettings, ProviderSettings, load
+from pls.deployed import check_deployed, deployed_service
 from pls.webserver import (
     ACCESS_LOG,
     ACCESS_LOG_COLUMNS,
@@ -33,142 +33,30 @@ from pls.webserver import (
     render_web_server,
 )
 
+LOCK_NOTES = (
+    "Deleting this Private Link Service changes its alias for every customer. Set lockService: false "
+    "in the provider stack (README, Lifecycle) to offboard a customer or tear down."
+)
+
 
 def provider(s: ProviderSettings) -> None:
     # Before any resource: refuse what Azure cannot undo (fewer NAT IPs, a new alias) against the live service.
     for warning in check_deployed(s, deployed_service()):
         pulumi.log.warn(warning)
-    net = ProviderNetwork(
-        "provider",
-        ProviderNetworkArgs(
-            location=s.location,
-            vnet_cidr=s.vnet_cidr,
-            backend_subnet_cidr=s.backend_subnet_cidr,
-            nat_subnet_cidr=s.nat_subnet_cidr,
-            nat_gateway=s.nat_gateway,
-            service_ports=list(s.service_ports),
-            probe_port=HEALTH_PORT,
-            key_vault_service_endpoint=s.tls,
-            tags=s.tags,
-        ),
-    )
-    vault = None
-    if s.tls:
-        vault = CertificateVault(
-            "tls",
-            CertificateVaultArgs(
-                resource_group_name=net.resource_group_name,
-                location=s.location,
-                reader_subnet_ids=[net.backend_subnet_id],
-                allowed_ip_ranges=list(s.key_vault_allowed_ip_ranges),
-                tags=s.tags,
-            ),
-        )
-    logs = None
-    if s.needs_workspace:
-        log_args = LogWorkspaceArgs(
-            resource_group_name=net.resource_group_name,
-            location=s.location,
-            retention_days=s.log_retention_days,
-            tags=s.tags,
-        )
-        if s.log_analytics_workspace_id:
-            log_args["existing_workspace_id"] = s.log_analytics_workspace_id
-        if s.diagnostics:
-            log_args["text_log"] = TextLog(
-                file_pattern=ACCESS_LOG,
-                table_name=ACCESS_LOG_TABLE,
-                columns=[[column, kind] for column, _, kind in ACCESS_LOG_COLUMNS],
-            )
-        logs = LogWorkspace("logs", log_args)
-    diagnostics_workspace_id = logs.workspace_id if logs and s.diagnostics else None
-    lb_args = InternalLoadBalancerArgs(
-        resource_group_name=net.resource_group_name,
-        location=s.location,
-        load_balancer_name=s.load_balancer_name,
-        subnet_id=net.backend_subnet_id,
-        idle_timeout_minutes=s.lb_idle_timeout_minutes,
-        ports=list(s.service_ports),
-        probe_port=HEALTH_PORT,
-        probe_path=HEALTH_PATH,
-        tags=s.tags,
-    )
-    if diagnostics_workspace_id is not None:
-        lb_args["diagnostics_workspace_id"] = diagnostics_workspace_id
-    lb = InternalLoadBalancer("ilb", lb_args)
-    web_args = WebTierArgs(
-        resource_group_name=net.resource_group_name,
-        location=s.location,
-        subnet_id=net.backend_subnet_id,
-        backend_pool_id=lb.backend_pool_id,
-        application_security_group_id=net.application_security_group_id,
-        vm=vm_profile(s.vm),
-        count=s.web_vm_count,
-        zones=list(s.zones),
-        # nginx's PROXY protocol switch is rendered from the setting the service's is: they cannot disagree.
-        cloud_init_by_zone={
-            str(zone): render_web_server(dataclasses.replace(s.web_server, zone=str(zone))).cloud_init
-            for zone in s.zones
-        },
-        tags=s.tags,
-    )
-    if vault and s.tls_certificate_name:
-        web_args["certificate"] = ObservedCertificate(
-            secret_url=vault.secret_url(s.tls_certificate_name),
-            store_location=CERT_STORE,
-            identity_id=vault.reader_identity_id,
-            identity_client_id=vault.reader_client_id,
-            granted_by=vault.reader_role_assignment,
-        )
-    if logs and logs.data_collection_rule_id is not None:
-        web_args["data_collection_rule_id"] = logs.data_collection_rule_id
-    web = WebTier("web", web_args)
-    service_args = PrivateLinkServiceArgs(
-        resource_group_name=net.resource_group_name,
-        location=s.location,
-        service_name=s.service_name,
-        frontend_ip_configuration_id=lb.frontend_ip_configuration_id,
-        nat_subnet_id=net.nat_subnet_id,
-        nat_ip_count=s.nat_ip_count,
-        visibility=list(s.visibility),
-        auto_approval=list(s.auto_approval),
-        fqdns=list(s.fqdns),
-        proxy_protocol=s.proxy_protocol,
-        protect=s.protect_service,
-        connection_decisions=[
-            ConnectionDecision(private_endpoint_id=d.private_endpoint_id, status=d.status, reason=d.reason)
-            for d in s.connection_decisions
-        ],
-        lock=s.lock_service,
-        lock_notes="Deleting this Private Link Service changes its alias for every customer. Set lockService: false "
-        "in the provider stack (README, Lifecycle) to offboard a customer or tear down.",
-        tags=s.tags,
-    )
-    if diagnostics_workspace_id is not None:
-        service_args["diagnostics_workspace_id"] = diagnostics_workspace_id
-    service = PrivateLinkService("pls", service_args)
+    net = ProviderNetwork("provider", network_args(s))
+    vault = CertificateVault("tls", vault_args(s, net)) if s.tls else None
+    logs = LogWorkspace("logs", workspace_args(s, net)) if s.needs_workspace else None
+    lb = InternalLoadBalancer("ilb", load_balancer_args(s, net, logs))
+    web = WebTier("web", web_tier_args(s, net, lb, vault, logs))
+    service = PrivateLinkService("pls", service_args(s, net, lb, logs))
     if s.alerts and logs:
-        alert_args = ServiceAlertsArgs(
-            resource_group_name=net.resource_group_name,
-            location=s.location,
-            private_link_service_id=service.service_id,
-            load_balancer_id=lb.load_balancer_id,
-            nat_subnet_id=net.nat_subnet_id,
-            workspace_id=logs.workspace_id,
-            emails=list(s.alerts.emails),
-            nat_port_usage_percent=s.alerts.nat_port_usage_percent,
-            connections_threshold=s.alerts.connections_threshold,
-            nat_subnet_min_free_addresses=s.alerts.nat_subnet_min_free_addresses,
-            tags=s.tags,
-        )
-        if s.alerts.webhook_url:
-            alert_args["webhook_url"] = pulumi.Output.secret(s.alerts.webhook_url)
-        ServiceAlerts("alerts", alert_args)
+        ServiceAlerts("alerts", alert_args(s, net, lb, service, logs))
+
     pulumi.export(contract.ALIAS, service.alias)
-    pulumi.export("privateLinkServiceId", service.service_id)
+    pulumi.export(contract.SERVICE_ID, service.service_id)
     pulumi.export("privateLinkServiceName", service.service_name)
     pulumi.export("pendingConnections", service.pending_connections)
-    pulumi.export("connections", service.connections)
+    pulumi.export(contract.CONNECTIONS, service.connections)
     pulumi.export("location", s.location)
     pulumi.export("resourceGroupName", net.resource_group_name)
     pulumi.export("loadBalancerFrontendIp", lb.frontend_private_ip)
@@ -184,16 +72,164 @@ def provider(s: ProviderSettings) -> None:
         pulumi.export("keyVaultUri", vault.vault_uri)
 
 
+def network_args(s: ProviderSettings) -> ProviderNetworkArgs:
+    return ProviderNetworkArgs(
+        location=s.location,
+        vnet_cidr=s.provider_vnet_cidr,
+        backend_subnet_cidr=s.backend_subnet_cidr,
+        nat_subnet_cidr=s.nat_subnet_cidr,
+        nat_gateway=s.nat_gateway,
+        service_ports=list(s.service_ports),
+        probe_port=HEALTH_PORT,
+        key_vault_service_endpoint=s.tls,
+        tags=s.tags,
+    )
+
+
+def vault_args(s: ProviderSettings, net: ProviderNetwork) -> CertificateVaultArgs:
+    return CertificateVaultArgs(
+        resource_group_name=net.resource_group_name,
+        location=s.location,
+        reader_subnet_ids=[net.backend_subnet_id],
+        allowed_ip_ranges=list(s.key_vault_allowed_ip_ranges),
+        tags=s.tags,
+    )
+
+
+def workspace_args(s: ProviderSettings, net: ProviderNetwork) -> LogWorkspaceArgs:
+    args = LogWorkspaceArgs(
+        resource_group_name=net.resource_group_name,
+        location=s.location,
+        retention_days=s.log_retention_days,
+        tags=s.tags,
+    )
+    if s.log_analytics_workspace_id:
+        args["existing_workspace_id"] = s.log_analytics_workspace_id
+    if s.diagnostics:
+        args["text_log"] = TextLog(
+            file_pattern=ACCESS_LOG,
+            table_name=ACCESS_LOG_TABLE,
+            columns=[[column, kind] for column, _, kind in ACCESS_LOG_COLUMNS],
+        )
+    return args
+
+
+def diagnostics_workspace(s: ProviderSettings, logs: LogWorkspace | None) -> dict[str, pulumi.Output[str]]:
+    """The `diagnostics_workspace_id` argument of the load balancer and the service, with diagnostics on."""
+    return {"diagnostics_workspace_id": logs.workspace_id} if logs and s.diagnostics else {}
+
+
+def load_balancer_args(
+    s: ProviderSettings, net: ProviderNetwork, logs: LogWorkspace | None
+) -> InternalLoadBalancerArgs:
+    return InternalLoadBalancerArgs(
+        resource_group_name=net.resource_group_name,
+        location=s.location,
+        load_balancer_name=s.load_balancer_name,
+        subnet_id=net.backend_subnet_id,
+        idle_timeout_minutes=s.lb_idle_timeout_minutes,
+        ports=list(s.service_ports),
+        probe_port=HEALTH_PORT,
+        probe_path=HEALTH_PATH,
+        tags=s.tags,
+        **diagnostics_workspace(s, logs),  # type: ignore[typeddict-item]
+    )
+
+
+def web_tier_args(
+    s: ProviderSettings,
+    net: ProviderNetwork,
+    lb: InternalLoadBalancer,
+    vault: CertificateVault | None,
+    logs: LogWorkspace | None,
+) -> WebTierArgs:
+    args = WebTierArgs(
+        resource_group_name=net.resource_group_name,
+        location=s.location,
+        subnet_id=net.backend_subnet_id,
+        backend_pool_id=lb.backend_pool_id,
+        application_security_group_id=net.application_security_group_id,
+        vm=s.vm,
+        count=s.web_vm_count,
+        zones=list(s.zones),
+        cloud_init_by_zone={
+            str(zone): render_web_server(dataclasses.replace(s.web_server, zone=str(zone))).cloud_init
+            for zone in s.zones
+        },
+        tags=s.tags,
+    )
+    if vault and s.tls_certificate_name:
+        args["certificate"] = ObservedCertificate(
+            secret_url=vault.secret_url(s.tls_certificate_name),
+            store_location=CERT_STORE,
+            identity_id=vault.reader_identity_id,
+            identity_client_id=vault.reader_client_id,
+            granted_by=vault.reader_role_assignment,
+        )
+    if logs and logs.data_collection_rule_id is not None:
+        args["data_collection_rule_id"] = logs.data_collection_rule_id
+    return args
+
+
+def service_args(
+    s: ProviderSettings, net: ProviderNetwork, lb: InternalLoadBalancer, logs: LogWorkspace | None
+) -> PrivateLinkServiceArgs:
+    return PrivateLinkServiceArgs(
+        resource_group_name=net.resource_group_name,
+        location=s.location,
+        service_name=s.service_name,
+        frontend_ip_configuration_id=lb.frontend_ip_configuration_id,
+        nat_subnet_id=net.nat_subnet_id,
+        nat_ip_count=s.nat_ip_count,
+        visibility=list(s.visibility),
+        auto_approval=list(s.auto_approval),
+        fqdns=list(s.fqdns),
+        proxy_protocol=s.proxy_protocol,
+        protect=s.protect_service,
+        connection_decisions=s.connection_decisions,
+        lock=s.lock_service,
+        lock_notes=LOCK_NOTES,
+        tags=s.tags,
+        **diagnostics_workspace(s, logs),  # type: ignore[typeddict-item]
+    )
+
+
+def alert_args(
+    s: ProviderSettings,
+    net: ProviderNetwork,
+    lb: InternalLoadBalancer,
+    service: PrivateLinkService,
+    logs: LogWorkspace,
+) -> ServiceAlertsArgs:
+    args = ServiceAlertsArgs(
+        resource_group_name=net.resource_group_name,
+        location=s.location,
+        private_link_service_id=service.service_id,
+        load_balancer_id=lb.load_balancer_id,
+        nat_subnet_id=net.nat_subnet_id,
+        workspace_id=logs.workspace_id,
+        emails=list(s.alert_emails),
+        nat_port_usage_percent=s.nat_port_usage_alert_percent,
+        connections_threshold=s.connections_alert_threshold,
+        nat_subnet_min_free_addresses=s.nat_subnet_free_addresses_alert_below,
+        tags=s.tags,
+    )
+    if s.alert_webhook_url:
+        args["webhook_url"] = pulumi.Output.secret(s.alert_webhook_url)
+    return args
+
+
 def consumer(s: ConsumerSettings) -> None:
-    alias = contract.provider_alias(s.provider_stack, s.provider_alias)
+    alias = contract.provider_alias(s.provider_stack_read, s.provider_alias or None)
     network_args = ConsumerNetworkArgs(resource_group_name=s.resource_group_name, location=s.location, tags=s.tags)
-    if s.existing_endpoint_subnet_id and s.existing_workload_subnet_id:
+    if s.own_subnets:
+        endpoint_subnet_id, workload_subnet_id = s.own_subnets
         network_args["existing"] = ExistingSubnets(
-            endpoint_subnet_id=s.existing_endpoint_subnet_id, workload_subnet_id=s.existing_workload_subnet_id
+            endpoint_subnet_id=endpoint_subnet_id, workload_subnet_id=workload_subnet_id
         )
     else:
         network_args["new"] = NewNetwork(
-            vnet_cidr=s.vnet_cidr,
+            vnet_cidr=s.consumer_vnet_cidr,
             endpoint_subnet_cidr=s.endpoint_subnet_cidr,
             workload_subnet_cidr=s.workload_subnet_cidr,
             workload_nat_gateway=s.workload_nat_gateway,
@@ -235,7 +271,7 @@ def consumer(s: ConsumerSettings) -> None:
                 resource_group_name=net.resource_group_name,
                 location=s.location,
                 subnet_id=net.workload_subnet_id,
-                vm=vm_profile(s.vm),
+                vm=s.vm,
                 computer_name=f"{s.customer}-test",
                 tags=s.tags,
             ),
@@ -244,7 +280,7 @@ def consumer(s: ConsumerSettings) -> None:
         pulumi.export("testVmPrivateIp", test_vm.private_ip)
         # What scripts/verify needs to run tooling/verify_probe.py on the test VM, and what the VM must find.
         pulumi.export(
-            "verify",
+            contract.VERIFY,
             {
                 "resourceGroupName": net.resource_group_name,
                 "testVmName": test_vm.vm_name,
@@ -252,22 +288,11 @@ def consumer(s: ConsumerSettings) -> None:
                 "url": f"{s.service_url}{WHOAMI_PATH}",
                 "endpointIp": endpoint.private_ip,
                 "proxyProtocol": s.proxy_protocol,
-                "providerStack": s.provider_stack,
+                "providerStack": s.provider_stack_read,
                 "privateEndpointId": endpoint.endpoint_id,
             },
         )
         pulumi.export("verifyCommand", f"scripts/verify {pulumi.get_stack()}")
-
-
-def vm_profile(vm: VmSettings) -> VmProfile:
-    return VmProfile(
-        ssh_public_key=vm.ssh_public_key,
-        admin_username=vm.admin_username,
-        size=vm.size,
-        image=ImageReference(
-            publisher=vm.image.publisher, offer=vm.image.offer, sku=vm.image.sku, version=vm.image.version
-        ),
-    )
 
 
 settings = load()

@@ -1,7 +1,8 @@
 """Azure's own rules that a configuration value must meet, each with its source, as plain data.
 
 Settings validate against them before any resource is registered, and the tests check every name the
-program registers against NAME_RULES, so a value Azure would refuse never reaches it.
+program registers against NAME_RULES, so a value Azure would refuse never reaches it. Every pattern is used
+with fullmatch: `$` would accept a trailing newline, which would land in Azure names.
 """
 
 from __future__ import annotations
@@ -55,6 +56,60 @@ ZONE_REGIONS = frozenset(
         "westus3",
     }
 )
+
+# Limits of one Private Link Service ("Azure subscription and service limits", Private Link limits).
+MAX_NAT_IPS = 8  # NAT IP configurations
+MAX_SUBSCRIPTIONS = 100  # subscriptions in visibility, and in auto-approval
+MAX_CONNECTIONS = 1000  # private endpoints connected
+MAX_REQUEST_MESSAGE = 140  # a private endpoint connection's request message
+NAT_HEADROOM = 8  # Microsoft recommends at least eight free NAT IPs in the NAT subnet
+# Subnets: Azure keeps the first four and the last address of every subnet; /29 is the smallest it creates.
+AZURE_RESERVED_IPS = 5
+AZURE_SMALLEST_SUBNET = 29
+MAX_CUSTOM_DATA = 65535  # a VM's customData (cloud-init), in bytes before base64
+MAX_KEY_VAULT_IP_RULES = 1000  # Key Vault service limits: IPv4 firewall rules per vault
+MAX_ALERT_EMAILS = 20  # e-mail receivers an action group takes (kept small: a list address pages a team)
+RETENTION_DAYS = (30, 730)  # Log Analytics: the interactive retention a workspace takes
+
+GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+GUID_RE = re.compile(GUID)
+REGION_NAME_RE = re.compile(r"[a-z0-9]+")
+ALIAS_RE = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_.-]{{0,79}}\.{GUID}\.[a-z0-9]+\.azure\.privatelinkservice")
+PRIVATE_ENDPOINT_ID_RE = re.compile(
+    rf"/subscriptions/(?P<subscription>{GUID})/resourceGroups/(?P<group>[^/]+)"
+    r"/providers/Microsoft\.Network/privateEndpoints/(?P<name>[^/]+)",
+    re.IGNORECASE,
+)
+SUBNET_ID_RE = re.compile(
+    rf"/subscriptions/{GUID}/resourceGroups/[-\w._()]{{0,89}}[-\w_()]"
+    r"/providers/Microsoft\.Network/virtualNetworks/[A-Za-z0-9][A-Za-z0-9_.-]{0,62}[A-Za-z0-9_]"
+    r"/subnets/[A-Za-z0-9][A-Za-z0-9_.-]{0,78}[A-Za-z0-9_]",
+    re.IGNORECASE | re.ASCII,
+)
+WORKSPACE_ID_RE = re.compile(
+    rf"/subscriptions/{GUID}/resourceGroups/[-\w._()]{{0,89}}[-\w_()]"
+    r"/providers/Microsoft\.OperationalInsights/workspaces/[A-Za-z0-9][A-Za-z0-9-]{2,61}[A-Za-z0-9]",
+    re.IGNORECASE | re.ASCII,
+)
+DNS_LABEL_RE = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+SERVICE_NAME_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?")
+KEY_VAULT_OBJECT_RE = re.compile(r"[0-9A-Za-z-]{1,127}")
+VM_SIZE_RE = re.compile(r"Standard_[A-Za-z0-9_]+")
+LINUX_USER_RE = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+IMAGE_PART_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9_-])?")
+IMAGE_VERSION_RE = re.compile(r"latest|\d+\.\d+\.\d+")
+# Azure refuses these as Linux admin user names.
+RESERVED_USERNAMES = frozenset(
+    {
+        *("administrator", "admin", "user", "user1", "test", "user2", "test1", "user3", "admin1", "1", "123"),
+        *("a", "actuser", "adm", "admin2", "aspnet", "backup", "console", "david", "guest", "john", "owner"),
+        *("root", "server", "sql", "support", "support_388945a0", "sys", "test2", "test3", "user4", "user5"),
+    }
+)
+# Azure accepts these for Linux VMs: RSA of at least 2048 bits and Ed25519; not ECDSA or DSA.
+SSH_KEY_TYPES = ("ssh-ed25519", "ssh-rsa")
+MIN_RSA_BITS = 2048
+ED25519_KEY_BYTES = 32
 
 
 @dataclass(frozen=True)

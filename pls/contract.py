@@ -1,12 +1,19 @@
-"""What the provider stack promises its consumers: the names of the outputs a consumer reads."""
+"""What the provider stack promises its consumers and the tooling: the names of the outputs they read."""
 
 from __future__ import annotations
 
 import pulumi
 
-from pls.settings import ALIAS_RE
+from pls.azure_rules import ALIAS_RE
 
 ALIAS = "alias"
+"""The provider's alias: what every consumer's private endpoint connects to."""
+SERVICE_ID = "privateLinkServiceId"
+"""The provider's Private Link Service: the program looks it up live before any change."""
+CONNECTIONS = "connections"
+"""The provider's connections, each with its private endpoint and linkIdentifier (scripts/verify compares it)."""
+VERIFY = "verify"
+"""A consumer's test VM and what it must find: what scripts/verify reads."""
 
 
 def checked_alias(alias: object, provider_stack: str) -> str:

@@ -1,18 +1,19 @@
 """What this stack's last deployment left in Azure: its Private Link Service, looked up live before any change.
 
 The stack's own previous outputs say where the service is (`privateLinkServiceId`); Azure says what it is now.
-Run by the program, first: pls.settings.check_deployed refuses what Azure cannot undo before anything changes.
+Run by the program, first: `check_deployed` refuses what Azure cannot undo before anything changes.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import pulumi
 from pulumi.runtime.sync_await import _sync_await
 from pulumi_azure_native import network
 
-from pls.settings import DeployedService
-
-SERVICE_ID_OUTPUT = "privateLinkServiceId"
+from pls.config import Problem, ProviderSettings, SettingsError
+from pls.contract import SERVICE_ID
 
 
 def deployed_service() -> DeployedService | None:
@@ -20,7 +21,7 @@ def deployed_service() -> DeployedService | None:
     own_stack = f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
     # The check must finish before any resource is registered, so wait for the reference here, as a
     # synchronous invoke does (a stack may read its own last outputs: they are replaced only when it ends).
-    details = _sync_await(pulumi.StackReference(own_stack).get_output_details(SERVICE_ID_OUTPUT))
+    details = _sync_await(pulumi.StackReference(own_stack).get_output_details(SERVICE_ID))
     service_id = details.value
     if not isinstance(service_id, str) or service_id.count("/") != 8:
         return None
@@ -43,3 +44,77 @@ def deployed_service() -> DeployedService | None:
             if c.private_endpoint is not None and c.private_endpoint.id
         ),
     )
+
+
+ALIAS_CHANGES = "replaces the Private Link Service: every customer's alias changes"
+
+
+@dataclass(frozen=True)
+class DeployedService:
+    """The Private Link Service this stack deployed last time, as Azure has it now."""
+
+    name: str
+    location: str
+    alias: str
+    nat_ip_count: int
+    frontend_ids: tuple[str, ...]
+    connection_endpoint_ids: tuple[str, ...]
+    """The private endpoints that have a connection (any state) to the service."""
+
+
+def check_deployed(settings: ProviderSettings, deployed: DeployedService | None) -> list[str]:
+    """Refuse (SettingsError) what Azure cannot undo; return warnings for what the configuration allows.
+
+    Shrinking natIpCount fails in Azure halfway through a deployment; a new name, region or frontend replaces
+    the service, and a new service has a new alias that no customer knows.
+    """
+    asked = {e.lower() for e in deployed.connection_endpoint_ids} if deployed else set()
+    problems = [
+        Problem(
+            "approvedConnections" if d["status"] == "Approved" else "rejectedConnections",
+            f"{d['private_endpoint_id']} | {d['reason']}",
+            f"no private endpoint {d['private_endpoint_id']} has asked to connect to the service (yet, or any more)",
+            "remove the entry (an offboarded customer), or wait until the customer has deployed its endpoint",
+        )
+        for d in settings.connection_decisions
+        if d["private_endpoint_id"].lower() not in asked
+    ]
+    if deployed is None:
+        if problems:
+            raise SettingsError(settings.project, problems)
+        return []
+    if settings.nat_ip_count < deployed.nat_ip_count:
+        problems.append(
+            Problem(
+                "natIpCount",
+                settings.nat_ip_count,
+                f"the deployed service {deployed.name} has {deployed.nat_ip_count} NAT IP configurations and Azure "
+                "cannot remove one",
+                f"set natIpCount: {deployed.nat_ip_count} (or more)",
+            )
+        )
+    frontend_lbs = {f.split("/loadBalancers/")[-1].split("/")[0] for f in deployed.frontend_ids}
+    changes = [
+        ("serviceName", settings.service_name, deployed.name, deployed.name != settings.service_name),
+        ("location", settings.location, deployed.location, deployed.location != settings.location),
+        (
+            "serviceName",
+            settings.service_name,
+            deployed.name,
+            bool(frontend_lbs) and frontend_lbs != {settings.load_balancer_name},
+        ),
+    ]
+    warnings = []
+    for key, value, was, changed in changes:
+        if not changed:
+            continue
+        why = f"{ALIAS_CHANGES} (now {deployed.alias}, {len(deployed.connection_endpoint_ids)} connection(s))"
+        if settings.protect_service:
+            problems.append(
+                Problem(key, value, why, f"keep {key}: {was}, or replace it on purpose (README, Guard rails)")
+            )
+        else:
+            warnings.append(f"{key} {was} -> {value} {why}")
+    if problems:
+        raise SettingsError(settings.project, list(dict.fromkeys(problems)))
+    return list(dict.fromkeys(warnings))

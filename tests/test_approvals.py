@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pls.settings import SettingsError
+from pls.config import SettingsError
 from tests.conftest import config_for, world_with_provider
 from tooling.offline_azure import OfflineAzure, Service
 from tooling.simulate import SimulationError, deploy

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from pls.settings import ALIAS_CHANGES, ConsumerSettings, SettingsError, parse
+from pls.config import ConsumerSettings, SettingsError, parse
+from pls.deployed import ALIAS_CHANGES
 from tests.conftest import config_for
 from tests.test_stack_files import check_stack_file
 from tooling.offline_azure import AzureError, EngineError, OfflineAzure

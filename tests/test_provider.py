@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from pls.settings import ProviderSettings, parse
+from pls.config import ProviderSettings, parse
 from tests.conftest import config_for, run_stack
 from tests.real_nginx import need
 from tooling.simulate import Registration, RepositoryWorld, Simulation

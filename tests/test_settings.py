@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from pls.settings import ConsumerSettings, ProviderSettings, SettingsError, load_schema, parse
-from pls.settings import main as settings_cli
+from pls.config import ConsumerSettings, ProviderSettings, SettingsError, load_schema, parse
+from pls.config.ssh_keys import main as ssh_key_cli
 from tests.conftest import config_for
 from tooling.simulate import ROOT, SECRET_PLACEHOLDER, SimulationError, offline_ssh_public_key, simulate, stack_config
 
@@ -269,15 +269,21 @@ def test_public_visibility_with_explicit_opt_in_and_rbac_only_are_valid() -> Non
         _config("provider", {"visibility": ["*"], "allowAnyoneWithAlias": True, "autoApproval": [SUB_B]}),
         stack="provider",
     )
-    assert isinstance(public, ProviderSettings) and public.visibility == ("*",)
+    assert isinstance(public, ProviderSettings) and public.visibility == ["*"]
     rbac_only = parse(_config("provider", {"visibility": [], "autoApproval": []}), stack="provider")
-    assert isinstance(rbac_only, ProviderSettings) and rbac_only.visibility == ()
+    assert isinstance(rbac_only, ProviderSettings) and rbac_only.visibility == []
 
 
 def test_consumer_ranges_may_overlap_the_providers() -> None:
-    provider = parse(config_for("provider"), stack="provider")
-    contoso = parse(config_for("consumer-contoso"), stack="consumer-contoso")
-    assert provider.vnet_cidr == contoso.vnet_cidr
+    provider = parse(_config("provider", {}), stack="provider")
+    assert isinstance(provider, ProviderSettings)
+    ranges = {
+        "consumerVnetCidr": provider.provider_vnet_cidr,
+        "endpointSubnetCidr": provider.backend_subnet_cidr,
+        "workloadSubnetCidr": provider.nat_subnet_cidr,
+    }
+    consumer = parse(_config("consumer", ranges), stack="consumer")
+    assert isinstance(consumer, ConsumerSettings) and consumer.consumer_vnet_cidr == provider.provider_vnet_cidr
 
 
 def test_the_request_message_defaults_to_the_customer() -> None:
@@ -330,15 +336,15 @@ def test_deploy_preflight_checks_the_key_type_azure_accepts(
 ) -> None:
     key_file = tmp_path / "id.pub"
     key_file.write_text(key + "\n")
-    assert (settings_cli(["check-ssh-key", str(key_file)]) == 0) is accepted
+    assert (ssh_key_cli([str(key_file)]) == 0) is accepted
     assert accepted or "Fix: ssh-keygen -t ed25519" in capsys.readouterr().err
 
 
 def test_the_preflight_is_the_command_scripts_deploy_runs(tmp_path: Path) -> None:
     key_file = tmp_path / "id.pub"
     key_file.write_text(ECDSA_KEY + "\n")
-    assert ".venv/bin/python -m pls.settings check-ssh-key" in (ROOT / "scripts/deploy").read_text()
+    assert ".venv/bin/python -m pls.config.ssh_keys" in (ROOT / "scripts/deploy").read_text()
     checked = subprocess.run(
-        [sys.executable, "-m", "pls.settings", "check-ssh-key", str(key_file)], capture_output=True, text=True
+        [sys.executable, "-m", "pls.config.ssh_keys", str(key_file)], capture_output=True, text=True
     )
     assert checked.returncode == 2 and "Fix: ssh-keygen -t ed25519" in checked.stderr

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pls.azure_rules import AUTONAME_SUFFIX, NAME_RULES
-from pls.settings import SettingsError, load_schema, parse
+from pls.config import SettingsError, load_schema, parse
 from tests.conftest import run_stack, world_with_provider
 from tooling.simulate import _ARM, RepositoryWorld, Simulation, deployed_config, stack_files
 

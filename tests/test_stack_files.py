@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pls.settings import ConsumerSettings, ProviderSettings, parse
+from pls.config import ConsumerSettings, ProviderSettings, parse
 from tooling.simulate import ROOT, RepositoryWorld, deployed_config, expected_connection, stack_config, stack_files
 
 STACKS = stack_files()
@@ -32,12 +32,12 @@ def check_stack_file(repository: RepositoryWorld, stack: str, root: Path = ROOT)
         service = repository.world.service_by_alias(sim.outputs["alias"])
         assert service is not None and service.nat_ip_count == settings.nat_ip_count
         for decision in settings.connection_decisions:
-            assert service.connections[decision.private_endpoint_id.lower()].status == decision.status
+            assert service.connections[decision["private_endpoint_id"].lower()].status == decision["status"]
         return
     assert isinstance(settings, ConsumerSettings)
     endpoint = sim.one("network:PrivateEndpoint")
-    if settings.existing_endpoint_subnet_id:  # the customer's own VNet: the stack creates none
-        assert endpoint.inputs["subnet"]["id"] == settings.existing_endpoint_subnet_id
+    if settings.own_subnets:  # the customer's own VNet: the stack creates none
+        assert endpoint.inputs["subnet"]["id"] == settings.own_subnets[0]
         assert sim.of_type("network:VirtualNetwork") == []
     else:
         assert ipaddress.ip_address(sim.outputs["endpointIp"]) in ipaddress.ip_network(settings.endpoint_subnet_cidr)

@@ -7,7 +7,9 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
+from pls.config import load_schema
 from tooling import docs
 from tooling.simulate import ROOT, RepositoryWorld, Simulation
 
@@ -56,9 +58,18 @@ def consumer_sim(repository: RepositoryWorld) -> Simulation:
     return repository.result("consumer")
 
 
-def test_readme_generated_sections_are_current() -> None:
-    current = docs.README.read_text()
-    assert docs.render(current) == current, "README.md is stale: run python -m tooling.docs"
+def test_readme_and_the_project_files_config_are_generated_from_the_code() -> None:
+    for path, (current, fresh) in docs.generated().items():
+        assert fresh == current, f"{path.name} is stale: run python -m tooling.docs"
+
+
+def test_pulumi_yaml_declares_exactly_the_settings_models_keys() -> None:
+    """The CLI applies Pulumi.yaml's types and defaults: they must be the model's, key for key."""
+    declared = yaml.safe_load(docs.PROJECT_FILE.read_text())["config"]
+    schema = load_schema()
+    assert list(declared) == list(schema.keys)
+    for name, key in schema.keys.items():
+        assert declared[name].get("default") == key.default and declared[name]["type"] == key.type, name
 
 
 def test_ci_runs_the_readme_test_command() -> None:
@@ -92,3 +103,27 @@ def test_every_argument_of_every_component_is_documented() -> None:
                 if isinstance(field, ast.AnnAssign):
                     documented = isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)
                     assert documented, f"{path.name}: {node.name}.{ast.unparse(field.target)} has no docstring"
+
+
+ENTRY_POINTS = {"main", "run"}
+PROGRAM_AND_TOOLING = [*(ROOT / "pls").rglob("*.py"), *(ROOT / "tooling").glob("*.py")]
+
+
+def test_each_concept_is_defined_once() -> None:
+    """A class or function (a type, a rule, a helper) has one definition in the program, the components and the
+    tooling: no parallel dataclass of a component's argument type, no second copy of a helper."""
+    defined: dict[str, list[str]] = {}
+    for path in [ROOT / "__main__.py", *(ROOT / "components").glob("*.py"), *PROGRAM_AND_TOOLING]:
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.ClassDef | ast.FunctionDef) and node.name not in ENTRY_POINTS:
+                defined.setdefault(node.name.lstrip("_"), []).append(str(path.relative_to(ROOT)))
+    assert {name: paths for name, paths in defined.items() if len(paths) > 1} == {}
+
+
+def test_output_names_the_tooling_reads_are_the_contracts_constants() -> None:
+    contract_names = {"alias", "privateLinkServiceId", "connections", "verify"}
+    for path in [ROOT / "__main__.py", *PROGRAM_AND_TOOLING]:
+        if path.name in ("contract.py", "offline_azure.py", "simulate.py", "verify_probe.py"):
+            continue  # Azure's own property names (an alias, a service's connections), not stack outputs
+        literals = {n.value for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Constant)}
+        assert not literals & contract_names, f"{path.name} spells an output name: use pls.contract"

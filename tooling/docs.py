@@ -1,7 +1,8 @@
-"""README.md sections generated from the code, so the documentation cannot drift from it.
+"""What is generated from the code, so it cannot drift from it: README.md's sections (configuration reference,
+diagram) and Pulumi.yaml's `config:` (read off the settings model, pls/config/).
 
-python -m tooling.docs          # rewrite the generated sections of README.md
-python -m tooling.docs --check  # exit 1 if README.md is stale (the test suite checks this too)
+python -m tooling.docs          # rewrite them
+python -m tooling.docs --check  # exit 1 if either is stale (the test suite checks this too)
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ import argparse
 import json
 import re
 from collections.abc import Callable
+from pathlib import Path
 
-from pls.settings import load_schema
+from pls.config import load_schema
+from pls.config.schema import PROJECT_FILE, with_config_block
 from tooling.plan import readme_diagram
 from tooling.simulate import ROOT
 
@@ -45,18 +48,23 @@ def render(text: str) -> str:
     return text
 
 
+def generated() -> dict[Path, tuple[str, str]]:
+    """Each generated file: its text now, and what the code makes of it."""
+    readme, project = README.read_text(), PROJECT_FILE.read_text()
+    return {README: (readme, render(readme)), PROJECT_FILE: (project, with_config_block(project, load_schema()))}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tooling.docs")
-    parser.add_argument("--check", action="store_true", help="only report whether README.md is up to date")
+    parser.add_argument("--check", action="store_true", help="only report whether the generated parts are current")
     args = parser.parse_args(argv)
-    current = README.read_text()
-    fresh = render(current)
+    stale = [path for path, (current, fresh) in generated().items() if current != fresh]
     if args.check:
-        if fresh != current:
-            print("README.md is stale: run python -m tooling.docs")
-            return 1
-        return 0
-    README.write_text(fresh)
+        for path in stale:
+            print(f"{path.name} is stale: run python -m tooling.docs")
+        return 1 if stale else 0
+    for path, (_, fresh) in generated().items():
+        path.write_text(fresh)
     return 0
 
 

@@ -19,7 +19,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from pls.settings import ConsumerSettings, ProviderSettings, SettingsError, parse
+from pls.config import ConsumerSettings, ProviderSettings, SettingsError, parse
 from tooling.simulate import (
     ROOT,
     Registration,
@@ -80,7 +80,7 @@ def connection_forecast(consumer: ConsumerSettings, root: Path = ROOT) -> list[s
     if fate is None:
         return ["connection: decided by a provider outside this repository (providerAlias); Pending until it acts"]
     lines = [f"connection: {FATES[fate]}"]
-    provider_stack = provider_stack_file(consumer.provider_stack or "", root)
+    provider_stack = provider_stack_file(consumer.provider_stack_read or "", root)
     provider = parse(deployed_config(provider_stack or "", root), stack=provider_stack or "")
     assert isinstance(provider, ProviderSettings) and consumer.subscription_id is not None
     if consumer.auto_approved and consumer.subscription_id not in provider.auto_approval:

@@ -32,15 +32,9 @@ from pulumi.runtime.settings import SETTINGS, get_root_resource, reset_options
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from pls.settings import (
-    ALIAS_CHANGES,
-    AZURE_NATIVE,
-    ConsumerSettings,
-    ProviderSettings,
-    SettingsError,
-    load_schema,
-    parse,
-)
+from pls import contract
+from pls.config import AZURE_NATIVE, ConsumerSettings, ProviderSettings, SettingsError, load_schema, parse
+from pls.deployed import ALIAS_CHANGES
 from tooling.offline_azure import AzureError, EngineError, OfflineAzure
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -612,12 +606,12 @@ def deploy_repository(root: Path = ROOT) -> RepositoryWorld:
         settings = parse(configs[stack], stack=stack)
         assert isinstance(settings, ProviderSettings)
         decided = decided or bool(settings.connection_decisions)
-        service = world.service_by_alias(repo.deployed[stack].outputs["alias"])
+        service = world.service_by_alias(repo.deployed[stack].outputs[contract.ALIAS])
         assert service is not None
         for decision in settings.connection_decisions:
-            if decision.private_endpoint_id.lower() not in service.connections:
-                world.add_connection(service, decision.private_endpoint_id, "a customer outside this repository")
-                repo.assumed.append(decision.private_endpoint_id)
+            if decision["private_endpoint_id"].lower() not in service.connections:
+                world.add_connection(service, decision["private_endpoint_id"], "a customer outside this repository")
+                repo.assumed.append(decision["private_endpoint_id"])
         attempt(stack, configs[stack])
     for stack in consumers:  # their refresh, when a provider has decided on anything
         if decided and stack in repo.deployed:
@@ -627,7 +621,7 @@ def deploy_repository(root: Path = ROOT) -> RepositoryWorld:
 
 def expected_connection(consumer: ConsumerSettings, root: Path = ROOT) -> str | None:
     """What the provider's stack file says happens to this customer's connection, when that file is here."""
-    provider_stack = provider_stack_file(consumer.provider_stack or "", root)
+    provider_stack = provider_stack_file(consumer.provider_stack_read or "", root)
     if provider_stack is None or consumer.subscription_id is None:
         return None
     try:

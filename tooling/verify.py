@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from pls import contract
 from tooling import verify_probe
 
 VERIFY_SECONDS = 60.0
@@ -70,7 +71,7 @@ def pulumi_outputs(stack: str, deadline: float) -> dict[str, Any]:
 
 def link_identifier(provider_outputs: Mapping[str, Any], private_endpoint_id: str) -> str:
     """The connection's linkIdentifier as the provider's last deployment saw it; empty if it did not see it."""
-    for connection in provider_outputs.get("connections") or []:
+    for connection in provider_outputs.get(contract.CONNECTIONS) or []:
         if str(connection.get("privateEndpointId", "")).lower() == private_endpoint_id.lower():
             return str(connection.get("linkIdentifier") or "")
     return ""
@@ -145,7 +146,7 @@ def verdict(message: str) -> int | None:
 
 def verify(stack: str, link_id: str | None) -> int:
     deadline = time.monotonic() + VERIFY_SECONDS
-    consumer: dict[str, Any] = pulumi_outputs(stack, deadline).get("verify") or {}
+    consumer: dict[str, Any] = pulumi_outputs(stack, deadline).get(contract.VERIFY) or {}
     missing = VERIFY_KEYS - set(consumer)
     if missing:
         raise VerifyError(

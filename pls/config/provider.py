@@ -1,0 +1,364 @@
+"""The provider stack's keys: the network, the web VMs and the Private Link Service, with their rules."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
+
+from components.private_link_service import ConnectionDecision
+from pls import azure_rules
+from pls.config.common import CommonSettings
+from pls.config.errors import Problem, refuse, shown
+from pls.config.keys import Checks, Cidr, Key, Subscriptions, SubscriptionsOrAnyone, fqdn_ok, matching, rule
+from pls.config.operations import OperationsKeys, check_operations
+from pls.config.web import WebTierKeys, app_cloud_config, check_web_tier
+from pls.webserver import HEALTH_PORT, HTTPS_PORT, RateLimit, WebServerConfig, render_web_server
+
+DECISION_KEYS = {"approvedConnections": "Approved", "rejectedConnections": "Rejected"}
+
+
+def _load_balancer_name(service_name: str) -> str:
+    """Fixed by serviceName: the frontend the service (and so its alias) is attached to lives on it."""
+    return f"lb-{service_name}"
+
+
+def _load_balancer_name_ok(service_name: str) -> str:
+    name = _load_balancer_name(service_name)
+    problem = azure_rules.NAME_RULES["azure-native:network:LoadBalancer"].problem(name)
+    if problem:
+        raise refuse(f"makes the load balancer name {name!r}: {problem}", "shorten or simplify serviceName")
+    return service_name
+
+
+def _decision(entry: str) -> str:
+    """One "<private endpoint resource id> | <reason>" entry, checked: the id by Azure's naming rules."""
+    endpoint_id, sep, reason = (part.strip() for part in entry.partition("|"))
+    if not sep or not reason:
+        raise refuse(f"{shown(entry)} has no reason", 'write "<private endpoint resource id> | <reason>"')
+    match = azure_rules.PRIVATE_ENDPOINT_ID_RE.fullmatch(endpoint_id)
+    bad_part = match and (
+        azure_rules.NAME_RULES["azure-native:resources:ResourceGroup"].problem(match["group"])
+        or azure_rules.NAME_RULES["azure-native:network:PrivateEndpoint"].problem(match["name"])
+        if match["group"].isascii() and match["name"].isascii()
+        else "not ASCII"
+    )
+    if not match or bad_part:
+        raise refuse(
+            f"{shown(endpoint_id)} is not a private endpoint resource id"
+            + (f" (its names: {bad_part})" if bad_part else ""),
+            "use the consumer's endpoint id /subscriptions/<guid>/resourceGroups/<rg>/providers/"
+            "Microsoft.Network/privateEndpoints/<name> (never its request message)",
+        )
+    return entry
+
+
+Decisions = list[Annotated[str, AfterValidator(_decision)]]
+
+
+def _zones_ok(zones: list[int]) -> bool:
+    return bool(zones) and all(z in (1, 2, 3) for z in zones) and len(set(zones)) == len(zones)
+
+
+class ProviderSettings(CommonSettings, WebTierKeys, OperationsKeys):
+    """The provider stack: what it publishes, on which network, to whom."""
+
+    service_name: Annotated[
+        str,
+        Key(
+            "provider",
+            (
+                "Name of the Private Link Service and prefix of its alias "
+                "(<serviceName>.<guid>.<region>.azure.privatelinkservice), at most 77 characters (the load "
+                "balancer is lb-<serviceName>). Fixed once created: a change is refused while protectService is "
+                "on."
+            ),
+        ),
+        matching(
+            azure_rules.SERVICE_NAME_RE,
+            "not a valid Private Link Service name",
+            "use 1-80 letters, digits, '.', '-' or '_', starting with a letter or digit",
+        ),
+        AfterValidator(_load_balancer_name_ok),
+    ] = "saas"
+    provider_vnet_cidr: Annotated[
+        Cidr,
+        Key(
+            "provider",
+            ("Address space of the isolated provider VNet."),
+        ),
+    ] = "10.50.0.0/16"
+    backend_subnet_cidr: Annotated[
+        Cidr,
+        Key(
+            "provider",
+            ("Subnet of the web VMs and the load balancer frontend (NSG, NAT gateway)."),
+        ),
+    ] = "10.50.1.0/24"
+    nat_subnet_cidr: Annotated[
+        Cidr,
+        Key(
+            "provider",
+            (
+                "Dedicated subnet the Private Link Service draws its NAT IPs from "
+                "(privateLinkServiceNetworkPolicies Disabled). Size it for peak consumer connections: it cannot "
+                "grow in place."
+            ),
+        ),
+    ] = "10.50.2.0/24"
+    web_vm_count: Annotated[
+        int,
+        Key(
+            "provider",
+            ("Number of nginx web VMs, spread round-robin over `zones`."),
+            "must be between 1 and 100",
+            "set at least one web VM",
+        ),
+        Field(ge=1, le=100),
+    ] = 3
+    zones: Annotated[
+        list[int],
+        Key(
+            "provider",
+            ("Availability zones (1, 2, 3) the web VMs are placed in."),
+        ),
+        rule(_zones_ok, "zones must be distinct values among 1, 2, 3", "e.g. [1, 2, 3]"),
+    ] = [1, 2, 3]
+    nat_gateway: Annotated[
+        bool,
+        Key(
+            "provider",
+            (
+                "Give the backend subnet a NAT gateway so cloud-init can install nginx (VMs behind an internal "
+                "Standard LB have no outbound access). Turn off only for an image that already carries nginx and "
+                "njs."
+            ),
+        ),
+    ] = True
+    lb_idle_timeout_minutes: Annotated[
+        int,
+        Key(
+            "provider",
+            (
+                "TCP idle timeout of the load-balancing rule, 4-100 minutes. Private Link itself drops idle "
+                "flows after ~5 minutes: clients need keep-alives."
+            ),
+            "Azure accepts 4 to 100 minutes",
+            "e.g. 15",
+        ),
+        Field(ge=4, le=100),
+    ] = 15
+    nat_ip_count: Annotated[
+        int,
+        Key(
+            "provider",
+            (
+                "Number of NAT IP configurations of the Private Link Service, 1-8. Azure cannot remove a NAT IP "
+                "once added: grow it; a value below the deployed service's is refused before any change."
+            ),
+            f"a Private Link Service has 1 to {azure_rules.MAX_NAT_IPS} NAT IP configurations",
+            f"choose 1..{azure_rules.MAX_NAT_IPS} (and remember NAT IPs cannot be removed once added)",
+        ),
+        Field(ge=1, le=azure_rules.MAX_NAT_IPS),
+    ] = 1
+    visibility: Annotated[
+        SubscriptionsOrAnyone,
+        Key(
+            "provider",
+            (
+                "Subscription IDs that may see the service and request a connection (at most 100). Empty: only "
+                "subscriptions with RBAC on the Private Link Service. `*` (anyone with the alias) needs "
+                "allowAnyoneWithAlias."
+            ),
+        ),
+    ] = []
+    allow_anyone_with_alias: Annotated[
+        bool,
+        Key(
+            "provider",
+            ('Explicit opt-in that lets visibility be ["*"]: anyone who knows the alias may request a connection.'),
+        ),
+    ] = False
+    auto_approval: Annotated[
+        Subscriptions,
+        Key(
+            "provider",
+            ("Subscription IDs whose connections are approved on arrival (at most 100); each must be in visibility."),
+        ),
+    ] = []
+    fqdns: Annotated[
+        list[
+            Annotated[
+                str,
+                rule(
+                    fqdn_ok,
+                    lambda fqdn: f"{shown(fqdn)} is not a DNS name",
+                    "use a name such as api.saas.example.com",
+                ),
+            ]
+        ],
+        Key(
+            "provider",
+            ("FQDNs of the service that Azure attaches to the Private Link Service, for consumers' DNS."),
+        ),
+    ] = []
+    protect_service: Annotated[
+        bool,
+        Key(
+            "provider",
+            (
+                "Protect the Private Link Service (and so its alias, the customers' contract) against deletion "
+                "and replacement."
+            ),
+        ),
+    ] = True
+    lock_service: Annotated[
+        bool,
+        Key(
+            "provider",
+            (
+                "A CanNotDelete lock on the Private Link Service, so a portal click or a script cannot delete "
+                "the alias outside Pulumi. Azure applies it to the service's connections too: a customer's "
+                "endpoint cannot be deleted (ScopeLocked) while it is on. Offboarding and teardown lift it first "
+                "(README, Lifecycle)."
+            ),
+        ),
+    ] = True
+    approved_connections: Annotated[
+        Decisions,
+        Key(
+            "provider",
+            (
+                'Private endpoint connections to approve, each "<private endpoint resource id> | <reason>". '
+                "Keyed on the endpoint's id, never on its request message. An endpoint that has not asked (or no "
+                "longer exists) is refused before any change."
+            ),
+        ),
+    ] = []
+    rejected_connections: Annotated[
+        Decisions,
+        Key(
+            "provider",
+            ('Private endpoint connections to reject, each "<private endpoint resource id> | <reason>".'),
+        ),
+    ] = []
+
+    @property
+    def load_balancer_name(self) -> str:
+        return _load_balancer_name(self.service_name)
+
+    @property
+    def service_ports(self) -> tuple[int, ...]:
+        """The ports consumers reach through the load balancer (the probe reaches HEALTH_PORT regardless)."""
+        if not self.tls:
+            return (HEALTH_PORT,)
+        return (HTTPS_PORT, HEALTH_PORT) if self.http_on_tls == "redirect" else (HTTPS_PORT,)
+
+    @cached_property
+    def connection_decisions(self) -> list[ConnectionDecision]:
+        decisions = []
+        for entries, status in ((self.approved_connections, "Approved"), (self.rejected_connections, "Rejected")):
+            for entry in entries:
+                endpoint_id, _, reason = (part.strip() for part in entry.partition("|"))
+                decisions.append(ConnectionDecision(private_endpoint_id=endpoint_id, status=status, reason=reason))
+        return decisions
+
+    @cached_property
+    def web_server(self) -> WebServerConfig:
+        """The web VMs' software (zone left empty: each VM has its own). nginx's PROXY protocol switch is the
+        service's: they cannot disagree."""
+        return WebServerConfig(
+            proxy_protocol=self.proxy_protocol,
+            trusted_proxy_cidr=self.nat_subnet_cidr,
+            zone="",
+            app_upstream=self.app_upstream,
+            demo_app=self.app_cloud_config == "demo",
+            app_cloud_config=app_cloud_config(self.app_cloud_config),
+            tls=self.tls,
+            http_on_tls=self.http_on_tls,
+            server_names=tuple(f.removesuffix(".") for f in self.fqdns),
+            rate_limit=RateLimit(per_second=self.tenant_rate_limit, burst=self.tenant_rate_burst),
+        )
+
+    def connection_fate(self, subscription_id: str, private_endpoint_id: str | None = None) -> str:
+        """What Azure does with a new connection from `subscription_id`: NotVisible, Approved, Rejected or Pending."""
+        subscription_id = subscription_id.lower()
+        if self.visibility != ["*"] and subscription_id not in self.visibility:
+            return "NotVisible"
+        if subscription_id in self.auto_approval:
+            return "Approved"
+        decided = {d["private_endpoint_id"].lower(): d["status"] for d in self.connection_decisions}
+        return decided.get((private_endpoint_id or "").lower(), "Pending")
+
+
+def check_provider(c: Checks) -> None:
+    """The provider's rules across keys: subnets that hold what they must, who may connect, one decision each."""
+    values = c.values
+    min_free = {}
+    if c.ok("natIpCount"):
+        min_free["natSubnetCidr"] = values["natIpCount"] + azure_rules.NAT_HEADROOM
+    if c.ok("webVmCount"):
+        min_free["backendSubnetCidr"] = values["webVmCount"] + 1  # the load balancer frontend
+    c.subnets("providerVnetCidr", ["backendSubnetCidr", "natSubnetCidr"], min_free)
+    if c.ok("visibility", "allowAnyoneWithAlias", "autoApproval"):
+        visibility = [s.lower() for s in values["visibility"]]
+        if "*" in visibility:
+            if c.check(
+                "visibility", visibility == ["*"], "'*' cannot be combined with subscriptions", 'use ["*"] alone'
+            ):
+                c.check(
+                    "visibility",
+                    values["allowAnyoneWithAlias"],
+                    "'*' lets anyone with the alias request a connection",
+                    "set allowAnyoneWithAlias: true to opt in, or list the customers' subscription IDs",
+                )
+        elif values["allowAnyoneWithAlias"]:
+            c.fail(
+                "allowAnyoneWithAlias",
+                'is true but visibility is not ["*"]',
+                'set visibility: ["*"] or remove allowAnyoneWithAlias',
+            )
+        else:
+            outside = [s.lower() for s in values["autoApproval"] if s.lower() not in visibility]
+            c.check(
+                "autoApproval",
+                not outside,
+                f"{', '.join(outside)} not in visibility (auto-approval must be a subset of visibility)",
+                "add them to visibility too",
+            )
+    decided: set[str] = set()
+    for key in DECISION_KEYS:
+        if not c.ok(key):
+            continue
+        for entry in values[key]:
+            endpoint_id = entry.partition("|")[0].strip()
+            c.check(
+                key,
+                endpoint_id.lower() not in decided,
+                f"{endpoint_id} is decided twice",
+                "keep one decision per private endpoint",
+            )
+            decided.add(endpoint_id.lower())
+    check_web_tier(c)
+    check_operations(c)
+
+
+def built_provider_problems(settings: ProviderSettings) -> list[Problem]:
+    """What only the built settings show: the provider's cloud-config against the web tier's, and the size of
+    the VMs' cloud-init against Azure's limit for custom data."""
+    fix = "leave those parts to the web tier, or use your own image (none)"
+    try:
+        size = len(render_web_server(settings.web_server).cloud_init.encode())
+    except ValueError as clash:  # the provider's cloud-config collides with the web tier's
+        return [Problem("appCloudConfig", settings.app_cloud_config, str(clash), fix)]
+    if size > azure_rules.MAX_CUSTOM_DATA:
+        return [
+            Problem(
+                "appCloudConfig",
+                settings.app_cloud_config,
+                f"makes the VMs' cloud-init {size} bytes, Azure takes {azure_rules.MAX_CUSTOM_DATA}",
+                "trim it",
+            )
+        ]
+    return []
