@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from tooling import plan
+from tooling.engine import RepositoryWorld, deploy
 from tooling.offline_azure import OfflineAzure
-from tooling.simulate import RepositoryWorld, Simulation, deploy, deployed_config, simulate
+from tooling.simulate import Simulation, deployed_config, simulate
 
 PROVIDER_STACK = "organization/pls-saas/provider"
 

@@ -6,8 +6,9 @@ import pytest
 
 from pls.config import SettingsError
 from tests.conftest import config_for, world_with_provider
+from tooling.engine import deploy
 from tooling.offline_azure import OfflineAzure, Service
-from tooling.simulate import SimulationError, deploy
+from tooling.simulate import SimulationError
 
 TRADEWINDS_PE = (
     "/subscriptions/11111111-1111-4111-8111-111111111111/resourceGroups/tradewinds-rg/providers/"

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from tests.conftest import PROVIDER_STACK, config_for, run_stack, world_with_provider
+from tooling.engine import RepositoryWorld
 from tooling.offline_azure import OfflineAzure
-from tooling.simulate import Registration, RepositoryWorld, Simulation, SimulationError, simulate
+from tooling.simulate import Registration, Simulation, SimulationError, simulate
 
 
 @pytest.fixture(scope="module")

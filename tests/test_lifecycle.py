@@ -18,20 +18,10 @@ from pls.config import ConsumerSettings, SettingsError, parse
 from pls.deployed import ALIAS_CHANGES
 from tests.conftest import config_for
 from tests.test_stack_files import check_stack_file
+from tooling.engine import deploy, deploy_repository, destroy, refresh, replacements
 from tooling.offline_azure import AzureError, EngineError, OfflineAzure
 from tooling.plan import changes_against, connection_forecast
-from tooling.simulate import (
-    ROOT,
-    Simulation,
-    SimulationError,
-    deploy,
-    deploy_repository,
-    destroy,
-    refresh,
-    replacements,
-    stack_config,
-    stack_files,
-)
+from tooling.simulate import ROOT, Simulation, SimulationError, stack_config, stack_files
 
 TRADEWINDS = "11111111-1111-4111-8111-111111111111"
 CONTOSO = "22222222-2222-4222-8222-222222222222"
@@ -138,7 +128,7 @@ def test_auto_approved_stack_without_the_providers_auto_approval_waits_and_the_p
 
 def test_customer_outside_visibility_is_refused_by_azure() -> None:
     world = _world()
-    provider = world.deployments["provider"].simulation
+    provider = world.deployments["provider"]
     stranger = config_for("consumer", **{"azure-native:subscriptionId": STRANGER})
     refused = _refused(lambda: deploy(world, "consumer", stranger), AzureError)
     assert isinstance(refused, AzureError) and refused.code == "PrivateLinkServiceNotVisible"
@@ -159,7 +149,7 @@ def test_nat_ips_grow_in_place_and_never_shrink() -> None:
     assert isinstance(error, SettingsError) and error.keys == {"natIpCount"}
     assert "has 3 NAT IP configurations" in str(error)
     _nothing_but_the_lookup(failure.value.registrations)
-    assert world.deployments["provider"].simulation is grown
+    assert world.deployments["provider"] is grown
 
 
 def test_a_new_alias_is_refused_while_protected_and_the_plan_says_why() -> None:

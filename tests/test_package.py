@@ -19,8 +19,9 @@ from components import _package
 from components.__main__ import SERVED
 from tests.plugin_process import serving
 from tooling import package
+from tooling.engine import deploy
 from tooling.offline_azure import OfflineAzure
-from tooling.simulate import ROOT, Simulation, deploy
+from tooling.simulate import ROOT, Simulation
 
 PLUGIN = ROOT / "components"
 RECORDED = json.loads(package.SCHEMA_FILE.read_text())

@@ -12,7 +12,8 @@ import pytest
 
 from policy import rules
 from tests.conftest import run_stack
-from tooling.simulate import RepositoryWorld, Simulation, stack_files
+from tooling.engine import RepositoryWorld
+from tooling.simulate import Simulation, stack_files
 
 
 @dataclass

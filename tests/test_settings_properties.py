@@ -15,7 +15,9 @@ from hypothesis import strategies as st
 from pls.azure_rules import AUTONAME_SUFFIX, NAME_RULES
 from pls.config import SettingsError, load_schema, parse
 from tests.conftest import run_stack, world_with_provider
-from tooling.simulate import _ARM, RepositoryWorld, Simulation, deployed_config, stack_files
+from tooling.arm_mocks import ARM
+from tooling.engine import RepositoryWorld
+from tooling.simulate import Simulation, deployed_config, stack_files
 
 STACKS = stack_files()
 KEYS = [k for k in load_schema().keys if k != "role"] + [
@@ -136,7 +138,7 @@ def _registered_names(sim: Simulation) -> list[tuple[str, str]]:
     for resource in sim.resources:
         if resource.type not in NAME_RULES:
             continue
-        own_name_key = _ARM[resource.type][1]
+        own_name_key = ARM[resource.type][1]
         explicit = resource.inputs.get(own_name_key)
         names.append((resource.type, explicit or resource.name + "x" * AUTONAME_SUFFIX))
         computer = (resource.inputs.get("osProfile") or {}).get("computerName")

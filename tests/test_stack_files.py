@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from pls.config import ConsumerSettings, ProviderSettings, parse
-from tooling.simulate import ROOT, RepositoryWorld, deployed_config, expected_connection, stack_config, stack_files
+from tooling.engine import RepositoryWorld, expected_connection
+from tooling.simulate import ROOT, deployed_config, stack_config, stack_files
 
 STACKS = stack_files()
 

@@ -11,7 +11,8 @@ import sys
 import time
 from typing import Any
 
-from tooling.simulate import ROOT, deploy, deploy_repository, deployed_config, simulate, stack_files
+from tooling.engine import deploy, deploy_repository
+from tooling.simulate import ROOT, deployed_config, simulate, stack_files
 
 SCALED_PROVIDER = {
     "webVmCount": 9,

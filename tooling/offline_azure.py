@@ -1,7 +1,7 @@
 """A stateful offline Azure (a test double): what persists between deployments of different stacks.
 
-The mocks of tooling/simulate.py ask it what Azure would answer; `deploy`, `refresh` and `destroy` play the
-Pulumi engine's part (previous state, protected resources, replacements) over one persistent world:
+The mocks of tooling/arm_mocks.py ask it what Azure would answer; tooling/engine.py plays the Pulumi
+engine's part (previous state, protected resources, replacements) over one persistent world:
 
 - a Private Link Service keeps its alias, NAT IP count and frontend across deployments; it cannot lose a NAT
   IP, and it cannot be deleted while it has connections;
@@ -20,7 +20,7 @@ import copy
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 FIRST_LINK_ID = 536870913  # LinkIDs Azure hands out look like this (0x20000001)
 
@@ -96,15 +96,11 @@ class _State:
     """Bumped when a service is deleted, so a service created again under the same name gets a new alias."""
 
 
-@dataclass
-class Deployment:
-    """What a stack's last successful deployment left: its outputs and resources (tooling.simulate.Simulation)."""
+class DeployedStack(Protocol):
+    """What the state backend keeps of a stack's last successful deployment that Azure's side reads: its
+    outputs (a StackReference's answer). The engine records the rest."""
 
-    simulation: Any
-
-    @property
-    def outputs(self) -> dict[str, Any]:
-        return dict(self.simulation.outputs)
+    outputs: dict[str, Any]
 
 
 class OfflineAzure:
@@ -112,7 +108,7 @@ class OfflineAzure:
         self.organization = organization
         self.project = project
         self.state = _State()
-        self.deployments: dict[str, Deployment] = {}
+        self.deployments: dict[str, DeployedStack] = {}
         self.extra_stack_outputs: dict[str, dict[str, Any]] = {}
         """Outputs of stacks that are not deployed in this world (e.g. a provider that has no alias yet)."""
         self.existing_subnets: dict[str, str] = {}
@@ -135,7 +131,7 @@ class OfflineAzure:
     def stack_outputs(self, qualified_stack: str) -> dict[str, Any]:
         for stack, deployment in self.deployments.items():
             if self.qualified(stack) == qualified_stack:
-                return deployment.outputs
+                return dict(deployment.outputs)
         return self.extra_stack_outputs.get(qualified_stack, {})
 
     def service_by_alias(self, alias: str) -> Service | None:
@@ -276,36 +272,21 @@ class OfflineAzure:
         del self.state.services[rid.lower()]
         self.state.generation += 1
 
-    # --- the engine's part --------------------------------------------------------------------------
-
     def transaction(self) -> _Transaction:
         return _Transaction(self)
 
-    def record(self, stack: str, simulation: Any) -> None:
-        self.deployments[stack] = Deployment(simulation)
-
-    def forget(self, stack: str) -> None:
-        """A destroyed stack: its endpoints' connections go, then its services (refused while they have any)."""
-        resources = self.deployments[stack].simulation.resources
-        for resource in resources:  # the engine deletes dependents first: a lock before what it locks
-            if resource.type == "azure-native:authorization:ManagementLockByScope":
-                self.unlock(resource.inputs["scope"])
-        for resource in resources:
-            if resource.type == "azure-native:network:PrivateEndpoint":
-                endpoint_id = resource.outputs["id"].lower()
-                self.state.endpoint_states.pop(endpoint_id, None)
-                for service in self.state.services.values():
-                    connection = service.connections.get(endpoint_id)
-                    if connection is not None:
-                        self.refuse_if_locked(
-                            f"{service.id}/privateEndpointConnections/{connection.name}",
-                            "delete the private endpoint's connection",
-                        )
-                        del service.connections[endpoint_id]
-        for resource in resources:
-            if resource.type == "azure-native:network:PrivateLinkService":
-                self.delete_service(resource.outputs["id"])
-        del self.deployments[stack]
+    def delete_endpoint(self, endpoint_id: str) -> None:
+        """A private endpoint is deleted: its connection goes (refused while the service's lock covers it)."""
+        endpoint_id = endpoint_id.lower()
+        self.state.endpoint_states.pop(endpoint_id, None)
+        for service in self.state.services.values():
+            connection = service.connections.get(endpoint_id)
+            if connection is not None:
+                self.refuse_if_locked(
+                    f"{service.id}/privateEndpointConnections/{connection.name}",
+                    "delete the private endpoint's connection",
+                )
+                del service.connections[endpoint_id]
 
 
 class _Transaction:

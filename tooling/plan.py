@@ -20,22 +20,17 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from pls.config import ConsumerSettings, ProviderSettings, SettingsError, parse
-from tooling.simulate import (
-    ROOT,
-    Registration,
+from tooling.engine import (
     RepositoryWorld,
-    Simulation,
-    SimulationError,
     deploy,
     deploy_repository,
-    deployed_config,
     describe_replacement,
     expected_connection,
     input_at,
     provider_stack_file,
     replacements,
-    stack_files,
 )
+from tooling.simulate import ROOT, Registration, Simulation, SimulationError, deployed_config, stack_files
 
 PROVIDER_STACK_FILE = "provider"
 FATES = {
