@@ -11,11 +11,10 @@ import pulumi
 from components.certificate_vault import CertificateVault, CertificateVaultArgs
 from components.consumer_network import ConsumerNetwork, ConsumerNetworkArgs, ExistingSubnets, NewNetwork
 from components.internal_load_balancer import InternalLoadBalancer, InternalLoadBalancerArgs
-from components.linux_vm import LinuxVm, LinuxVmArgs, ObservedCertificate
+from components.linux_vm import ObservedCertificate
 from components.log_workspace import LogWorkspace, LogWorkspaceArgs, TextLog
-from components.private_dns import PrivateDnsRecord, PrivateDnsRecordArgs
-from components.private_endpoint import PrivateEndpoint, PrivateEndpointArgs
 from components.private_link_service import PrivateLinkService, PrivateLinkServiceArgs
+from components.private_service_access import PrivateServiceAccess, PrivateServiceAccessArgs, VerificationVm
 from components.provider_network import ProviderNetwork, ProviderNetworkArgs
 from components.service_alerts import ServiceAlerts, ServiceAlertsArgs
 from components.web_tier import WebTier, WebTierArgs
@@ -220,79 +219,73 @@ def alert_args(
 
 
 def consumer(s: ConsumerSettings) -> None:
+    net = ConsumerNetwork(s.customer, consumer_network_args(s))
     alias = contract.provider_alias(s.provider_stack_read, s.provider_alias or None)
-    network_args = ConsumerNetworkArgs(resource_group_name=s.resource_group_name, location=s.location, tags=s.tags)
-    if s.own_subnets:
-        endpoint_subnet_id, workload_subnet_id = s.own_subnets
-        network_args["existing"] = ExistingSubnets(
-            endpoint_subnet_id=endpoint_subnet_id, workload_subnet_id=workload_subnet_id
-        )
-    else:
-        network_args["new"] = NewNetwork(
-            vnet_cidr=s.consumer_vnet_cidr,
-            endpoint_subnet_cidr=s.endpoint_subnet_cidr,
-            workload_subnet_cidr=s.workload_subnet_cidr,
-            workload_nat_gateway=s.workload_nat_gateway,
-        )
-    net = ConsumerNetwork(s.customer, network_args)
-    endpoint_args = PrivateEndpointArgs(
-        resource_group_name=net.resource_group_name,
-        location=s.location,
-        subnet_id=net.endpoint_subnet_id,
-        alias=alias,
-        auto_approved=s.auto_approved,
-        tags=s.tags,
-    )
-    if not s.auto_approved:
-        endpoint_args["request_message"] = s.request_message
-    endpoint = PrivateEndpoint(s.endpoint_component_name, endpoint_args)
-    dns = PrivateDnsRecord(
-        f"{s.customer}-dns",
-        PrivateDnsRecordArgs(
-            resource_group_name=net.resource_group_name,
-            zone_name=s.dns_zone,
-            record_name=s.dns_record,
-            vnet_id=net.vnet_id,
-            ip_address=endpoint.private_ip,
-            tags=s.tags,
-        ),
-    )
+    access = PrivateServiceAccess(s.customer, access_args(s, net, alias))
+
     pulumi.export("providerAlias", alias)
-    pulumi.export("privateEndpointId", endpoint.endpoint_id)
-    pulumi.export("endpointIp", endpoint.private_ip)
-    pulumi.export("fqdn", dns.fqdn)
-    pulumi.export("connectionName", endpoint.connection_name)
-    pulumi.export("connectionState", endpoint.connection_state)
+    pulumi.export("privateEndpointId", access.endpoint_id)
+    pulumi.export("endpointIp", access.private_ip)
+    pulumi.export("fqdn", access.fqdn)
+    pulumi.export("connectionName", access.connection_name)
+    pulumi.export("connectionState", access.connection_state)
     pulumi.export("resourceGroupName", net.resource_group_name)
-    if s.test_vm:
-        test_vm = LinuxVm(
-            f"{s.customer}-test",
-            LinuxVmArgs(
-                resource_group_name=net.resource_group_name,
-                location=s.location,
-                subnet_id=net.workload_subnet_id,
-                vm=s.vm,
-                computer_name=f"{s.customer}-test",
-                tags=s.tags,
-            ),
-        )
-        pulumi.export("testVmId", test_vm.vm_id)
-        pulumi.export("testVmPrivateIp", test_vm.private_ip)
+    if access.test_vm_name is not None:
+        pulumi.export("testVmId", access.test_vm_id)
+        pulumi.export("testVmPrivateIp", access.test_vm_private_ip)
         # What scripts/verify needs to run tooling/verify_probe.py on the test VM, and what the VM must find.
         pulumi.export(
             contract.VERIFY,
             {
                 "resourceGroupName": net.resource_group_name,
-                "testVmName": test_vm.vm_name,
-                "testVmPrivateIp": test_vm.private_ip,
+                "testVmName": access.test_vm_name,
+                "testVmPrivateIp": access.test_vm_private_ip,
                 "url": f"{s.service_url}{WHOAMI_PATH}",
-                "endpointIp": endpoint.private_ip,
+                "endpointIp": access.private_ip,
                 "proxyProtocol": s.proxy_protocol,
                 "providerStack": s.provider_stack_read,
-                "privateEndpointId": endpoint.endpoint_id,
+                "privateEndpointId": access.endpoint_id,
             },
         )
         pulumi.export("verifyCommand", f"scripts/verify {pulumi.get_stack()}")
+
+
+def consumer_network_args(s: ConsumerSettings) -> ConsumerNetworkArgs:
+    """The customer's resource group, and its own subnets or a new VNet."""
+    args = ConsumerNetworkArgs(resource_group_name=s.resource_group_name, location=s.location, tags=s.tags)
+    if s.own_subnets:
+        endpoint_subnet_id, workload_subnet_id = s.own_subnets
+        args["existing"] = ExistingSubnets(endpoint_subnet_id=endpoint_subnet_id, workload_subnet_id=workload_subnet_id)
+    else:
+        args["new"] = NewNetwork(
+            vnet_cidr=s.consumer_vnet_cidr,
+            endpoint_subnet_cidr=s.endpoint_subnet_cidr,
+            workload_subnet_cidr=s.workload_subnet_cidr,
+            workload_nat_gateway=s.workload_nat_gateway,
+        )
+    return args
+
+
+def access_args(s: ConsumerSettings, net: ConsumerNetwork, alias: pulumi.Output[str]) -> PrivateServiceAccessArgs:
+    args = PrivateServiceAccessArgs(
+        resource_group_name=net.resource_group_name,
+        location=s.location,
+        subnet_id=net.endpoint_subnet_id,
+        vnet_id=net.vnet_id,
+        alias=alias,
+        auto_approved=s.auto_approved,
+        dns_zone=s.zone_name,
+        dns_record=s.dns_record,
+        tags=s.tags,
+    )
+    if not s.auto_approved:
+        args["request_message"] = s.request_message
+    if s.dns_zone_id:
+        args["dns_zone_id"] = s.dns_zone_id
+        args["link_dns_zone"] = s.link_dns_zone
+    if s.test_vm:
+        args["test_vm"] = VerificationVm(subnet_id=net.workload_subnet_id, vm=s.vm)
+    return args
 
 
 settings = load()

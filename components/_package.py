@@ -14,10 +14,17 @@ def type_token(component: str) -> str:
 
 
 def formerly(former_type: str, opts: pulumi.ResourceOptions | None) -> pulumi.ResourceOptions:
-    """`opts` plus an alias to the type token the component had before the package (pls:<module>:<Class>).
+    """`opts` plus an alias to the type token the component had before the package (pls:<module>:<Class>), here
+    and wherever `opts`'s own aliases say it was: each alias is one place the engine looks, so a component that
+    has moved and been renamed since needs the former type at its former place too.
 
     Live stacks registered it, and everything under it, with that type in their URNs: without the alias the
     engine would replace the component's resources (a customer's private endpoint, the provider's alias).
     Children inherit their parent's aliases, so one on the component covers its whole tree.
     """
-    return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(aliases=[pulumi.Alias(type_=former_type)]))
+    given = [a for a in (opts.aliases if opts and opts.aliases else []) if isinstance(a, pulumi.Alias)]
+    former = [pulumi.Alias(type_=former_type)]
+    former += [
+        pulumi.Alias(name=a.name, type_=former_type, parent=a.parent, stack=a.stack, project=a.project) for a in given
+    ]
+    return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(aliases=former))

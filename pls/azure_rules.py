@@ -86,6 +86,11 @@ SUBNET_ID_RE = re.compile(
     r"/subnets/[A-Za-z0-9][A-Za-z0-9_.-]{0,78}[A-Za-z0-9_]",
     re.IGNORECASE | re.ASCII,
 )
+PRIVATE_DNS_ZONE_ID_RE = re.compile(
+    rf"/subscriptions/{GUID}/resourceGroups/[-\w._()]{{0,89}}[-\w_()]"
+    r"/providers/Microsoft\.Network/privateDnsZones/(?P<zone>[^/]+)",
+    re.IGNORECASE | re.ASCII,
+)
 WORKSPACE_ID_RE = re.compile(
     rf"/subscriptions/{GUID}/resourceGroups/[-\w._()]{{0,89}}[-\w_()]"
     r"/providers/Microsoft\.OperationalInsights/workspaces/[A-Za-z0-9][A-Za-z0-9-]{2,61}[A-Za-z0-9]",

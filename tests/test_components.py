@@ -6,6 +6,7 @@ import base64
 from collections.abc import Callable
 
 import pulumi
+import pytest
 
 from components.consumer_network import ConsumerNetwork, ConsumerNetworkArgs, ExistingSubnets, NewNetwork
 from components.internal_load_balancer import InternalLoadBalancer, InternalLoadBalancerArgs
@@ -338,7 +339,7 @@ def test_private_dns_record() -> None:
 def _access(**extra: object) -> Callable[[], None]:
     def program() -> None:
         access = PrivateServiceAccess(
-            "tradewinds-saas",
+            "tradewinds",
             PrivateServiceAccessArgs(
                 resource_group_name="tradewinds-apps",
                 location="northeurope",
@@ -375,6 +376,28 @@ def test_private_service_access_on_an_existing_subnet_automatic_and_without_a_te
     assert sim.outputs["private_ip"] == "10.80.1.4"
     assert sim.outputs["fqdn"] == "api.saas.example.com" and sim.outputs["test_vm_private_ip"] is None
     assert sim.outputs["endpoint_id"] == endpoint.outputs["id"]
+
+
+HUB_ZONE = (
+    "/subscriptions/33333333-3333-4333-8333-333333333333/resourceGroups/hub-dns"
+    "/providers/Microsoft.Network/privateDnsZones/saas.example.com"
+)
+
+
+@pytest.mark.parametrize("linked", [False, True])
+def test_private_service_access_writes_only_its_record_into_a_central_zone(linked: bool) -> None:
+    """An enterprise keeps private DNS in a hub: the record goes into that zone, in the hub's subscription, and
+    the zone is linked to the VNet only when asked."""
+    sim = run(_access(dns_zone_id=HUB_ZONE, link_dns_zone=linked), _customer_azure())
+    assert sim.of_type("privatedns:PrivateZone") == []
+    (hub,) = [r for r in sim.resources if r.type == "pulumi:providers:azure-native"]
+    assert hub.inputs["subscriptionId"] == "33333333-3333-4333-8333-333333333333"
+    record = sim.one("privatedns:PrivateRecordSet")
+    assert (record.inputs["resourceGroupName"], record.inputs["privateZoneName"]) == ("hub-dns", "saas.example.com")
+    links = sim.of_type("privatedns:VirtualNetworkLink")
+    assert [link.inputs["resourceGroupName"] for link in links] == (["hub-dns"] if linked else [])
+    assert all(r.provider.startswith(hub.urn) for r in [record, *links])
+    assert sim.outputs["fqdn"] == "api.saas.example.com"
 
 
 def test_private_service_access_manual_with_a_test_vm_in_the_customers_subnet() -> None:

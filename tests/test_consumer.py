@@ -213,3 +213,25 @@ def test_a_customer_attaches_to_its_own_vnet_the_stack_creates_no_network() -> N
     nic = sim.one("network:NetworkInterface", under="LinuxVm")
     assert nic.inputs["ipConfigurations"][0]["subnet"] == {"id": f"{OWN_VNET}/subnets/apps"}
     assert sim.outputs["verify"]["testVmPrivateIp"] == "10.40.9.4"
+
+
+HUB_ZONE = (
+    "/subscriptions/33333333-3333-4333-8333-333333333333/resourceGroups/connectivity-dns"
+    "/providers/Microsoft.Network/privateDnsZones/saas.example.com"
+)
+
+
+@pytest.mark.parametrize("linked", [False, True])
+def test_an_enterprise_customer_keeps_the_record_in_its_central_zone(linked: bool) -> None:
+    sim = run_stack("consumer", world=world_with_provider(), dnsZoneId=HUB_ZONE, linkDnsZone=linked)
+    assert sim.of_type("privatedns:PrivateZone") == []
+    record = sim.one("privatedns:PrivateRecordSet")
+    assert (record.inputs["resourceGroupName"], record.inputs["privateZoneName"]) == (
+        "connectivity-dns",
+        "saas.example.com",
+    )
+    assert record.inputs["aRecords"] == [{"ipv4Address": sim.outputs["endpointIp"]}]
+    links = sim.of_type("privatedns:VirtualNetworkLink")
+    assert len(links) == int(linked)
+    assert sim.outputs["fqdn"] == "api.saas.example.com"
+    assert sim.outputs["verify"]["url"] == "http://api.saas.example.com/_pls/whoami.json"

@@ -19,9 +19,9 @@ from components import _package
 from components.__main__ import SERVED
 from tests.plugin_process import serving
 from tooling import package
-from tooling.engine import deploy
+from tooling.engine import aliases, deploy, engine_urn
 from tooling.offline_azure import OfflineAzure
-from tooling.simulate import ROOT, Simulation
+from tooling.simulate import ROOT
 
 PLUGIN = ROOT / "components"
 RECORDED = json.loads(package.SCHEMA_FILE.read_text())
@@ -67,18 +67,22 @@ def test_a_customer_needs_only_the_alias_its_network_and_a_name() -> None:
         "subnetId",
         "vnetId",
     ]
-    assert {"autoApproved", "requestMessage", "testVm", "tags"} <= set(access["inputProperties"])
+    assert {"autoApproved", "requestMessage", "testVm", "tags", "dnsZoneId", "linkDnsZone"} <= set(
+        access["inputProperties"]
+    )
     assert access["inputProperties"]["alias"]["type"] == "string"
     assert "plain" not in access["inputProperties"]["subnetId"], "an Output (the customer's subnet) must be accepted"
     assert sorted(access["properties"]) == [
+        "connectionName",
         "connectionState",
         "endpointId",
         "fqdn",
         "privateIp",
         "testVmId",
+        "testVmName",
         "testVmPrivateIp",
     ]
-    assert set(access["required"]) == {"connectionState", "endpointId", "fqdn", "privateIp"}
+    assert set(access["required"]) == {"connectionName", "connectionState", "endpointId", "fqdn", "privateIp"}
 
 
 def _edited(edit: Any) -> dict[str, Any]:
@@ -149,37 +153,47 @@ def test_one_version_everywhere_and_the_programs_dependency_pins() -> None:
     assert pins == {"pulumi": locked["pulumi"], "pulumi-azure-native": locked["pulumi-azure-native"]}
 
 
-# --- stacks deployed before the package keep every URN ---------------------------------------------------------
+# --- stacks deployed before keep every URN ------------------------------------------------------------------------
 
-BEFORE = json.loads((ROOT / "tests/fixtures/urns-before-package.json").read_text())["stacks"]
-
-
-def _former_types(sims: list[Simulation]) -> dict[str, str]:
-    """Each component type's alias to its type before the package (a type-only alias spec)."""
-    former = {}
-    for sim in sims:
-        for resource in sim.resources:
-            for alias in resource.aliases if not resource.custom else []:
-                spec = alias["spec"]
-                if set(spec) == {"type", "parentUrn"} and not spec["parentUrn"]:
-                    former[resource.type] = spec["type"]
-    return former
+REPLAYS = {
+    # Before the component package: components had pls:<module>:<Class> types.
+    "before-package": "tests/fixtures/urns-before-package.json",
+    # Before the program built its consumers from PrivateServiceAccess: their parts sat at the stack's top level.
+    "before-access": "tests/fixtures/urns-before-access.json",
+}
+NEW_SINCE = {"pls-saas:index:PrivateServiceAccess"}
+"""Component types that did not exist in those stacks: they are created, nothing of theirs is replaced."""
 
 
-def _as_before(urn: str, former: dict[str, str]) -> str:
-    prefix, project, qualified_type, name = urn.split("::", 3)
-    return "::".join([prefix, project, "$".join(former.get(t, t) for t in qualified_type.split("$")), name])
-
-
-def test_every_resource_of_a_stack_deployed_before_the_package_keeps_its_urn_through_aliases() -> None:
+@pytest.mark.parametrize("fixture", REPLAYS.values(), ids=REPLAYS.keys())
+def test_every_resource_of_a_stack_deployed_before_keeps_its_urn_through_aliases(fixture: str) -> None:
+    """Redeploying what live stacks were deployed with, every URN they hold is claimed by exactly one resource of
+    today's program, through the aliases the engine resolves (tooling.engine.aliases), and no other resource is
+    new but the new component types: the engine updates everything in place and replaces nothing."""
+    before = json.loads((ROOT / fixture).read_text())["stacks"]
     world = OfflineAzure()
-    sims = {}
-    for stack in sorted(BEFORE, key=lambda s: BEFORE[s]["config"]["role"] != "provider"):
-        sims[stack] = deploy(world, stack, BEFORE[stack]["config"])
-    former = _former_types(list(sims.values()))
-    assert set(former) == {_package.type_token(t.split(":")[-1]) for t in former.values()}
-    for stack, sim in sims.items():
-        assert sorted(_as_before(r.urn, former) for r in sim.resources) == BEFORE[stack]["urns"], stack
+    for stack in sorted(before, key=lambda s: before[s]["config"]["role"] != "provider"):
+        sim = deploy(world, stack, before[stack]["config"])
+        live = {engine_urn(urn) for urn in before[stack]["urns"]}
+        claims = {urn: answers & live for urn, answers in aliases(sim).items()}
+        assert all(len(claimed) <= 1 for claimed in claims.values()), stack
+        assert sorted(u for claimed in claims.values() for u in claimed) == sorted(live), stack
+        new = {sim.by_urn[urn].type for urn, claimed in claims.items() if not claimed}
+        assert new <= NEW_SINCE, stack
+
+
+def test_the_replay_finds_a_missing_alias() -> None:
+    """Without the alias that moves a part under PrivateServiceAccess, the live endpoint would be replaced."""
+    before = json.loads((ROOT / REPLAYS["before-access"]).read_text())["stacks"]["consumer"]
+    provider = json.loads((ROOT / REPLAYS["before-access"]).read_text())["stacks"]["provider"]
+    world = OfflineAzure()
+    deploy(world, "provider", provider["config"])
+    sim = deploy(world, "consumer", before["config"])
+    for resource in sim.resources:
+        if resource.type == "pls-saas:index:PrivateEndpoint":
+            resource.aliases = [a for a in resource.aliases if "noParent" not in a["spec"]]
+    claimed = {u for answers in aliases(sim).values() for u in answers}
+    assert engine_urn(next(u for u in before["urns"] if u.endswith("PrivateEndpoint::tradewinds-saas"))) not in claimed
 
 
 # --- the customers' examples use only what the schema has --------------------------------------------------------

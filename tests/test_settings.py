@@ -51,6 +51,8 @@ TRUNCATED_RSA_KEY = "ssh-rsa " + base64.b64encode(struct.pack(">I", 7) + b"ssh-r
 HOLLOW_ED25519_KEY = _key(b"ssh-ed25519")
 DEEP_ARRAY = "[" * 5000 + "]" * 5000
 HUGE_INTEGER = "9" * 5000
+HUB_ZONES = "/subscriptions/33333333-3333-4333-8333-333333333333/resourceGroups/hub/providers/Microsoft.Network/"
+HUB_ZONES += "privateDnsZones/"
 PE_PREFIX = f"/subscriptions/{SUB_A}/resourceGroups/rg/providers/Microsoft.Network/privateEndpoints/"
 
 
@@ -183,6 +185,21 @@ CASES = [
     ("provider", {"approvedConnections": [f"{PE_PREFIX}{'p' * 65} | ok"]}, "approvedConnections"),
     ("provider", {"providerVnetCidr": "0.0.0.0/0"}, "providerVnetCidr"),
     ("consumer", {"consumerVnetCidr": "127.0.0.0/8"}, "consumerVnetCidr"),
+    ("consumer", {"dnsZoneId": "saas.example.com"}, "dnsZoneId"),
+    (
+        "consumer",
+        {"dnsZoneId": f"{HUB_ZONES}blob.core.windows.net"},
+        "dnsZoneId",
+    ),
+    (
+        "consumer",
+        {
+            "dnsZoneId": f"{HUB_ZONES}saas.example.com",
+            "dnsZone": "other.example.com",
+        },
+        "dnsZone",
+    ),
+    ("consumer", {"linkDnsZone": True}, "linkDnsZone"),
     ("consumer", {"consumerVnetCidr": "169.254.0.0/16"}, "consumerVnetCidr"),
     ("consumer", {"consumerVnetCidr": "224.0.0.0/4"}, "consumerVnetCidr"),
     ("consumer", {"consumerVnetCidr": "168.63.0.0/16"}, "consumerVnetCidr"),

@@ -30,13 +30,72 @@ def input_at(inputs: Mapping[str, Any], path: str) -> Any:
     return value
 
 
+ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
+
+
+def _split(urn: str) -> tuple[str, str, str]:
+    """The URN's prefix (urn:pulumi:<stack>::<project>), qualified type and name."""
+    prefix, project, qualified_type, name = urn.split("::", 3)
+    return f"{prefix}::{project}", qualified_type, name
+
+
+def engine_urn(urn: str) -> str:
+    """The URN as the engine writes it: a resource whose parent is the stack has no parent type in its URN (the
+    mocks' monitor writes `pulumi:pulumi:Stack$` there)."""
+    prefix, qualified_type, name = _split(urn)
+    return f"{prefix}::{qualified_type.removeprefix(ROOT_STACK_TYPE + '$')}::{name}"
+
+
+def _urn_under(parent: str | None, prefix: str, type_: str, name: str) -> str:
+    parent_type = _split(parent)[1].split("$")[-1] if parent else ROOT_STACK_TYPE
+    return f"{prefix}::{'' if parent_type == ROOT_STACK_TYPE else parent_type + '$'}{type_}::{name}"
+
+
+def aliases(simulation: Simulation) -> dict[str, set[str]]:
+    """Every URN each resource answers to (engine form): its own, one per alias spec (a name, type or parent it
+    had), and each of those under every URN its parent answers to, a name that starts with the parent's name
+    renamed with it (`<parent>-<role>`). The engine matches a resource to its previous state by these."""
+    answers: dict[str, set[str]] = {}
+    for resource in simulation.resources:  # registered parents first
+        prefix = _split(resource.urn)[0]
+        candidates: list[tuple[str, str, str | None]] = [(resource.name, resource.type, resource.parent)]
+        for alias in resource.aliases:
+            spec = alias.get("spec", {})
+            parent = None if spec.get("noParent") else spec.get("parentUrn") or resource.parent
+            candidates.append((spec.get("name") or resource.name, spec.get("type") or resource.type, parent))
+        urns = {_urn_under(parent, prefix, type_, name) for name, type_, parent in candidates}
+        parent_resource = simulation.by_urn.get(resource.parent)
+        for parent_alias in answers.get(resource.parent, set()) - {engine_urn(resource.parent)}:
+            assert parent_resource is not None
+            renamed = _split(parent_alias)[2]
+            for name, type_, _ in candidates:
+                if name.startswith(parent_resource.name):
+                    name = renamed + name[len(parent_resource.name) :]
+                urns.add(_urn_under(parent_alias, prefix, type_, name))
+        answers[resource.urn] = urns
+    return answers
+
+
+def matched(previous: Simulation, current: Simulation) -> dict[str, Registration]:
+    """Each current resource's previous state, by URN or alias, as the engine finds it."""
+    before = {engine_urn(r.urn): r for r in previous.resources}
+    found = {}
+    for urn, answers in aliases(current).items():
+        match = next((before[a] for a in sorted(answers) if a in before), None)
+        if match is not None:
+            found[urn] = match
+    return found
+
+
 def replacements(previous: Simulation | None, current: Simulation) -> list[tuple[Registration, list[str]]]:
     """Resources the engine would replace, and the inputs that force it (azure-native: name, group, location)."""
-    if previous is None:
-        return []
+    return _replaced(matched(previous, current), current) if previous else []
+
+
+def _replaced(was: dict[str, Registration], current: Simulation) -> list[tuple[Registration, list[str]]]:
     found = []
     for resource in current.resources:
-        before = previous.by_urn.get(resource.urn)
+        before = was.get(resource.urn)
         if before is None or not resource.custom or resource.type not in ARM:
             continue
         _, own_name_key, parent_key = ARM[resource.type]
@@ -88,13 +147,14 @@ def deploy(world: OfflineAzure, stack: str, config: Mapping[str, Any]) -> Simula
         with world.transaction():
             current = simulate(stack, config, world=world)
             registrations = current.resources
-            for resource, changed in replacements(previous, current):
-                if previous is not None and previous.by_urn[resource.urn].protect:
+            was = matched(previous, current) if previous else {}
+            for resource, changed in _replaced(was, current):
+                if was[resource.urn].protect:
                     raise EngineError(
                         f"unable to replace resource {resource.name} as it is currently marked for protection: "
                         f"it {describe_replacement(resource, changed)}"
                     )
-                old_id = previous.by_urn[resource.urn].outputs["id"] if previous else ""
+                old_id = was[resource.urn].outputs["id"]
                 if resource.type.endswith(":PrivateLinkService"):
                     world.refuse_if_locked(old_id, "replace the Private Link Service")
                     if old_id.lower() != resource.outputs["id"].lower():

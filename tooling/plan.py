@@ -240,25 +240,48 @@ def stack_diagram(sim: Simulation) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _parts(sim: Simulation) -> dict[str, Registration]:
+    """Each resource's part in the architecture: its outermost component below the stack, or, inside a component
+    made only of components (PrivateServiceAccess), the one of those it belongs to."""
+    composites = {r.urn for r in sim.resources if not r.custom and r.parent not in sim.by_urn}
+    composites -= {r.parent for r in sim.resources if r.custom}
+    parts = {}
+    for resource in sim.resources:
+        part = resource
+        while part.parent in sim.by_urn and part.parent not in composites:
+            part = sim.by_urn[part.parent]
+        parts[resource.urn] = part
+    return parts
+
+
 def architecture_diagram(provider: Simulation, consumers: Iterable[Simulation]) -> str:
     """Provider and customers at the level of components, and the alias that joins them."""
     lines = ["flowchart LR"]
 
     def component_graph(sim: Simulation, prefix: str, title: str) -> dict[str, str]:
-        owners = {urn: top.urn for urn, top in _top_level(sim).items()}
-        tops = [r for r in sorted(sim.resources, key=lambda r: r.name) if r.parent not in sim.by_urn and not r.custom]
-        nodes = {t.urn: f"{prefix}_{_ident(t.name)}" for t in tops}
+        parts = _parts(sim)
+        shown = sorted({p.urn: p for p in parts.values() if not p.custom}.values(), key=lambda r: r.name)
+        wholes = {t.parent for t in shown if t.parent in sim.by_urn}
+        shown = [t for t in shown if t.urn not in wholes]
+        nodes = {t.urn: f"{prefix}_{_ident(t.name)}_{t.type.rsplit(':', 1)[-1]}" for t in shown}
         lines.append(f'  subgraph {prefix}["{title}"]')
-        lines.extend(f'    {nodes[t.urn]}["{_label(t)}"]' for t in tops)
+        for composite in sorted(wholes):
+            whole = sim.by_urn[composite]
+            lines.append(
+                f'    subgraph {prefix}_{_ident(whole.name)}_{whole.type.rsplit(":", 1)[-1]}["{_label(whole)}"]'
+            )
+            lines.extend(f'      {nodes[t.urn]}["{_label(t)}"]' for t in shown if t.parent == composite)
+            lines.append("    end")
+        lines.extend(f'    {nodes[t.urn]}["{_label(t)}"]' for t in shown if t.parent not in sim.by_urn)
         lines.append("  end")
         edges = set()
         for urn, deps in _custom_dependencies(sim).items():
             for dep in deps:
-                a, b = owners[dep], owners[urn]
+                a, b = parts[dep].urn, parts[urn].urn
                 if a in nodes and b in nodes and a != b:
                     edges.add((nodes[a], nodes[b]))
         lines.extend(f"  {a} --> {b}" for a, b in sorted(edges))
-        return {t.type.rsplit(":", 1)[-1]: nodes[t.urn] for t in tops}
+        return {t.type.rsplit(":", 1)[-1]: nodes[t.urn] for t in shown}
 
     provider_nodes = component_graph(provider, "provider", f"provider stack ({provider.stack})")
     for sim in consumers:

@@ -52,6 +52,8 @@ class Registration:
     replace_on_changes: list[str] = field(default_factory=list)
     delete_before_replace: bool = False
     aliases: list[dict[str, Any]] = field(default_factory=list)
+    provider: str = ""
+    """The explicit provider's reference (<urn>::<id>), or empty for the default provider."""
     outputs: dict[str, Any] = field(default_factory=dict)
 
 
@@ -135,6 +137,7 @@ class RecordingMonitor(MockMonitor):
             replace_on_changes=list(getattr(request, "replaceOnChanges", [])),
             delete_before_replace=bool(getattr(request, "deleteBeforeReplace", False)),
             aliases=[json_format.MessageToDict(alias) for alias in getattr(request, "aliases", [])],
+            provider=getattr(request, "provider", ""),
         )
 
 

@@ -4,7 +4,8 @@ import * as plsSaas from "@pulumi/pls-saas";
 
 const config = new pulumi.Config();
 
-const access = new plsSaas.PrivateServiceAccess("saas", {
+// Named after the customer: the endpoint is tradewinds-saas-pe, whose id the provider approves.
+const access = new plsSaas.PrivateServiceAccess("tradewinds", {
     resourceGroupName: config.require("resourceGroupName"),
     location: config.get("location") ?? "westeurope",
     subnetId: config.require("subnetId"),

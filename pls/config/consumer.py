@@ -52,6 +52,20 @@ def _dns_zone(zone: str) -> str:
     return zone
 
 
+def _dns_zone_id(zone_id: str) -> str:
+    if not zone_id:
+        return zone_id
+    match = azure_rules.PRIVATE_DNS_ZONE_ID_RE.fullmatch(zone_id)
+    if match is None:
+        raise refuse(
+            "not a private DNS zone resource ID",
+            "use az network private-dns zone show -g <group> -n <zone> --query id, or leave it empty for a zone "
+            "of the stack's own",
+        )
+    _dns_zone(match["zone"])
+    return zone_id
+
+
 class ConsumerSettings(CommonSettings):
     """One customer's stack: a private endpoint to the provider's alias, private DNS, and a test VM."""
 
@@ -165,6 +179,25 @@ class ConsumerSettings(CommonSettings):
         ),
         AfterValidator(_dns_zone),
     ] = "saas.example.com"
+    dns_zone_id: Annotated[
+        str,
+        Key(
+            "consumer",
+            "Resource ID of an existing private DNS zone for the service's domain, e.g. an enterprise hub's central "
+            "zone (in any subscription the deployment may write to): the stack creates only the A record in it, "
+            "and links it to the VNet only with linkDnsZone. Empty: a zone of the stack's own (dnsZone), linked to "
+            "the VNet.",
+        ),
+        AfterValidator(_dns_zone_id),
+    ] = ""
+    link_dns_zone: Annotated[
+        bool,
+        Key(
+            "consumer",
+            "With dnsZoneId: link that zone to the customer's VNet too. Leave it false when the VNet already "
+            "resolves from the hub (its DNS servers, a DNS Private Resolver, or a link of the hub's own).",
+        ),
+    ] = False
     dns_record: Annotated[
         str,
         Key(
@@ -232,8 +265,13 @@ class ConsumerSettings(CommonSettings):
         return self.endpoint_subnet_id, self.workload_subnet_id or self.endpoint_subnet_id
 
     @property
+    def zone_name(self) -> str:
+        """The private DNS zone the record is in: dnsZoneId's, or dnsZone."""
+        return self.dns_zone_id.split("/")[8].lower().removesuffix(".") if self.dns_zone_id else self.dns_zone
+
+    @property
     def fqdn(self) -> str:
-        return f"{self.dns_record}.{self.dns_zone}"
+        return f"{self.dns_record}.{self.zone_name}"
 
     @property
     def service_url(self) -> str:
@@ -271,6 +309,21 @@ def check_consumer(c: Checks, defaults: dict[str, object]) -> None:
             "set together with providerAlias",
             "set exactly one of providerAlias and providerStack",
         )
+    if c.ok("dnsZoneId", "dnsZone", "linkDnsZone"):
+        if values["dnsZoneId"]:
+            c.check(
+                "dnsZone",
+                values["dnsZone"] == defaults["dnsZone"],
+                "set together with dnsZoneId (the record goes into that zone, whose name the ID holds)",
+                "remove dnsZone, or dnsZoneId for a zone of the stack's own",
+            )
+        else:
+            c.check(
+                "linkDnsZone",
+                not values["linkDnsZone"],
+                "is true without dnsZoneId (a zone of the stack's own is always linked to its VNet)",
+                "remove linkDnsZone, or set dnsZoneId",
+            )
     if not c.ok("endpointSubnetId", "workloadSubnetId"):
         return
     endpoint, workload = values["endpointSubnetId"], values["workloadSubnetId"]
