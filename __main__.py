@@ -113,15 +113,10 @@ def workspace_args(s: ProviderSettings, net: ProviderNetwork) -> LogWorkspaceArg
     return args
 
 
-def diagnostics_workspace(s: ProviderSettings, logs: LogWorkspace | None) -> dict[str, pulumi.Output[str]]:
-    """The `diagnostics_workspace_id` argument of the load balancer and the service, with diagnostics on."""
-    return {"diagnostics_workspace_id": logs.workspace_id} if logs and s.diagnostics else {}
-
-
 def load_balancer_args(
     s: ProviderSettings, net: ProviderNetwork, logs: LogWorkspace | None
 ) -> InternalLoadBalancerArgs:
-    return InternalLoadBalancerArgs(
+    args = InternalLoadBalancerArgs(
         resource_group_name=net.resource_group_name,
         location=s.location,
         load_balancer_name=s.load_balancer_name,
@@ -131,8 +126,10 @@ def load_balancer_args(
         probe_port=HEALTH_PORT,
         probe_path=HEALTH_PATH,
         tags=s.tags,
-        **diagnostics_workspace(s, logs),  # type: ignore[typeddict-item]
     )
+    if logs and s.diagnostics:
+        args["diagnostics_workspace_id"] = logs.workspace_id
+    return args
 
 
 def web_tier_args(
@@ -173,7 +170,7 @@ def web_tier_args(
 def service_args(
     s: ProviderSettings, net: ProviderNetwork, lb: InternalLoadBalancer, logs: LogWorkspace | None
 ) -> PrivateLinkServiceArgs:
-    return PrivateLinkServiceArgs(
+    args = PrivateLinkServiceArgs(
         resource_group_name=net.resource_group_name,
         location=s.location,
         service_name=s.service_name,
@@ -189,8 +186,10 @@ def service_args(
         lock=s.lock_service,
         lock_notes=LOCK_NOTES,
         tags=s.tags,
-        **diagnostics_workspace(s, logs),  # type: ignore[typeddict-item]
     )
+    if logs and s.diagnostics:
+        args["diagnostics_workspace_id"] = logs.workspace_id
+    return args
 
 
 def alert_args(
