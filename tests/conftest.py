@@ -8,9 +8,8 @@ from typing import Any
 import pytest
 
 from tooling import plan
-from tooling.engine import RepositoryWorld, deploy
-from tooling.offline_azure import OfflineAzure
-from tooling.simulate import Simulation, deployed_config, simulate
+from tooling.engine import Simulation, World, deploy, simulate
+from tooling.repository import RepositoryWorld, deployed_config
 
 PROVIDER_STACK = "organization/pls-saas/provider"
 
@@ -23,7 +22,7 @@ FIRST_DEPLOYMENT: dict[str, list[str]] = {"approvedConnections": [], "rejectedCo
 """A provider's first deployment decides nothing: no endpoint has asked yet (whatever its stack file says now)."""
 
 
-def run_stack(stack_file: str, *, world: OfflineAzure | None = None, **overrides: Any) -> Simulation:
+def run_stack(stack_file: str, *, world: World | None = None, **overrides: Any) -> Simulation:
     """One run of the program for a stack file (with overrides), against `world` or an empty offline Azure."""
     config = config_for(stack_file, **overrides)
     if world is None and config["role"] == "provider":
@@ -32,13 +31,13 @@ def run_stack(stack_file: str, *, world: OfflineAzure | None = None, **overrides
 
 
 @functools.cache
-def _provider_deployed() -> OfflineAzure:
-    world = OfflineAzure()
+def _provider_deployed() -> World:
+    world = World()
     deploy(world, "provider", config_for("provider", **FIRST_DEPLOYMENT))
     return world
 
 
-def world_with_provider() -> OfflineAzure:
+def world_with_provider() -> World:
     """An offline Azure where the provider stack file has been deployed once (nobody has connected yet).
 
     Deployed once per test process; each caller gets its own fork.

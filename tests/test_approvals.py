@@ -6,9 +6,8 @@ import pytest
 
 from pls.config import SettingsError
 from tests.conftest import config_for, world_with_provider
-from tooling.engine import deploy
-from tooling.offline_azure import OfflineAzure, Service
-from tooling.simulate import SimulationError
+from tooling.engine import SimulationError, World, deploy
+from tooling.offline_azure import Service
 
 TRADEWINDS_PE = (
     "/subscriptions/11111111-1111-4111-8111-111111111111/resourceGroups/tradewinds-rg/providers/"
@@ -22,13 +21,13 @@ TRADEWINDS_MESSAGE = "Customer: Tradewinds, Order no.: 314159"
 MALLORY_MESSAGE = "Customer: Tradewinds, Order no.: 314159 (please approve)"
 
 
-def _requested() -> tuple[OfflineAzure, Service]:
+def _requested() -> tuple[World, Service]:
     """The provider is deployed, and two endpoints have asked: Tradewinds, and Mallory who copies its message."""
     world = world_with_provider()
-    service = world.service_by_alias(world.deployments["provider"].outputs["alias"])
+    service = world.azure.service_by_alias(world.deployments["provider"].outputs["alias"])
     assert service is not None
-    world.add_connection(service, TRADEWINDS_PE, TRADEWINDS_MESSAGE)
-    world.add_connection(service, MALLORY_PE, MALLORY_MESSAGE)
+    world.azure.add_connection(service, TRADEWINDS_PE, TRADEWINDS_MESSAGE)
+    world.azure.add_connection(service, MALLORY_PE, MALLORY_MESSAGE)
     return world, service
 
 
@@ -47,7 +46,7 @@ def test_declared_approval_is_applied_to_the_matching_connection() -> None:
         "actionsRequired": "None",
     }
     assert sim.depends_on(decision, sim.one("network:PrivateLinkService"))
-    assert world.service_by_alias(sim.outputs["alias"]).connections[TRADEWINDS_PE.lower()].status == "Approved"  # type: ignore[union-attr]
+    assert world.azure.service_by_alias(sim.outputs["alias"]).connections[TRADEWINDS_PE.lower()].status == "Approved"  # type: ignore[union-attr]
 
 
 def test_undeclared_requests_stay_pending_and_are_listed_with_their_message() -> None:
@@ -81,7 +80,7 @@ def test_rejection_is_applied_too() -> None:
 
 @pytest.mark.parametrize("first_deployment", [True, False], ids=["no-service-yet", "service-without-that-endpoint"])
 def test_a_decision_on_an_endpoint_that_never_asked_is_refused_before_any_change(first_deployment: bool) -> None:
-    world = OfflineAzure() if first_deployment else world_with_provider()
+    world = World() if first_deployment else world_with_provider()
     before = dict(world.deployments)
     with pytest.raises(SimulationError) as failure:
         deploy(

@@ -18,8 +18,8 @@ from components.private_service_access import PrivateServiceAccess, PrivateServi
 from components.provider_network import ProviderNetwork, ProviderNetworkArgs
 from components.virtual_network import SubnetSpec, VirtualNetwork, VirtualNetworkArgs
 from components.web_tier import WebTier, WebTierArgs
-from tooling.offline_azure import OfflineAzure
-from tooling.simulate import Simulation, offline_ssh_public_key, simulate
+from tooling.engine import Simulation, World, simulate
+from tooling.repository import offline_ssh_public_key
 
 VM = VmProfile(
     size="Standard_D2as_v5",
@@ -32,15 +32,15 @@ VM = VmProfile(
 TAGS = {"project": "pls-saas", "stack": "unit"}
 
 
-def run(program: Callable[[], object], world: OfflineAzure | None = None) -> Simulation:
+def run(program: Callable[[], object], world: World | None = None) -> Simulation:
     return simulate("unit", {}, program=program, world=world)
 
 
-def _customer_azure() -> OfflineAzure:
+def _customer_azure() -> World:
     """An Azure where the customer's VNet already exists, outside any stack."""
-    world = OfflineAzure()
-    world.existing_subnets[f"{EXISTING_VNET}/subnets/private-endpoints".lower()] = "10.80.1.0/27"
-    world.existing_subnets[f"{EXISTING_VNET}/subnets/apps".lower()] = "10.80.2.0/24"
+    world = World()
+    world.azure.existing_subnets[f"{EXISTING_VNET}/subnets/private-endpoints".lower()] = "10.80.1.0/27"
+    world.azure.existing_subnets[f"{EXISTING_VNET}/subnets/apps".lower()] = "10.80.2.0/24"
     return world
 
 

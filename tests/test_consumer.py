@@ -8,9 +8,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import PROVIDER_STACK, config_for, run_stack, world_with_provider
-from tooling.engine import RepositoryWorld
-from tooling.offline_azure import OfflineAzure
-from tooling.simulate import Registration, Simulation, SimulationError, simulate
+from tooling.engine import Registration, Simulation, SimulationError, World, simulate
+from tooling.repository import RepositoryWorld
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +160,7 @@ def test_exports_what_scripts_verify_needs(tradewinds: Simulation) -> None:
 
 @pytest.mark.parametrize("outputs", [{}, {"alias": ""}], ids=["missing", "empty"])
 def test_refuses_to_run_without_a_provider_alias(outputs: dict[str, Any]) -> None:
-    world = OfflineAzure()
+    world = World()
     world.extra_stack_outputs[PROVIDER_STACK] = outputs
     with pytest.raises(SimulationError) as failure:
         run_stack("consumer", world=world)
@@ -196,8 +195,8 @@ OWN_VNET = (
 
 def test_a_customer_attaches_to_its_own_vnet_the_stack_creates_no_network() -> None:
     world = world_with_provider()
-    world.existing_subnets[f"{OWN_VNET}/subnets/private-endpoints".lower()] = "10.40.8.0/27"
-    world.existing_subnets[f"{OWN_VNET}/subnets/apps".lower()] = "10.40.9.0/24"
+    world.azure.existing_subnets[f"{OWN_VNET}/subnets/private-endpoints".lower()] = "10.40.8.0/27"
+    world.azure.existing_subnets[f"{OWN_VNET}/subnets/apps".lower()] = "10.40.9.0/24"
     config = config_for("consumer", endpointSubnetId=f"{OWN_VNET}/subnets/private-endpoints")
     config.update(workloadSubnetId=f"{OWN_VNET}/subnets/apps", vnetHasOutbound=True)
     for key in ("consumerVnetCidr", "endpointSubnetCidr", "workloadSubnetCidr"):

@@ -18,10 +18,10 @@ from pls.config import ConsumerSettings, SettingsError, parse
 from pls.deployed import ALIAS_CHANGES
 from tests.conftest import config_for
 from tests.test_stack_files import check_stack_file
-from tooling.engine import deploy, deploy_repository, destroy, refresh, replacements
-from tooling.offline_azure import AzureError, EngineError, OfflineAzure
+from tooling.engine import ROOT, EngineError, Simulation, SimulationError, World, deploy, destroy, refresh, replacements
+from tooling.offline_azure import AzureError
 from tooling.plan import changes_against, connection_forecast
-from tooling.simulate import ROOT, Simulation, SimulationError, stack_config, stack_files
+from tooling.repository import deploy_repository, stack_config, stack_files
 
 TRADEWINDS = "11111111-1111-4111-8111-111111111111"
 CONTOSO = "22222222-2222-4222-8222-222222222222"
@@ -40,13 +40,13 @@ def _provider(**overrides: Any) -> dict[str, Any]:
 
 
 @functools.cache
-def _deployed() -> OfflineAzure:
-    world = OfflineAzure()
+def _deployed() -> World:
+    world = World()
     deploy(world, "provider", _provider())
     return world
 
 
-def _world() -> OfflineAzure:
+def _world() -> World:
     """A world where this scenario's provider has just been deployed (deployed once, copied per test)."""
     return _deployed().fork()
 
@@ -91,7 +91,7 @@ def test_manual_customer_requests_is_approved_and_is_offboarded() -> None:
     unlocked = deploy(world, "provider", {**approved, "lockService": False})
     assert unlocked.outputs["alias"] == alias and not unlocked.of_type("ManagementLockByScope")
     destroy(world, "consumer")
-    service = world.service_by_alias(alias)
+    service = world.azure.service_by_alias(alias)
     assert service is not None and service.connections == {}
     # ...and the provider drops the customer and locks again; a decision left behind is refused by name.
     stale = _refused(lambda: deploy(world, "provider", approved), SettingsError)
@@ -116,7 +116,7 @@ def test_auto_approved_customer_is_approved_on_arrival() -> None:
 
 
 def test_auto_approved_stack_without_the_providers_auto_approval_waits_and_the_plan_says_so(tmp_path: Path) -> None:
-    world = OfflineAzure()
+    world = World()
     deploy(world, "provider", _provider(autoApproval=[]))
     assert deploy(world, "consumer-contoso", config_for("consumer-contoso")).outputs["connectionState"] == "Pending"
     settings = parse(config_for("consumer-contoso"), stack="consumer-contoso")
@@ -134,15 +134,15 @@ def test_customer_outside_visibility_is_refused_by_azure() -> None:
     assert isinstance(refused, AzureError) and refused.code == "PrivateLinkServiceNotVisible"
     assert STRANGER in str(refused)
     assert "consumer" not in world.deployments
-    assert world.service_by_alias(provider.outputs["alias"]).connections == {}  # type: ignore[union-attr]
+    assert world.azure.service_by_alias(provider.outputs["alias"]).connections == {}  # type: ignore[union-attr]
 
 
 def test_nat_ips_grow_in_place_and_never_shrink() -> None:
-    world = OfflineAzure()
+    world = World()
     first = deploy(world, "provider", _provider(natIpCount=2))
     grown = deploy(world, "provider", _provider(natIpCount=3))
     assert grown.outputs["alias"] == first.outputs["alias"]
-    assert world.service_by_alias(grown.outputs["alias"]).nat_ip_count == 3  # type: ignore[union-attr]
+    assert world.azure.service_by_alias(grown.outputs["alias"]).nat_ip_count == 3  # type: ignore[union-attr]
     with pytest.raises(SimulationError) as failure:
         deploy(world, "provider", _provider(natIpCount=2))
     error = failure.value.cause
@@ -164,21 +164,21 @@ def test_a_new_alias_is_refused_while_protected_and_the_plan_says_why() -> None:
 
 
 def test_an_unprotected_replacement_gives_a_new_alias_and_is_described() -> None:
-    world = OfflineAzure()
+    world = World()
     before = deploy(world, "provider", _provider(protectService=False))
     # Unprotected in Pulumi, the service is still locked in Azure: the replacement is refused, nothing changes.
     locked = _refused(
         lambda: deploy(world, "provider", _provider(protectService=False, serviceName="saas2")), AzureError
     )
     assert isinstance(locked, AzureError) and locked.code == "ScopeLocked"
-    assert world.service_by_alias(before.outputs["alias"]) is not None
+    assert world.azure.service_by_alias(before.outputs["alias"]) is not None
     # Lifting the lock is its own deployment: the engine deletes a dropped lock only after the replacement.
     deploy(world, "provider", _provider(protectService=False, lockService=False))
     after = deploy(world, "provider", _provider(protectService=False, lockService=False, serviceName="saas2"))
     assert after.outputs["alias"] != before.outputs["alias"]
     described = [r for r, changed in replacements(before, after) if r.type.endswith(":PrivateLinkService")]
     assert len(described) == 1
-    assert world.service_by_alias(before.outputs["alias"]) is None
+    assert world.azure.service_by_alias(before.outputs["alias"]) is None
 
 
 def test_teardown_order_unlock_and_unprotect_then_consumers_then_provider() -> None:
@@ -193,7 +193,7 @@ def test_teardown_order_unlock_and_unprotect_then_consumers_then_provider() -> N
     assert refused.code == "CannotDeletePrivateLinkServiceWithPrivateEndpointConnections"
     destroy(world, "consumer-contoso")
     destroy(world, "provider")
-    assert world.deployments == {} and world.state.services == {}
+    assert world.deployments == {} and world.azure.state.services == {}
 
 
 # --- the README's steps, literally, on a copy of the repository's stack files ---------------------
@@ -379,7 +379,7 @@ def test_the_plan_warns_a_customer_that_would_expect_proxy_protocol_from_a_provi
 
 
 def test_new_web_vm_software_is_named_as_a_replacement_of_each_web_vm_and_keeps_the_alias() -> None:
-    world = OfflineAzure()
+    world = World()
     before = deploy(world, "provider", _provider())
     after = deploy(world, "provider", _provider(tenantRateLimit=7))
     replaced = sorted((r.name, changed) for r, changed in replacements(before, after))

@@ -11,7 +11,7 @@ from pulumi.runtime import rpc
 from components import _azure_metrics as azure_metrics
 from pls.webserver import ACCESS_LOG, ACCESS_LOG_COLUMNS, ACCESS_LOG_TABLE
 from tests.conftest import run_stack
-from tooling.simulate import Registration, Simulation
+from tooling.engine import Registration, Simulation
 
 OPS: dict[str, Any] = {
     "alertEmails": ["oncall@saas.example.com", "platform@saas.example.com"],

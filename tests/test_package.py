@@ -19,9 +19,7 @@ from components import _package
 from components.__main__ import SERVED
 from tests.plugin_process import serving
 from tooling import package
-from tooling.engine import aliases, deploy, engine_urn
-from tooling.offline_azure import OfflineAzure
-from tooling.simulate import ROOT
+from tooling.engine import ROOT, World, aliases, deploy, engine_urn
 
 PLUGIN = ROOT / "components"
 RECORDED = json.loads(package.SCHEMA_FILE.read_text())
@@ -171,7 +169,7 @@ def test_every_resource_of_a_stack_deployed_before_keeps_its_urn_through_aliases
     today's program, through the aliases the engine resolves (tooling.engine.aliases), and no other resource is
     new but the new component types: the engine updates everything in place and replaces nothing."""
     before = json.loads((ROOT / fixture).read_text())["stacks"]
-    world = OfflineAzure()
+    world = World()
     for stack in sorted(before, key=lambda s: before[s]["config"]["role"] != "provider"):
         sim = deploy(world, stack, before[stack]["config"])
         live = {engine_urn(urn) for urn in before[stack]["urns"]}
@@ -186,7 +184,7 @@ def test_the_replay_finds_a_missing_alias() -> None:
     """Without the alias that moves a part under PrivateServiceAccess, the live endpoint would be replaced."""
     before = json.loads((ROOT / REPLAYS["before-access"]).read_text())["stacks"]["consumer"]
     provider = json.loads((ROOT / REPLAYS["before-access"]).read_text())["stacks"]["provider"]
-    world = OfflineAzure()
+    world = World()
     deploy(world, "provider", provider["config"])
     sim = deploy(world, "consumer", before["config"])
     for resource in sim.resources:

@@ -12,8 +12,8 @@ import pytest
 
 from policy import rules
 from tests.conftest import run_stack
-from tooling.engine import RepositoryWorld
-from tooling.simulate import Simulation, stack_files
+from tooling.engine import Simulation
+from tooling.repository import RepositoryWorld, stack_files
 
 
 @dataclass

@@ -14,8 +14,8 @@ from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
 from policy import rules
 from tests.plugin_process import serving
-from tooling.engine import RepositoryWorld
-from tooling.simulate import ROOT, Registration, Simulation, stack_files
+from tooling.engine import ROOT, Registration, Simulation
+from tooling.repository import RepositoryWorld, stack_files
 
 MANDATORY = analyzer_pb2.EnforcementLevel.Value("MANDATORY")
 

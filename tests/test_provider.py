@@ -16,8 +16,8 @@ import yaml
 from pls.config import ProviderSettings, parse
 from tests.conftest import config_for, run_stack
 from tests.real_nginx import need
-from tooling.engine import RepositoryWorld
-from tooling.simulate import Registration, Simulation
+from tooling.engine import Registration, Simulation
+from tooling.repository import RepositoryWorld
 
 
 def _settings() -> ProviderSettings:

@@ -14,7 +14,8 @@ import pytest
 from pls.config import ConsumerSettings, ProviderSettings, SettingsError, load_schema, parse
 from pls.config.ssh_keys import main as ssh_key_cli
 from tests.conftest import config_for
-from tooling.simulate import ROOT, SECRET_PLACEHOLDER, SimulationError, offline_ssh_public_key, simulate, stack_config
+from tooling.engine import ROOT, SimulationError, simulate
+from tooling.repository import SECRET_PLACEHOLDER, offline_ssh_public_key, stack_config
 
 REMOVE = object()
 SUB_A = "11111111-1111-4111-8111-111111111111"

@@ -16,8 +16,8 @@ from pls.azure_rules import AUTONAME_SUFFIX, NAME_RULES
 from pls.config import SettingsError, load_schema, parse
 from tests.conftest import run_stack, world_with_provider
 from tooling.arm_mocks import ARM
-from tooling.engine import RepositoryWorld
-from tooling.simulate import Simulation, deployed_config, stack_files
+from tooling.engine import Simulation
+from tooling.repository import RepositoryWorld, deployed_config, stack_files
 
 STACKS = stack_files()
 KEYS = [k for k in load_schema().keys if k != "role"] + [

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from tests.conftest import config_for, world_with_provider
-from tooling.simulate import Registration, Simulation, simulate
+from tooling.engine import Registration, Simulation, simulate
 
 
 def _requests(simulation: Simulation) -> dict[str, Registration]:

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from pls.config import ConsumerSettings, ProviderSettings, parse
-from tooling.engine import RepositoryWorld, expected_connection
-from tooling.simulate import ROOT, deployed_config, stack_config, stack_files
+from tooling.engine import ROOT
+from tooling.repository import RepositoryWorld, deployed_config, expected_connection, stack_config, stack_files
 
 STACKS = stack_files()
 
@@ -30,7 +30,7 @@ def check_stack_file(repository: RepositoryWorld, stack: str, root: Path = ROOT)
     if isinstance(settings, ProviderSettings):
         assert sim.outputs["alias"].startswith(f"{settings.service_name}.")
         assert len(sim.of_type("compute:VirtualMachine")) == settings.web_vm_count
-        service = repository.world.service_by_alias(sim.outputs["alias"])
+        service = repository.world.azure.service_by_alias(sim.outputs["alias"])
         assert service is not None and service.nat_ip_count == settings.nat_ip_count
         for decision in settings.connection_decisions:
             assert service.connections[decision["private_endpoint_id"].lower()].status == decision["status"]

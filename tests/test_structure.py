@@ -11,8 +11,8 @@ import yaml
 
 from pls.config import load_schema
 from tooling import docs
-from tooling.engine import RepositoryWorld
-from tooling.simulate import ROOT, Simulation
+from tooling.engine import ROOT, Simulation
+from tooling.repository import RepositoryWorld
 
 COMPONENT_FILES = sorted((ROOT / "components").glob("[!_]*.py"))
 

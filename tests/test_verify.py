@@ -24,7 +24,7 @@ from tests.conftest import PROVIDER_STACK, run_stack, world_with_provider
 from tests.private_link import ENDPOINT_IP, NAT_IP, private_endpoint
 from tests.real_nginx import LINK_ID, RunningNginx, running
 from tooling import verify, verify_probe
-from tooling.simulate import Simulation
+from tooling.engine import Simulation
 
 RECORD, ZONE = "api", "saas.example.com"
 FQDN = f"{RECORD}.{ZONE}"

@@ -89,9 +89,11 @@ _ARM_PARENT_TYPE = {
 class AzureMocks(Mocks):
     """Answers like Azure Resource Manager, deterministically, from the state of an offline Azure."""
 
-    def __init__(self, world: OfflineAzure, subscription: str) -> None:
-        self.world = world
+    def __init__(self, azure: OfflineAzure, subscription: str, stack_outputs: Callable[[str], dict[str, Any]]) -> None:
+        self.azure = azure
         self.subscription = subscription
+        self.stack_outputs = stack_outputs
+        """A StackReference's answer: the engine's record of that stack's outputs."""
         self.invokes: list[MockCallArgs] = []
         self.subnet_cidrs: dict[str, ipaddress.IPv4Network] = {}
         self.allocated: dict[str, int] = {}
@@ -99,7 +101,7 @@ class AzureMocks(Mocks):
 
     def allocate(self, subnet_id: str) -> str:
         """The next free private IP of a subnet (Azure reserves the first four addresses)."""
-        prefix = self.subnet_cidrs.get(subnet_id.lower()) or self.world.existing_subnets.get(subnet_id.lower())
+        prefix = self.subnet_cidrs.get(subnet_id.lower()) or self.azure.existing_subnets.get(subnet_id.lower())
         if prefix is None:
             raise AzureError("InvalidResourceReference", f"Resource {subnet_id} referenced by resource was not found.")
         net = ipaddress.IPv4Network(prefix)
@@ -111,14 +113,14 @@ class AzureMocks(Mocks):
         inputs = dict(args.inputs)
         if args.typ == "pulumi:pulumi:StackReference":
             name = inputs.get("name") or args.name
-            return name, {"name": name, "outputs": dict(self.world.stack_outputs(name)), "secretOutputNames": []}
+            return name, {"name": name, "outputs": dict(self.stack_outputs(name)), "secretOutputNames": []}
         if args.typ == "azure-native:authorization:RoleAssignment":
             assignment = inputs.get("roleAssignmentName") or str(uuid.uuid5(uuid.NAMESPACE_URL, args.name))
             return f"{inputs['scope']}/providers/Microsoft.Authorization/roleAssignments/{assignment}", inputs
         if args.typ in _EXTENSION_RESOURCES:
             scope_key, arm_type, own_name_key = _EXTENSION_RESOURCES[args.typ]
             if args.typ.endswith(":ManagementLockByScope"):
-                self.world.lock(inputs[scope_key])
+                self.azure.lock(inputs[scope_key])
             return f"{inputs[scope_key]}/providers/{arm_type}/{inputs.get(own_name_key) or args.name}", inputs
         if args.typ not in ARM:
             return f"{args.name}-id", inputs
@@ -153,7 +155,7 @@ class AzureMocks(Mocks):
             ip = self.nic_ips[args.args["networkInterfaceName"]]
             return {"ipConfigurations": [{"name": "ipconfig1", "privateIPAddress": ip}]}
         if args.token == "azure-native:network:getPrivateLinkService":
-            return self.world.get_service(args.args["resourceGroupName"], args.args["serviceName"])
+            return self.azure.get_service(args.args["resourceGroupName"], args.args["serviceName"])
         raise NotImplementedError(f"no mock for invoke {args.token}")
 
 
@@ -202,12 +204,12 @@ def _public_ip(mocks: AzureMocks, r: Created) -> None:
 
 def _private_link_service(mocks: AzureMocks, r: Created) -> None:
     location = r.inputs.get("location", "westeurope")
-    r.state["alias"] = mocks.world.put_service(r.rid, {**r.inputs, "location": location})["alias"]
+    r.state["alias"] = mocks.azure.put_service(r.rid, {**r.inputs, "location": location})["alias"]
 
 
 def _connection_decision(mocks: AzureMocks, r: Created) -> None:
     decision = r.inputs["privateLinkServiceConnectionState"]
-    mocks.world.decide(r.group, r.inputs["serviceName"], r.name, decision["status"], decision.get("description", ""))
+    mocks.azure.decide(r.group, r.inputs["serviceName"], r.name, decision["status"], decision.get("description", ""))
 
 
 def _private_endpoint(mocks: AzureMocks, r: Created) -> None:
@@ -218,7 +220,7 @@ def _private_endpoint(mocks: AzureMocks, r: Created) -> None:
     for key, automatic in (("manualPrivateLinkServiceConnections", False), ("privateLinkServiceConnections", True)):
         r.state[key] = []
         for c in r.inputs.get(key) or []:
-            status, description = mocks.world.connect(
+            status, description = mocks.azure.connect(
                 r.rid, mocks.subscription, c["privateLinkServiceId"], c["name"], c.get("requestMessage", ""), automatic
             )
             r.state[key].append(

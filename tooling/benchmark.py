@@ -11,8 +11,8 @@ import sys
 import time
 from typing import Any
 
-from tooling.engine import deploy, deploy_repository
-from tooling.simulate import ROOT, deployed_config, simulate, stack_files
+from tooling.engine import ROOT, deploy, simulate
+from tooling.repository import deploy_repository, deployed_config, stack_files
 
 SCALED_PROVIDER = {
     "webVmCount": 9,

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from pls.config import load_schema
 from pls.config.schema import PROJECT_FILE, with_config_block
+from tooling.engine import ROOT
 from tooling.plan import readme_diagram
-from tooling.simulate import ROOT
 
 README = ROOT / "README.md"
 

@@ -1,7 +1,6 @@
-"""A stateful offline Azure (a test double): what persists between deployments of different stacks.
-
-The mocks of tooling/arm_mocks.py ask it what Azure would answer; tooling/engine.py plays the Pulumi
-engine's part (previous state, protected resources, replacements) over one persistent world:
+"""A stateful offline Azure (a test double, a model of Azure and nothing else): what persists between
+deployments of different stacks. The mocks of tooling/arm_mocks.py ask it what Azure would answer; the Pulumi
+engine's part (state, previous deployments, replacements) is tooling/engine.py's.
 
 - a Private Link Service keeps its alias, NAT IP count and frontend across deployments; it cannot lose a NAT
   IP, and it cannot be deleted while it has connections;
@@ -9,7 +8,8 @@ engine's part (previous state, protected resources, replacements) over one persi
   subscription, request message and a LinkID. Azure's rules decide its fate: a subscription outside the
   service's visibility cannot create it; an auto-approved one is Approved; anything else is Pending until
   the provider decides;
-- a failed deployment changes nothing (each one runs on a copy that is kept only if it succeeds).
+- a CanNotDelete lock refuses the deletion of what it covers (ScopeLocked);
+- the subnets of a customer's own VNet exist before any stack refers to them.
 
 Never imported by the program: it exists only for the simulation, the plan and the tests.
 """
@@ -20,7 +20,7 @@ import copy
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 FIRST_LINK_ID = 536870913  # LinkIDs Azure hands out look like this (0x20000001)
 
@@ -31,10 +31,6 @@ class AzureError(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
-
-
-class EngineError(Exception):
-    """What the Pulumi engine refuses before it changes anything (protected resources)."""
 
 
 @dataclass
@@ -96,43 +92,18 @@ class _State:
     """Bumped when a service is deleted, so a service created again under the same name gets a new alias."""
 
 
-class DeployedStack(Protocol):
-    """What the state backend keeps of a stack's last successful deployment that Azure's side reads: its
-    outputs (a StackReference's answer). The engine records the rest."""
-
-    outputs: dict[str, Any]
-
-
 class OfflineAzure:
-    def __init__(self, organization: str = "organization", project: str = "pls-saas") -> None:
-        self.organization = organization
-        self.project = project
+    def __init__(self) -> None:
         self.state = _State()
-        self.deployments: dict[str, DeployedStack] = {}
-        self.extra_stack_outputs: dict[str, dict[str, Any]] = {}
-        """Outputs of stacks that are not deployed in this world (e.g. a provider that has no alias yet)."""
         self.existing_subnets: dict[str, str] = {}
         """Subnets no stack manages (a customer's own VNet): resource id, lower case -> address prefix."""
 
-    # --- what the engine and the tests see -----------------------------------------------------------
-
-    def fork(self) -> OfflineAzure:
-        """An independent copy: the state is copied, past deployments (records, never changed) are shared."""
-        world = OfflineAzure(self.organization, self.project)
-        world.state = copy.deepcopy(self.state)
-        world.deployments = dict(self.deployments)
-        world.extra_stack_outputs = dict(self.extra_stack_outputs)
-        world.existing_subnets = dict(self.existing_subnets)
-        return world
-
-    def qualified(self, stack: str) -> str:
-        return f"{self.organization}/{self.project}/{stack}"
-
-    def stack_outputs(self, qualified_stack: str) -> dict[str, Any]:
-        for stack, deployment in self.deployments.items():
-            if self.qualified(stack) == qualified_stack:
-                return dict(deployment.outputs)
-        return self.extra_stack_outputs.get(qualified_stack, {})
+    def copy(self) -> OfflineAzure:
+        """An independent copy of everything Azure holds."""
+        azure = OfflineAzure()
+        azure.state = copy.deepcopy(self.state)
+        azure.existing_subnets = dict(self.existing_subnets)
+        return azure
 
     def service_by_alias(self, alias: str) -> Service | None:
         return next((s for s in self.state.services.values() if s.alias == alias), None)
@@ -272,9 +243,6 @@ class OfflineAzure:
         del self.state.services[rid.lower()]
         self.state.generation += 1
 
-    def transaction(self) -> _Transaction:
-        return _Transaction(self)
-
     def delete_endpoint(self, endpoint_id: str) -> None:
         """A private endpoint is deleted: its connection goes (refused while the service's lock covers it)."""
         endpoint_id = endpoint_id.lower()
@@ -287,18 +255,3 @@ class OfflineAzure:
                     "delete the private endpoint's connection",
                 )
                 del service.connections[endpoint_id]
-
-
-class _Transaction:
-    """Runs a deployment on a copy of the world's state; keeps it only if the deployment succeeds."""
-
-    def __init__(self, world: OfflineAzure) -> None:
-        self.world = world
-
-    def __enter__(self) -> OfflineAzure:
-        self.saved = copy.deepcopy(self.world.state)
-        return self.world
-
-    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
-        if kind is not None:
-            self.world.state = self.saved

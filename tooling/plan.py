@@ -21,16 +21,23 @@ from pathlib import Path
 
 from pls.config import ConsumerSettings, ProviderSettings, SettingsError, parse
 from tooling.engine import (
-    RepositoryWorld,
+    ROOT,
+    Registration,
+    Simulation,
+    SimulationError,
     deploy,
-    deploy_repository,
     describe_replacement,
-    expected_connection,
     input_at,
-    provider_stack_file,
     replacements,
 )
-from tooling.simulate import ROOT, Registration, Simulation, SimulationError, deployed_config, stack_files
+from tooling.repository import (
+    RepositoryWorld,
+    deploy_repository,
+    deployed_config,
+    expected_connection,
+    provider_stack_file,
+    stack_files,
+)
 
 PROVIDER_STACK_FILE = "provider"
 FATES = {
