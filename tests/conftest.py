@@ -1,4 +1,7 @@
-"""Run the real program offline: stack file + Pulumi.yaml defaults, under Azure-like mocks, over an offline Azure."""
+"""Run the real program offline: stack file + Pulumi.yaml defaults, under Azure-like mocks, over an offline Azure.
+
+The stack files are the lab scenario's (tests/scenarios/lab), never the repository's own, which users edit.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +12,14 @@ import pytest
 
 from tooling import plan
 from tooling.engine import Simulation, World, deploy, simulate
-from tooling.repository import RepositoryWorld, deployed_config
+from tooling.repository import LAB, RepositoryWorld, deployed_config
 
 PROVIDER_STACK = "organization/pls-saas/provider"
 
 
 def config_for(stack_file: str, **overrides: Any) -> dict[str, Any]:
-    return {**deployed_config(stack_file), **overrides}
+    """A lab stack file's configuration as scripts/deploy deploys it, with overrides."""
+    return {**deployed_config(stack_file, LAB), **overrides}
 
 
 FIRST_DEPLOYMENT: dict[str, list[str]] = {"approvedConnections": [], "rejectedConnections": []}
@@ -47,11 +51,11 @@ def world_with_provider() -> World:
 
 @pytest.fixture(scope="session")
 def repository() -> RepositoryWorld:
-    """Every stack file of the repository deployed, in the order the README's lifecycle deploys them.
+    """Every stack file of the lab deployed, in the order the README's lifecycle deploys them.
 
-    The one the plan and the README's diagram use too: computed once per test process.
+    The one the README's diagram uses too: computed once per test process.
     """
-    return plan.repository()
+    return plan.repository(LAB)
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ from tests.test_stack_files import check_stack_file
 from tooling.engine import ROOT, EngineError, Simulation, SimulationError, World, deploy, destroy, refresh, replacements
 from tooling.offline_azure import AzureError
 from tooling.plan import changes_against, connection_forecast
-from tooling.repository import deploy_repository, stack_config, stack_files
+from tooling.repository import LAB, deploy_repository, stack_config, stack_files
 
 TRADEWINDS = "11111111-1111-4111-8111-111111111111"
 CONTOSO = "22222222-2222-4222-8222-222222222222"
@@ -198,10 +198,15 @@ def test_teardown_order_unlock_and_unprotect_then_consumers_then_provider() -> N
 
 # --- the README's steps, literally, on a copy of the repository's stack files ---------------------
 
+README_FILES = ("provider", "consumer")
+"""What the README's steps edit: the provider's stack file, and Pulumi.consumer.yaml, which onboarding copies.
+The walk copies these two of the user's files (whatever they hold now), never the other customers' (each is
+checked on its own in tests/test_stack_files.py), so it costs the same with three customers or a thousand."""
 
-def _copy_stack_files(root: Path) -> None:
-    for stack in stack_files():
-        (root / f"Pulumi.{stack}.yaml").write_text((ROOT / f"Pulumi.{stack}.yaml").read_text())
+
+def _copy_stack_files(root: Path, source: Path = ROOT) -> None:
+    for stack in README_FILES:
+        (root / f"Pulumi.{stack}.yaml").write_text((source / f"Pulumi.{stack}.yaml").read_text())
 
 
 def _edit(path: Path, **config: Any) -> None:
@@ -216,7 +221,8 @@ def _edit(path: Path, **config: Any) -> None:
 
 
 def _repo_with(root: Path, **provider_config: Any) -> Path:
-    _copy_stack_files(root)
+    """The lab's provider and first customer, with the provider's stack file edited."""
+    _copy_stack_files(root, LAB)
     _edit(root / "Pulumi.provider.yaml", **{f"pls-saas:{k}": v for k, v in provider_config.items()})
     return root
 
@@ -310,8 +316,7 @@ def test_onboarding_a_customer_on_its_own_vnet_the_way_the_stack_file_comment_sa
 
 
 def test_multi_region_consumers_resolve_their_regions_provider(tmp_path: Path) -> None:
-    for stack in ("provider", "consumer"):
-        (tmp_path / f"Pulumi.{stack}.yaml").write_text((ROOT / f"Pulumi.{stack}.yaml").read_text())
+    _copy_stack_files(tmp_path)
     (tmp_path / "Pulumi.provider-swedencentral.yaml").write_text((ROOT / "Pulumi.provider.yaml").read_text())
     _edit(tmp_path / "Pulumi.provider-swedencentral.yaml", **{"pls-saas:location": "swedencentral"})
     (tmp_path / "Pulumi.consumer-nordic.yaml").write_text((ROOT / "Pulumi.consumer.yaml").read_text())

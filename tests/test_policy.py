@@ -13,7 +13,7 @@ import pytest
 from policy import rules
 from tests.conftest import run_stack
 from tooling.engine import Simulation
-from tooling.repository import RepositoryWorld, stack_files
+from tooling.repository import LAB, RepositoryWorld, stack_files
 
 
 @dataclass
@@ -184,7 +184,7 @@ def test_nat_subnet_with_policies_enabled_is_caught() -> None:
     ]
 
 
-@pytest.mark.parametrize("stack", stack_files())
+@pytest.mark.parametrize("stack", stack_files(LAB))
 def test_every_shipped_stack_passes(stack: str, repository: RepositoryWorld) -> None:
     sim = repository.result(stack)
     resources = views(sim)

@@ -17,9 +17,9 @@ from pls.config import SettingsError, load_schema, parse
 from tests.conftest import run_stack, world_with_provider
 from tooling.arm_mocks import ARM
 from tooling.engine import Simulation
-from tooling.repository import RepositoryWorld, deployed_config, stack_files
+from tooling.repository import LAB, RepositoryWorld, deployed_config, stack_files
 
-STACKS = stack_files()
+STACKS = stack_files(LAB)
 KEYS = [k for k in load_schema().keys if k != "role"] + [
     "azure-native:subscriptionId",
     "azure-native:location",
@@ -113,7 +113,7 @@ def _affected(changed: set[str]) -> set[str]:
     changes=st.dictionaries(st.sampled_from(KEYS), hostile, min_size=1, max_size=3),
 )
 def test_any_value_is_settings_or_an_error_naming_its_key(stack: str, changes: dict[str, Any]) -> None:
-    config = {**deployed_config(stack), **changes}
+    config = {**deployed_config(stack, LAB), **changes}
     try:
         parse(config, stack=stack)
     except SettingsError as error:

@@ -1,8 +1,11 @@
-"""Every Pulumi.<stack>.yaml in the repository, deployed offline as the README's lifecycle deploys them.
+"""The stack files: each of the repository's own (the users') by one cheap check, and the lab's deployed offline
+as the README's lifecycle deploys them.
 
-Expectations come from the stack file being tested (never from example data a user edits), so a customer
-onboarded, approved or offboarded the README's way keeps this green, and a stack file that Azure would
-refuse (a subscription outside visibility, autoApproved without the provider's auto-approval) fails here.
+The repository's Pulumi.<stack>.yaml are the users' to edit, hundreds of them: each is parsed and validated, and
+a customer's connection planned against its provider's file, without deploying anything (its cost does not grow
+with the number of customers). Expectations come from the stack file being tested, never from example data, so
+a customer onboarded, approved or offboarded the README's way keeps this green, and a stack file that Azure
+would refuse (a subscription outside visibility, autoApproved without the provider's auto-approval) fails here.
 """
 
 from __future__ import annotations
@@ -12,9 +15,16 @@ from pathlib import Path
 
 import pytest
 
-from pls.config import ConsumerSettings, ProviderSettings, parse
+from pls.config import ConsumerSettings, ProviderSettings
 from tooling.engine import ROOT
-from tooling.repository import RepositoryWorld, deployed_config, expected_connection, stack_config, stack_files
+from tooling.repository import (
+    LAB,
+    RepositoryWorld,
+    expected_connection,
+    stack_config,
+    stack_files,
+    stack_settings,
+)
 
 STACKS = stack_files()
 
@@ -23,9 +33,26 @@ def test_the_repository_has_a_provider() -> None:
     assert any(stack_config(s)["role"] == "provider" for s in STACKS)
 
 
-def check_stack_file(repository: RepositoryWorld, stack: str, root: Path = ROOT) -> None:
+def planned_connection(stack: str, settings: ConsumerSettings, root: Path) -> str | None:
+    """The customer's connection as its provider's stack file decides it (None: a provider outside this
+    repository): never refused as not visible, and approved on arrival when the customer says it will be."""
+    fate = expected_connection(settings, root)
+    assert fate != "NotVisible", f"{stack}: add {settings.subscription_id} to the provider's visibility (onboarding)"
+    if settings.auto_approved and fate is not None:
+        assert fate == "Approved", f"{stack}: autoApproved, but the provider does not auto-approve its subscription"
+    return fate
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_stack_file_is_valid_and_its_connection_can_be_made(stack: str) -> None:
+    settings = stack_settings(stack)  # a SettingsError names the key and the fix
+    if isinstance(settings, ConsumerSettings):
+        planned_connection(stack, settings, ROOT)
+
+
+def check_stack_file(repository: RepositoryWorld, stack: str, root: Path) -> None:
     """What a stack file promises, checked against its deployment in the repository's offline world."""
-    settings = parse(deployed_config(stack, root), stack=stack)
+    settings = stack_settings(stack, root)
     sim = repository.result(stack)
     if isinstance(settings, ProviderSettings):
         assert sim.outputs["alias"].startswith(f"{settings.service_name}.")
@@ -47,16 +74,13 @@ def check_stack_file(repository: RepositoryWorld, stack: str, root: Path = ROOT)
     # The test VM, and the outbound path Run Command needs to answer scripts/verify, only while the file wants them.
     assert len(sim.of_type("compute:VirtualMachine")) == ("verify" in sim.outputs) == settings.test_vm
     assert bool(sim.of_type("network:NatGateway")) == settings.workload_nat_gateway
-    fate = expected_connection(settings, root)
-    assert fate != "NotVisible", f"{stack}: add {settings.subscription_id} to the provider's visibility (onboarding)"
+    fate = planned_connection(stack, settings, root)
     if fate is None:  # a provider outside this repository: the alias is given
         assert sim.outputs["providerAlias"] == settings.provider_alias
-        return
-    assert sim.outputs["connectionState"] == fate
-    if settings.auto_approved:
-        assert fate == "Approved", f"{stack}: autoApproved, but the provider does not auto-approve its subscription"
+    else:
+        assert sim.outputs["connectionState"] == fate
 
 
-@pytest.mark.parametrize("stack", STACKS)
-def test_stack_file_deploys_offline(stack: str, repository: RepositoryWorld) -> None:
-    check_stack_file(repository, stack)
+@pytest.mark.parametrize("stack", stack_files(LAB))
+def test_the_labs_stack_file_deploys_offline(stack: str, repository: RepositoryWorld) -> None:
+    check_stack_file(repository, stack, LAB)

@@ -31,6 +31,7 @@ from tooling.engine import (
     replacements,
 )
 from tooling.repository import (
+    LAB,
     RepositoryWorld,
     deploy_repository,
     deployed_config,
@@ -300,8 +301,10 @@ def architecture_diagram(provider: Simulation, consumers: Iterable[Simulation]) 
 
 
 def readme_diagram() -> str:
-    """The diagram README.md shows: the provider stack file and the default consumer stack file."""
-    return architecture_diagram(run(PROVIDER_STACK_FILE), [run("consumer")])
+    """The diagram README.md shows: the lab's provider and its first customer, as shipped (not as a user's stack
+    files have it since, so an edit of theirs never makes the README stale)."""
+    lab = repository(LAB)
+    return architecture_diagram(lab.result(PROVIDER_STACK_FILE), [lab.result("consumer")])
 
 
 def main(argv: list[str] | None = None) -> int:

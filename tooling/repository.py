@@ -5,6 +5,7 @@ deployed in the order the README's lifecycle does (`deploy_repository`), over on
 from __future__ import annotations
 
 import base64
+import functools
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,10 +15,13 @@ from typing import Any
 import yaml
 
 from pls import contract
-from pls.config import ConsumerSettings, ProviderSettings, SettingsError, load_schema, parse
+from pls.config import ConsumerSettings, ProviderSettings, Settings, SettingsError, load_schema, parse
 from tooling.engine import ROOT, Simulation, SimulationError, World, deploy
 
 SECRET_PLACEHOLDER = "offline-placeholder-for-a-secret"
+LAB = ROOT / "tests" / "scenarios" / "lab"
+"""The lab's stack files as shipped, frozen: the scenario the README's diagram and most tests are built from.
+The repository's own Pulumi.*.yaml are the users' to edit; no test expects anything of their contents."""
 
 
 def offline_ssh_public_key() -> str:
@@ -123,13 +127,24 @@ def deploy_repository(root: Path = ROOT) -> RepositoryWorld:
     return repo
 
 
+def stack_settings(stack: str, root: Path = ROOT) -> Settings:
+    """The stack file's validated settings (SettingsError if it has a problem), parsed once per file content: a
+    provider read for each of its customers is parsed once, not once per customer."""
+    return _parsed(stack, (root / f"Pulumi.{stack}.yaml").read_text(), root)
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed(stack: str, _text: str, root: Path) -> Settings:
+    return parse(deployed_config(stack, root), stack=stack)
+
+
 def expected_connection(consumer: ConsumerSettings, root: Path = ROOT) -> str | None:
     """What the provider's stack file says happens to this customer's connection, when that file is here."""
     provider_stack = provider_stack_file(consumer.provider_stack_read or "", root)
     if provider_stack is None or consumer.subscription_id is None:
         return None
     try:
-        provider = parse(deployed_config(provider_stack, root), stack=provider_stack)
+        provider = stack_settings(provider_stack, root)
     except SettingsError:
         return None
     assert isinstance(provider, ProviderSettings)
