@@ -229,8 +229,8 @@ def _repo_with(root: Path, **provider_config: Any) -> Path:
 
 def _all_green(root: Path) -> dict[str, Simulation]:
     repository = deploy_repository(root)
-    for stack in stack_files(root):
-        check_stack_file(repository, stack, root)
+    for stack in sorted(stack_files(root), key=lambda s: stack_config(s, root)["role"] != "provider"):
+        check_stack_file(repository, stack, root)  # providers first: a provider's own problem is the one shown
     return repository.deployed
 
 
@@ -390,3 +390,12 @@ def test_new_web_vm_software_is_named_as_a_replacement_of_each_web_vm_and_keeps_
     replaced = sorted((r.name, changed) for r, changed in replacements(before, after))
     assert replaced == [(f"web-{i}-vm", ["osProfile.customData"]) for i in (1, 2, 3)]
     assert after.outputs["alias"] == before.outputs["alias"]
+
+
+def test_a_customer_of_an_invalid_provider_stack_file_is_told_the_providers_own_problem(tmp_path: Path) -> None:
+    root = _repo_with(tmp_path, keyVaultAllowedIpRanges=["203.0.113.25"])
+    repository = deploy_repository(root)
+    assert "keyVaultAllowedIpRanges" in str(repository.failed["provider"].cause)
+    cause = str(repository.failed["consumer"].cause)
+    assert cause.startswith("providerStack: Pulumi.provider.yaml") and "keyVaultAllowedIpRanges" in cause
+    assert repository.failed["consumer"].registrations == []

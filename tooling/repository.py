@@ -104,12 +104,24 @@ def deploy_repository(root: Path = ROOT) -> RepositoryWorld:
     for stack in providers:
         attempt(stack, {**configs[stack], "approvedConnections": [], "rejectedConnections": []})
     for stack in consumers:
+        provider = (
+            None
+            if configs[stack].get("providerAlias")
+            else provider_stack_file(str(configs[stack].get("providerStack", "")), root)
+        )
+        if provider in repo.failed:  # say why the provider has no alias, not that it has none
+            cause = ValueError(
+                f"providerStack: Pulumi.{provider}.yaml, the provider this customer reaches, cannot be deployed: "
+                f"{repo.failed[provider].cause}"
+            )
+            repo.failed[stack] = SimulationError(cause, [])
+            continue
         attempt(stack, configs[stack])
     decided = False
     for stack in providers:
         if stack in repo.failed:
             continue
-        settings = parse(configs[stack], stack=stack)
+        settings = stack_settings(stack, root)
         assert isinstance(settings, ProviderSettings)
         decided = decided or bool(settings.connection_decisions)
         service = world.azure.service_by_alias(repo.deployed[stack].outputs[contract.ALIAS])
