@@ -14,13 +14,24 @@ from typing import Any
 import pytest
 import yaml
 
-from pls.config import ConsumerSettings, SettingsError, parse
+from pls.config import ConsumerSettings, ProviderSettings, SettingsError, parse
 from pls.deployed import ALIAS_CHANGES
-from tests.conftest import config_for
+from tests.conftest import config_for, world_with_provider
 from tests.test_stack_files import check_stack_file
-from tooling.engine import ROOT, EngineError, Simulation, SimulationError, World, deploy, destroy, refresh, replacements
+from tooling.engine import (
+    ROOT,
+    EngineError,
+    Simulation,
+    SimulationError,
+    World,
+    deploy,
+    destroy,
+    refresh,
+    replacements,
+    steps,
+)
 from tooling.offline_azure import AzureError
-from tooling.plan import changes_against, connection_forecast
+from tooling.plan import Preview, connection_forecast, decision_notes, placeholder_note, preview_against
 from tooling.repository import LAB, deploy_repository, stack_config, stack_files
 
 TRADEWINDS = "11111111-1111-4111-8111-111111111111"
@@ -346,8 +357,9 @@ def test_the_plan_of_a_changed_stack_file_names_the_replacement(monkeypatch: pyt
             **({"serviceName": "saas2"} if stack == "provider" and root == ROOT else {}),
         },
     )
-    (line,) = changes_against("provider", "HEAD")
-    assert line.startswith("refused before any change") and ALIAS_CHANGES in line
+    preview = preview_against("provider", "HEAD")
+    (line,) = preview.lines
+    assert preview.refused and line.startswith("refused before any change") and ALIAS_CHANGES in line
 
 
 def test_the_plan_warns_a_customer_whose_name_is_not_on_the_providers_certificate(tmp_path: Path) -> None:
@@ -399,3 +411,50 @@ def test_a_customer_of_an_invalid_provider_stack_file_is_told_the_providers_own_
     cause = str(repository.failed["consumer"].cause)
     assert cause.startswith("providerStack: Pulumi.provider.yaml") and "keyVaultAllowedIpRanges" in cause
     assert repository.failed["consumer"].registrations == []
+
+
+def test_the_preview_lists_what_removing_the_test_vm_deletes_and_updates() -> None:
+    world = world_with_provider()
+    before = deploy(world, "consumer", config_for("consumer"))
+    after = deploy(world, "consumer", config_for("consumer", testVm=False))
+    found = {(step.op, step.resource.type.rsplit(":", 1)[-1]): step.changed for step in steps(before, after)}
+    gone = {kind for op, kind in found if op == "delete"}
+    assert gone == {"VirtualMachine", "NetworkInterface", "NatGateway", "PublicIPAddress"}
+    assert found[("update", "Subnet")] == ("natGateway",)
+    assert not any(op in ("create", "replace") for op, _ in found)
+    again = deploy(world, "consumer", config_for("consumer", testVm=False))
+    assert {step.op for step in steps(after, again)} == {"same"}  # a second run changes nothing (AVM's idem)
+
+
+def test_the_plan_exits_non_zero_when_the_change_would_be_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A CI gates on the exit status: 1 when Azure, the engine or the program would refuse the change."""
+    import tooling.plan
+
+    monkeypatch.setattr(tooling.plan, "deployed_config", lambda stack, root=ROOT: config_for(stack))
+    monkeypatch.setattr(tooling.plan, "run", lambda stack: tooling.plan.repository(LAB).result(stack))
+    for refused, status in ((True, 1), (False, 0)):
+        preview = Preview(["refused before any change: …" if refused else "0 to create"], refused)
+        monkeypatch.setattr(tooling.plan, "preview_against", lambda stack, revision, preview=preview: preview)
+        assert tooling.plan.main(["provider"]) == status
+
+
+def test_a_decision_about_an_endpoint_no_stack_file_creates_is_shown_as_assumed_and_a_look_alike_warned() -> None:
+    look_alike = f"/subscriptions/{TRADEWINDS}/resourceGroups/globx-rg/providers/Microsoft.Network/privateEndpoints/"
+    other_tenant = f"/subscriptions/{STRANGER}/resourceGroups/apps/providers/Microsoft.Network/privateEndpoints/pe1"
+    provider = parse(
+        _provider(
+            visibility=[TRADEWINDS, CONTOSO, STRANGER],
+            approvedConnections=[f"{look_alike}globx-saas-pe | typo", f"{other_tenant} | another tenant"],
+        ),
+        stack="provider",
+    )
+    assert isinstance(provider, ProviderSettings)
+    notes = decision_notes(provider, LAB)
+    assert sum("(assumed: no stack file here creates it)" in line for line in notes) == 2
+    (warning,) = [line for line in notes if line.startswith("warning:")]
+    assert "globx-saas-pe looks like the endpoint of a customer 'globx'" in warning
+
+
+def test_an_address_from_the_offline_placeholder_ranges_is_marked_as_not_real() -> None:
+    assert "placeholder" in placeholder_note("198.18.3.4")
+    assert placeholder_note("10.0.4.4") == placeholder_note("not an address") == placeholder_note(5) == ""

@@ -362,6 +362,39 @@ def _replaced(was: dict[str, Registration], current: Simulation) -> list[tuple[R
     return found
 
 
+@dataclass(frozen=True)
+class Step:
+    """What the engine would do to one resource: create, update, replace, delete or nothing (same)."""
+
+    op: str
+    resource: Registration
+    changed: tuple[str, ...] = ()
+    """The inputs that differ (update), or that force the replacement (replace)."""
+
+
+def steps(previous: Simulation | None, current: Simulation) -> list[Step]:
+    """Every cloud resource's step from `previous` (what is deployed) to `current`, as `pulumi preview` lists
+    them: matched by URN or alias; replaced when an input Azure cannot change differs; updated when another
+    does; deleted when no resource of the program claims it any more."""
+    was = matched(previous, current) if previous else {}
+    replaced = {r.urn: changed for r, changed in _replaced(was, current)}
+    found = []
+    for resource in (r for r in current.resources if r.custom):
+        before = was.get(resource.urn)
+        if before is None:
+            found.append(Step("create", resource))
+        elif resource.urn in replaced:
+            found.append(Step("replace", resource, tuple(replaced[resource.urn])))
+        else:
+            differ = tuple(
+                k for k in sorted({*before.inputs, *resource.inputs}) if before.inputs.get(k) != resource.inputs.get(k)
+            )
+            found.append(Step("update", resource, differ) if differ else Step("same", resource))
+    claimed = {engine_urn(before.urn) for before in was.values()}
+    gone = [r for r in previous.resources if r.custom and engine_urn(r.urn) not in claimed] if previous else []
+    return found + [Step("delete", r) for r in gone]
+
+
 def describe_replacement(resource: Registration, changed: list[str]) -> str:
     what = ALIAS_CHANGES if resource.type.endswith(":PrivateLinkService") else f"replaces {resource.name}"
     return f"{what} (changed: {', '.join(changed)})"
@@ -372,7 +405,8 @@ def _locked_scopes(simulation: Simulation | None) -> set[str]:
     return {lock.inputs["scope"].lower() for lock in locks}
 
 
-PLACEHOLDER_RANGES = list(ipaddress.IPv4Network("198.18.0.0/15").subnets(new_prefix=24))
+PLACEHOLDER_NETWORK = ipaddress.IPv4Network("198.18.0.0/15")
+PLACEHOLDER_RANGES = list(PLACEHOLDER_NETWORK.subnets(new_prefix=24))
 """Where the offline Azure puts a customer's own subnets, whose ranges no stack file states (RFC 2544's
 benchmarking block: an address from it is visibly not the customer's)."""
 

@@ -6,21 +6,27 @@
 Runs the real program under Pulumi mocks over an offline Azure in which every stack file of the
 repository is deployed as the README's lifecycle deploys them: no credentials, no Pulumi CLI. For a
 customer it says what will happen to its connection; against a git revision (default HEAD, i.e. what
-was deployed) it says what the change replaces or what Azure and Pulumi would refuse.
+was deployed) it lists, resource by resource, what the change creates, updates (which inputs), replaces (why)
+and deletes, or what Azure and Pulumi would refuse. Exit status: 0, 1 when the change would be refused, 2 when
+the stack file itself is invalid: a CI can gate on it.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import ipaddress
+import re
 import subprocess
 import sys
 import tempfile
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from pls.config import ConsumerSettings, ProviderSettings, SettingsError, parse
 from tooling.engine import (
+    PLACEHOLDER_NETWORK,
     ROOT,
     Registration,
     Simulation,
@@ -28,7 +34,7 @@ from tooling.engine import (
     deploy,
     describe_replacement,
     input_at,
-    replacements,
+    steps,
 )
 from tooling.repository import (
     LAB,
@@ -38,6 +44,7 @@ from tooling.repository import (
     expected_connection,
     provider_stack_file,
     stack_files,
+    stack_settings,
 )
 
 PROVIDER_STACK_FILE = "provider"
@@ -77,6 +84,52 @@ def run(stack: str) -> Simulation:
     return repository().result(stack)
 
 
+def placeholder_note(value: object) -> str:
+    """Offline, a customer's own subnets get ranges from 198.18.0.0/15: an address from there is not real."""
+    try:
+        placeholder = isinstance(value, str) and ipaddress.ip_address(value) in PLACEHOLDER_NETWORK
+    except ValueError:
+        placeholder = False
+    return "  (placeholder: the customer's own subnet's range is not known offline)" if placeholder else ""
+
+
+def decision_notes(provider: ProviderSettings, root: Path = ROOT) -> list[str]:
+    """Each decision's endpoint: a customer's stack file here, or assumed to have asked (another tenant), with a
+    warning when its id looks like one of this repository's customers' but no stack file has that customer."""
+    customers = {}
+    for stack in stack_files(root):
+        try:
+            consumer = stack_settings(stack, root)
+        except SettingsError:
+            continue
+        if isinstance(consumer, ConsumerSettings):
+            customers[consumer.private_endpoint_id.lower()] = stack
+    lines = []
+    for decision in provider.connection_decisions:
+        endpoint_id = decision["private_endpoint_id"]
+        customer_stack = customers.get(endpoint_id.lower())
+        if customer_stack:
+            lines.append(f"decision: {decision['status']} {endpoint_id} (stack {customer_stack})")
+            continue
+        lines.append(f"decision: {decision['status']} {endpoint_id} (assumed: no stack file here creates it)")
+        look_alike = LOOK_ALIKE.fullmatch(endpoint_id)
+        if look_alike and look_alike["group"] == look_alike["customer"]:
+            lines.append(
+                f"warning: {endpoint_id} looks like the endpoint of a customer {look_alike['customer']!r} of this "
+                f"repository, but no stack file of the {len(customers)} here has it: a mistyped or offboarded id? "
+                "Fix the id, or remove the decision"
+            )
+    return lines or ["decisions: none (approvedConnections and rejectedConnections are empty)"]
+
+
+LOOK_ALIKE = re.compile(
+    r"/subscriptions/[^/]+/resourceGroups/(?P<group>[^/]+)-rg/providers/Microsoft\.Network/privateEndpoints/"
+    r"(?P<customer>[^/]+)-saas-pe",
+    re.IGNORECASE,
+)
+"""The id a consumer stack of this repository gives its endpoint: <customer>-rg/.../<customer>-saas-pe."""
+
+
 def connection_forecast(consumer: ConsumerSettings, root: Path = ROOT) -> list[str]:
     """What happens to the customer's connection, from the provider's stack file when it is in the repository."""
     fate = expected_connection(consumer, root)
@@ -111,8 +164,22 @@ def connection_forecast(consumer: ConsumerSettings, root: Path = ROOT) -> list[s
     return lines
 
 
-def changes_against(stack: str, revision: str) -> list[str]:
-    """Deploy the repository as of `revision`, then this stack's file as it is now: what the engine would do."""
+SYMBOLS = {"create": "+", "update": "~", "replace": "+-", "delete": "-"}
+"""How `pulumi preview` marks each step."""
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What `pulumi up` of the stack would do to what is deployed, resource by resource."""
+
+    lines: list[str]
+    refused: bool
+    """Azure, the engine or the program would refuse the change: nothing would change at all."""
+
+
+def preview_against(stack: str, revision: str) -> Preview:
+    """Deploy the repository as of `revision` (what is deployed), then this stack's file as it is now: each
+    resource's step, and the inputs that make it."""
     with tempfile.TemporaryDirectory() as old_root:
         for name in stack_files():
             shown = subprocess.run(
@@ -121,17 +188,29 @@ def changes_against(stack: str, revision: str) -> list[str]:
             if shown.returncode == 0:
                 Path(old_root, f"Pulumi.{name}.yaml").write_text(shown.stdout)
         if not Path(old_root, f"Pulumi.{stack}.yaml").exists():
-            return [f"new stack (Pulumi.{stack}.yaml is not in {revision})"]
+            return Preview([f"new stack (Pulumi.{stack}.yaml is not in {revision}): everything is created"], False)
         before = deploy_repository(Path(old_root))
         if stack not in before.deployed:
-            return [f"not deployed as of {revision}: {before.failed[stack]}"]
+            return Preview([f"not deployed as of {revision}: {before.failed[stack]}"], False)
         previous = before.deployed[stack]
         try:
             current = deploy(before.world, stack, deployed_config(stack))
         except SimulationError as refused:
-            return [f"refused before any change: {refused.cause}"]
-    found = [describe_replacement(r, changed) for r, changed in replacements(previous, current)]
-    return found or ["no replacement"]
+            return Preview([f"refused before any change: {refused.cause}"], True)
+    found = steps(previous, current)
+    counts = {op: sum(1 for step in found if step.op == op) for op in (*SYMBOLS, "same")}
+    summary = ", ".join(f"{counts[op]} to {op}" for op in SYMBOLS) + f", {counts['same']} unchanged"
+    lines = [summary]
+    for step in found:
+        if step.op == "same":
+            continue
+        what = f"{step.resource.name} ({step.resource.type.rsplit(':', 1)[-1]})"
+        if step.op == "replace":
+            what += f": {describe_replacement(step.resource, list(step.changed))}"
+        elif step.changed:
+            what += f": {', '.join(step.changed)}"
+        lines.append(f"  {SYMBOLS[step.op]:<2} {step.op:<7} {what}")
+    return Preview(lines, False)
 
 
 def _summary(resource: Registration) -> str:
@@ -329,14 +408,19 @@ def main(argv: list[str] | None = None) -> int:
     print("  " + "\n  -> ".join(f"{r.name} ({r.type.rsplit(':', 1)[-1]})" for r in path))
     print("\nOutputs:")
     for name, value in sim.outputs.items():
-        print(f"  {name}: {value}")
+        print(f"  {name}: {value}{placeholder_note(value)}")
+    if isinstance(settings, ProviderSettings):
+        print("\n" + "\n".join(decision_notes(settings)))
     if isinstance(settings, ConsumerSettings):
         print("\n" + "\n".join(connection_forecast(settings)))
-    if args.against:
-        print(f"\nAgainst {args.against}: " + "; ".join(changes_against(args.stack, args.against)))
     if args.mermaid:
         args.mermaid.write_text(stack_diagram(sim))
         print(f"\nDiagram written to {args.mermaid}")
+    if args.against:
+        preview = preview_against(args.stack, args.against)
+        print(f"\nAgainst {args.against}: " + "\n".join(preview.lines))
+        if preview.refused:
+            return 1
     return 0
 
 

@@ -133,9 +133,10 @@ def deploy_repository(root: Path = ROOT) -> RepositoryWorld:
                 )
                 repo.assumed.append(decision["private_endpoint_id"])
         attempt(stack, configs[stack])
-    for stack in consumers:  # their refresh, when a provider has decided on anything
-        if decided and stack in repo.deployed:
-            attempt(stack, configs[stack])
+    if decided:  # everyone's refresh: each side's outputs show the decisions (the provider's connections too)
+        for stack in consumers + providers:
+            if stack in repo.deployed:
+                attempt(stack, configs[stack])
     return repo
 
 
