@@ -18,6 +18,7 @@ from pls.config import ConsumerSettings, ProviderSettings, SettingsError, parse
 from pls.deployed import ALIAS_CHANGES
 from tests.conftest import config_for, world_with_provider
 from tests.test_stack_files import check_stack_file
+from tooling import scale
 from tooling.engine import (
     ROOT,
     EngineError,
@@ -31,8 +32,8 @@ from tooling.engine import (
     steps,
 )
 from tooling.offline_azure import AzureError
-from tooling.plan import Preview, connection_forecast, decision_notes, placeholder_note, preview_against
-from tooling.repository import LAB, deploy_repository, stack_config, stack_files
+from tooling.plan import Preview, connection_forecast, decision_notes, placeholder_note, plan_all, preview_against
+from tooling.repository import LAB, deploy_for, deploy_repository, stack_config, stack_files
 
 TRADEWINDS = "11111111-1111-4111-8111-111111111111"
 CONTOSO = "22222222-2222-4222-8222-222222222222"
@@ -458,3 +459,46 @@ def test_a_decision_about_an_endpoint_no_stack_file_creates_is_shown_as_assumed_
 def test_an_address_from_the_offline_placeholder_ranges_is_marked_as_not_real() -> None:
     assert "placeholder" in placeholder_note("198.18.3.4")
     assert placeholder_note("10.0.4.4") == placeholder_note("not an address") == placeholder_note(5) == ""
+
+
+# --- hundreds of customers: a stack's plan deploys what it depends on, not the repository --------------------
+
+
+@pytest.fixture(scope="module")
+def crowded(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A repository of 250 customers over three providers, onboarded the README's way (tooling.scale)."""
+    root = tmp_path_factory.mktemp("crowded")
+    scale.generate(root, 250)
+    return root
+
+
+def test_one_customers_plan_deploys_only_its_provider_and_itself(crowded: Path) -> None:
+    planned = deploy_for("consumer-c0150", crowded)
+    assert set(planned.deployed) == {"provider-2", "consumer-c0150"} and planned.failed == {}
+    assert planned.deployed["consumer-c0150"].outputs["connectionState"] == "Pending"  # manual, not approved
+    approved = deploy_for("consumer-c0151", crowded)  # manual, approved by the provider's stack file
+    assert approved.deployed["consumer-c0151"].outputs["connectionState"] == "Approved"
+
+
+def test_the_providers_plan_deploys_no_customer_and_holds_every_customers_connection(crowded: Path) -> None:
+    planned = deploy_for("provider-2", crowded)
+    assert set(planned.deployed) == {"provider-2"} and planned.assumed == []
+    connections = planned.deployed["provider-2"].outputs["connections"]
+    statuses = {c["privateEndpointId"].split("/")[-1]: c["status"] for c in connections}
+    assert len(statuses) == 100
+    assert statuses["c0100-saas-pe"] == "Approved"  # auto-approved
+    assert statuses["c0101-saas-pe"] == "Approved"  # approved by its endpoint's id
+    assert statuses["c0102-saas-pe"] == "Pending"
+
+
+def test_plan_all_gives_every_stack_one_verdict_and_fails_on_any_refusal(tmp_path: Path) -> None:
+    root = _repo_with(tmp_path)
+    rows, refused = plan_all(root)
+    assert not refused and [row.split(" | ")[0].strip("| ") for row in rows[2:]] == ["provider", "consumer"]
+    _edit(root / "Pulumi.provider.yaml", **{"pls-saas:keyVaultAllowedIpRanges": ["203.0.113.25"]})
+    rows, refused = plan_all(root)
+    assert refused
+    (provider_row,) = [row for row in rows if row.startswith("| provider |")]
+    assert "invalid: " in provider_row and "keyVaultAllowedIpRanges" in provider_row
+    (consumer_row,) = [row for row in rows if row.startswith("| consumer |")]
+    assert "refused: providerStack: Pulumi.provider.yaml" in consumer_row

@@ -16,7 +16,7 @@ Never imported by the program: it exists only for the simulation, the plan and t
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -91,6 +91,23 @@ class _State:
     generation: int = 0
     """Bumped when a service is deleted, so a service created again under the same name gets a new alias."""
 
+    def copy(self) -> _State:
+        """An independent copy, field by field (every deployment takes one: a deep copy grows with the number of
+        connections, and so a repository's deployment with the square of its customers)."""
+        services = {
+            key: dataclasses.replace(
+                service,
+                frontend_ids=list(service.frontend_ids),
+                visibility=list(service.visibility),
+                auto_approval=list(service.auto_approval),
+                connections={e: dataclasses.replace(c) for e, c in service.connections.items()},
+            )
+            for key, service in self.services.items()
+        }
+        return dataclasses.replace(
+            self, services=services, endpoint_states=dict(self.endpoint_states), locks=set(self.locks)
+        )
+
 
 class OfflineAzure:
     def __init__(self) -> None:
@@ -101,7 +118,7 @@ class OfflineAzure:
     def copy(self) -> OfflineAzure:
         """An independent copy of everything Azure holds."""
         azure = OfflineAzure()
-        azure.state = copy.deepcopy(self.state)
+        azure.state = self.state.copy()
         azure.existing_subnets = dict(self.existing_subnets)
         return azure
 

@@ -39,12 +39,15 @@ from tooling.engine import (
 from tooling.repository import (
     LAB,
     RepositoryWorld,
+    deploy_for,
     deploy_repository,
     deployed_config,
     expected_connection,
     provider_stack_file,
+    stack_config,
     stack_files,
     stack_settings,
+    verdicts,
 )
 
 PROVIDER_STACK_FILE = "provider"
@@ -80,8 +83,8 @@ def repository(root: Path = ROOT) -> RepositoryWorld:
 
 
 def run(stack: str) -> Simulation:
-    """The stack's offline deployment, in the world where every stack file of the repository is deployed."""
-    return repository().result(stack)
+    """The stack's offline deployment, with what it depends on deployed (tooling.repository.deploy_for)."""
+    return deploy_for(stack).result(stack)
 
 
 def placeholder_note(value: object) -> str:
@@ -189,7 +192,7 @@ def preview_against(stack: str, revision: str) -> Preview:
                 Path(old_root, f"Pulumi.{name}.yaml").write_text(shown.stdout)
         if not Path(old_root, f"Pulumi.{stack}.yaml").exists():
             return Preview([f"new stack (Pulumi.{stack}.yaml is not in {revision}): everything is created"], False)
-        before = deploy_repository(Path(old_root))
+        before = deploy_for(stack, Path(old_root))
         if stack not in before.deployed:
             return Preview([f"not deployed as of {revision}: {before.failed[stack]}"], False)
         previous = before.deployed[stack]
@@ -386,14 +389,45 @@ def readme_diagram() -> str:
     return architecture_diagram(lab.result(PROVIDER_STACK_FILE), [lab.result("consumer")])
 
 
+def plan_all(root: Path = ROOT) -> tuple[list[str], bool]:
+    """Every stack file, deployed once in the README's order (each provider's work shared by its customers):
+    one row per stack with its verdict, and whether any was refused."""
+    refused = verdicts(root)
+    rows = ["| stack | role | verdict | connection |", "| --- | --- | --- | --- |"]
+    for stack in sorted(stack_files(root), key=lambda s: (stack_config(s, root).get("role") != "provider", s)):
+        try:
+            settings = stack_settings(stack, root)
+        except SettingsError as invalid:
+            rows.append(f"| {stack} | ? | invalid: {_one_line(invalid)} | |")
+            continue
+        verdict = f"refused: {refused[stack].replace('|', '/')}" if stack in refused else "ok"
+        connection = ""
+        if isinstance(settings, ConsumerSettings):
+            fate = expected_connection(settings, root)
+            connection = fate or "decided by a provider elsewhere"
+        rows.append(f"| {stack} | {settings.role} | {verdict} | {connection} |")
+    return rows, bool(refused) or any("| invalid: " in row for row in rows)
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()).replace("|", "/")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/plan", description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("stack", choices=stack_files(), help="stack file Pulumi.<stack>.yaml")
+    parser.add_argument("stack", nargs="?", choices=stack_files(), help="stack file Pulumi.<stack>.yaml")
+    parser.add_argument("--all", action="store_true", help="every stack file, one verdict each (a CI gate)")
     parser.add_argument("--mermaid", type=Path, help="write the stack's resource diagram to this file")
     parser.add_argument(
         "--against", default="HEAD", help="git revision taken as deployed (default HEAD); '' to skip the comparison"
     )
     args = parser.parse_args(argv)
+    if args.all:
+        rows, refused = plan_all()
+        print("\n".join(rows))
+        return 1 if refused else 0
+    if args.stack is None:
+        parser.error("name a stack, or --all")
     try:
         settings = parse(deployed_config(args.stack), stack=args.stack)
         sim = run(args.stack)

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import base64
 import functools
+import multiprocessing
+import os
 import struct
 from collections.abc import Mapping
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,59 +88,160 @@ def provider_stack_file(qualified_stack: str, root: Path = ROOT) -> str | None:
     return None
 
 
-def deploy_repository(root: Path = ROOT) -> RepositoryWorld:
-    """Providers first (without decisions: nobody has asked yet), then every customer, then the providers again
-    with their decisions, then the customers' refresh: the state a team reaches by following the README."""
-    world = World(project=load_schema().project)
-    configs = {stack: deployed_config(stack, root) for stack in stack_files(root)}
-    providers = [s for s, c in configs.items() if c.get("role") == "provider"]
-    consumers = [s for s, c in configs.items() if c.get("role") == "consumer"]
-    repo = RepositoryWorld(world, {}, {}, [])
+class _Lifecycle:
+    """Deploys stack files of `root` over one offline World in the order the README's lifecycle does."""
 
-    def attempt(stack: str, config: Mapping[str, Any]) -> None:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.repo = RepositoryWorld(World(project=load_schema().project), {}, {}, [])
+
+    def attempt(self, stack: str, **overrides: Any) -> None:
         try:
-            repo.deployed[stack] = deploy(world, stack, config)
-            repo.failed.pop(stack, None)
+            self.repo.deployed[stack] = deploy(
+                self.repo.world, stack, {**deployed_config(stack, self.root), **overrides}
+            )
+            self.repo.failed.pop(stack, None)
         except SimulationError as failure:
-            repo.failed[stack] = failure
+            self.repo.failed[stack] = failure
 
-    for stack in providers:
-        attempt(stack, {**configs[stack], "approvedConnections": [], "rejectedConnections": []})
-    for stack in consumers:
-        provider = (
-            None
-            if configs[stack].get("providerAlias")
-            else provider_stack_file(str(configs[stack].get("providerStack", "")), root)
-        )
-        if provider in repo.failed:  # say why the provider has no alias, not that it has none
+    def provider_undecided(self, stack: str) -> None:
+        """A provider's first deployment: nobody has asked yet, so it decides nothing."""
+        self.attempt(stack, approvedConnections=[], rejectedConnections=[])
+
+    def customer(self, stack: str) -> None:
+        provider = provider_of(stack, self.root)
+        if provider in self.repo.failed:  # say why the provider has no alias, not that it has none
             cause = ValueError(
                 f"providerStack: Pulumi.{provider}.yaml, the provider this customer reaches, cannot be deployed: "
-                f"{repo.failed[provider].cause}"
+                f"{self.repo.failed[provider].cause}"
             )
-            repo.failed[stack] = SimulationError(cause, [])
-            continue
-        attempt(stack, configs[stack])
-    decided = False
-    for stack in providers:
-        if stack in repo.failed:
-            continue
-        settings = stack_settings(stack, root)
+            self.repo.failed[stack] = SimulationError(cause, [])
+        else:
+            self.attempt(stack)
+
+    def provider_decided(self, stack: str, asking: Mapping[str, tuple[str, str]] | None = None) -> bool:
+        """The provider's deployment with its decisions, once the endpoints they are about have asked: those
+        deployed here have; `asking` (lower-case endpoint id -> its id and request message) ask without being
+        deployed, when the service is visible to them; any other decided endpoint is assumed to be another
+        tenant's. Whether it decides anything."""
+        if stack in self.repo.failed:
+            return False
+        settings = stack_settings(stack, self.root)
         assert isinstance(settings, ProviderSettings)
-        decided = decided or bool(settings.connection_decisions)
-        service = world.azure.service_by_alias(repo.deployed[stack].outputs[contract.ALIAS])
+        service = self.repo.world.azure.service_by_alias(self.repo.deployed[stack].outputs[contract.ALIAS])
         assert service is not None
+        for key, (endpoint_id, message) in (asking or {}).items():
+            if key not in service.connections and settings.connection_fate(endpoint_id.split("/")[2]) != "NotVisible":
+                self.repo.world.azure.add_connection(service, endpoint_id, message)
         for decision in settings.connection_decisions:
-            if decision["private_endpoint_id"].lower() not in service.connections:
-                world.azure.add_connection(
-                    service, decision["private_endpoint_id"], "a customer outside this repository"
-                )
-                repo.assumed.append(decision["private_endpoint_id"])
-        attempt(stack, configs[stack])
-    if decided:  # everyone's refresh: each side's outputs show the decisions (the provider's connections too)
+            endpoint_id = decision["private_endpoint_id"]
+            if endpoint_id.lower() not in service.connections:
+                self.repo.assumed.append(endpoint_id)
+                self.repo.world.azure.add_connection(service, endpoint_id, "a customer outside this repository")
+        self.attempt(stack)
+        return bool(settings.connection_decisions)
+
+
+def provider_of(stack: str, root: Path = ROOT) -> str | None:
+    """The provider stack file of this repository a customer's stack file reaches (None: the alias is given, or
+    its provider is elsewhere)."""
+    config = stack_config(stack, root)
+    return None if config.get("providerAlias") else provider_stack_file(str(config.get("providerStack", "")), root)
+
+
+def deploy_repository(root: Path = ROOT) -> RepositoryWorld:
+    """Providers first (without decisions: nobody has asked yet), then every customer, then the providers again
+    with their decisions, then everyone's refresh: the state a team reaches by following the README."""
+    lifecycle = _Lifecycle(root)
+    roles = {stack: stack_config(stack, root).get("role") for stack in stack_files(root)}
+    providers = [s for s, role in roles.items() if role == "provider"]
+    consumers = [s for s, role in roles.items() if role == "consumer"]
+    for stack in providers:
+        lifecycle.provider_undecided(stack)
+    for stack in consumers:
+        lifecycle.customer(stack)
+    decided = [lifecycle.provider_decided(stack) for stack in providers]
+    if any(decided):  # everyone's refresh: each side's outputs show the decisions
         for stack in consumers + providers:
-            if stack in repo.deployed:
-                attempt(stack, configs[stack])
-    return repo
+            if stack in lifecycle.repo.deployed:
+                lifecycle.attempt(stack)
+    return lifecycle.repo
+
+
+def verdicts(root: Path = ROOT) -> dict[str, str]:
+    """Every stack file deployed once as deploy_repository does (without the refresh), one provider's group at a
+    time (the provider and its customers here share nothing with another group), the groups in parallel over
+    the machine's cores: each refused stack's cause, on one line."""
+    groups: dict[str, list[str]] = {}
+    for stack in stack_files(root):
+        config = stack_config(stack, root)
+        provider = stack if config.get("role") == "provider" else provider_of(stack, root)
+        groups.setdefault(provider or "", []).append(stack)
+    # Customers of a provider elsewhere depend on nothing here: chunks of a provider group's size.
+    elsewhere = groups.pop("", [])
+    work = [*groups.values(), *(elsewhere[i : i + 100] for i in range(0, len(elsewhere), 100))]
+    if len(work) <= 1:
+        return _group_verdicts(root, work[0] if work else [])
+    found: dict[str, str] = {}
+    workers = min(len(work), os.cpu_count() or 1)
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        for verdict in pool.map(_group_verdicts, [root] * len(work), work):
+            found.update(verdict)
+    return found
+
+
+def _group_verdicts(root: Path, stacks: list[str]) -> dict[str, str]:
+    lifecycle = _Lifecycle(root)
+    providers = [s for s in stacks if stack_config(s, root).get("role") == "provider"]
+    for stack in providers:
+        lifecycle.provider_undecided(stack)
+    for stack in stacks:
+        if stack not in providers:
+            lifecycle.customer(stack)
+    for stack in providers:
+        lifecycle.provider_decided(stack)
+    return {stack: " ".join(str(failure.cause).split()) for stack, failure in lifecycle.repo.failed.items()}
+
+
+def deploy_for(stack: str, root: Path = ROOT) -> RepositoryWorld:
+    """What one stack's plan deploys: the stack and what it depends on, never every customer, so its cost does
+    not grow with the number of customers.
+
+    A provider: itself, its decisions applied to the endpoints they are about, which ask first (a customer's
+    stack file here by its request message, without deploying it; any other endpoint assumed). A customer of a
+    provider here: that provider, itself, the provider's decisions (the other decided endpoints assumed, so the
+    service holds as many connections), and its refresh. A customer given the alias: itself.
+    """
+    lifecycle = _Lifecycle(root)
+    if stack_config(stack, root).get("role") == "provider":
+        lifecycle.provider_undecided(stack)
+        if lifecycle.provider_decided(stack, _requests_to(stack, root)):
+            lifecycle.attempt(stack)  # its refresh: its outputs show the decisions
+        return lifecycle.repo
+    provider = provider_of(stack, root)
+    if provider is not None:
+        lifecycle.provider_undecided(provider)
+    lifecycle.customer(stack)
+    if provider is not None and lifecycle.provider_decided(provider) and stack in lifecycle.repo.deployed:
+        lifecycle.attempt(stack)
+    return lifecycle.repo
+
+
+def _requests_to(provider: str, root: Path) -> dict[str, tuple[str, str]]:
+    """The endpoints this repository's customers of `provider` create, with the message each asks with."""
+    requests = {}
+    for stack in stack_files(root):
+        try:
+            consumer = stack_settings(stack, root)
+        except SettingsError:
+            continue  # its own check names its problem
+        if (
+            isinstance(consumer, ConsumerSettings)
+            and provider_stack_file(consumer.provider_stack_read or "", root) == provider
+        ):
+            message = "" if consumer.auto_approved else consumer.request_message
+            requests[consumer.private_endpoint_id.lower()] = (consumer.private_endpoint_id, message)
+    return requests
 
 
 def stack_settings(stack: str, root: Path = ROOT) -> Settings:
