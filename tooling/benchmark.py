@@ -33,7 +33,7 @@ SCALED_PROVIDER = {
     "autoApproval": [f"{i:08x}-0000-4000-8000-000000000000" for i in range(50)],
     "approvedConnections": [],
 }
-NOT_COPIED = (".venv", ".tools", ".git", "__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache", "Pulumi.*.yaml")
+NOT_COPIED = (".venv", ".tools", ".git", "__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".hypothesis")
 
 
 def timed(action: Callable[[], Any]) -> float:
@@ -58,14 +58,17 @@ def evaluation_rows() -> list[tuple[str, float]]:
 
 def repository_copy(root: Path, customers: int) -> Path:
     """This repository's program and tests in `root`, with the lab's stack files and `customers` more customers."""
-    shutil.copytree(ROOT, root, ignore=shutil.ignore_patterns(*NOT_COPIED), dirs_exist_ok=True)
+    skipped = shutil.ignore_patterns(*NOT_COPIED)
+
+    def ignored(folder: str, names: list[str]) -> set[str]:
+        stack_files_here = {n for n in names if n.startswith("Pulumi.") and n != "Pulumi.yaml"}
+        return set(skipped(folder, names)) | (stack_files_here if Path(folder) == ROOT else set())
+
+    shutil.copytree(ROOT, root, ignore=ignored, dirs_exist_ok=True)
     for shared in (".venv", ".tools"):
         if (ROOT / shared).exists():
             (root / shared).symlink_to(ROOT / shared)
-    for stack in stack_files(LAB):
-        shutil.copy(LAB / f"Pulumi.{stack}.yaml", root / f"Pulumi.{stack}.yaml")
-    if customers:
-        scale.generate(root, customers)
+    scale.generate(root, customers)
     for git in (["init", "-q"], ["add", "-A"], ["-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qm", "bench"]):
         subprocess.run(["git", *git], cwd=root, check=True, capture_output=True)
     return root

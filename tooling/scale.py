@@ -27,23 +27,24 @@ def subscription_of(number: int) -> str:
 
 
 def generate(root: Path, customers: int) -> list[str]:
-    """Write the lab's provider and first customer, then `customers` more over as many providers as they need,
-    into `root`; the customers' stack names."""
-    for stack in ("provider", "consumer"):
-        shutil.copy(LAB / f"Pulumi.{stack}.yaml", root / f"Pulumi.{stack}.yaml")
+    """Write the lab's stack files, then `customers` more customers over as many providers as they need, into
+    `root`; the generated customers' stack names."""
+    for lab_file in LAB.glob("Pulumi.*.yaml"):
+        shutil.copy(lab_file, root / lab_file.name)
     lab_provider = yaml.safe_load((LAB / "Pulumi.provider.yaml").read_text())["config"]
     template = yaml.safe_load((LAB / "Pulumi.consumer.yaml").read_text())["config"]
     names = []
     for index in range(math.ceil(customers / PER_PROVIDER)):
         numbers = range(index * PER_PROVIDER, min(customers, (index + 1) * PER_PROVIDER))
-        # The first provider keeps the lab's customer too: 99 generated customers fill it.
-        own = list(lab_provider["pls-saas:visibility"][:1]) if index == 0 else []
+        # The first provider keeps the lab's customers too, and generated ones fill it to Azure's limit.
+        own = list(lab_provider["pls-saas:visibility"]) if index == 0 else []
+        own_auto = list(lab_provider.get("pls-saas:autoApproval", [])) if index == 0 else []
         numbers = numbers[: PER_PROVIDER - len(own)] if index == 0 else numbers
         provider = {
             **lab_provider,
             "pls-saas:serviceName": f"saas{index + 1}",
             "pls-saas:visibility": own + [subscription_of(n) for n in numbers],
-            "pls-saas:autoApproval": [subscription_of(n) for n in numbers if n % 4 == 0],
+            "pls-saas:autoApproval": own_auto + [subscription_of(n) for n in numbers if n % 4 == 0],
             "pls-saas:approvedConnections": [
                 f"{_endpoint_id(n)} | contract C-{n}" for n in numbers if n % 4 != 0 and n % 2 == 1
             ],
