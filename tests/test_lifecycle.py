@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from pls.azure_rules import MAX_SUBSCRIPTIONS
 from pls.config import ConsumerSettings, ProviderSettings, SettingsError, parse
 from pls.deployed import ALIAS_CHANGES
 from tests.conftest import config_for, world_with_provider
@@ -211,14 +212,38 @@ def test_teardown_order_unlock_and_unprotect_then_consumers_then_provider() -> N
 # --- the README's steps, literally, on a copy of the repository's stack files ---------------------
 
 README_FILES = ("provider", "consumer")
-"""What the README's steps edit: the provider's stack file, and Pulumi.consumer.yaml, which onboarding copies.
-The walk copies these two of the user's files (whatever they hold now), never the other customers' (each is
-checked on its own in tests/test_stack_files.py), so it costs the same with three customers or a thousand."""
+"""The provider's stack file and the customer it ships with: what a walk that needs no new customer copies.
+A walk copies only such files of the user's (whatever they hold now), never every customer's (each is checked
+on its own in tests/test_stack_files.py), so it costs the same with three customers or a thousand."""
 
 
 def _copy_stack_files(root: Path, source: Path = ROOT) -> None:
     for stack in README_FILES:
         (root / f"Pulumi.{stack}.yaml").write_text((source / f"Pulumi.{stack}.yaml").read_text())
+
+
+def _onboarding_provider(root: Path, source: Path = ROOT) -> str:
+    """Step 2's provider, copied into `root`: the first of the user's provider stacks whose visibility has room
+    (Azure takes 100 subscriptions), or else a new one made as the README says. Nothing else is copied: the
+    walk deploys that provider and the new customer, whatever else the repository holds."""
+    providers = [s for s in stack_files(source) if stack_config(s, source).get("role") == "provider"]
+    for stack in sorted(providers, key=lambda s: (s != "provider", s)):
+        if len(stack_config(stack, source).get("visibility", [])) < MAX_SUBSCRIPTIONS:
+            (root / f"Pulumi.{stack}.yaml").write_text((source / f"Pulumi.{stack}.yaml").read_text())
+            return stack
+    new = next(f"provider-{n}" for n in itertools.count(2) if not (source / f"Pulumi.provider-{n}.yaml").exists())
+    (root / f"Pulumi.{new}.yaml").write_text((source / "Pulumi.provider.yaml").read_text())
+    _edit(
+        root / f"Pulumi.{new}.yaml",
+        **{
+            "pls-saas:serviceName": f"saas-{new.removeprefix('provider-')}",
+            "pls-saas:visibility": [],
+            "pls-saas:autoApproval": [],
+            "pls-saas:approvedConnections": None,
+            "pls-saas:rejectedConnections": None,
+        },
+    )
+    return new
 
 
 def _edit(path: Path, **config: Any) -> None:
@@ -246,28 +271,28 @@ def _all_green(root: Path) -> dict[str, Simulation]:
     return repository.deployed
 
 
-def _unused_customer(root: Path) -> tuple[str, str]:
+def _unused_customer(root: Path, provider: str = "provider") -> tuple[str, str]:
     """A customer name and subscription that no stack file here uses (a user may have onboarded anyone)."""
     used = {str(stack_config(s, root).get("azure-native:subscriptionId", "")).lower() for s in stack_files(root)}
-    used |= {str(s).lower() for s in stack_config("provider", root).get("visibility", [])}
+    used |= {str(s).lower() for s in stack_config(provider, root).get("visibility", [])}
     number = next(n for n in itertools.count() if f"{n:08d}-5555-4555-8555-555555555555" not in used)
     name = next(f"walk{n}" for n in itertools.count() if not (root / f"Pulumi.consumer-walk{n}.yaml").exists())
     return name, f"{number:08d}-5555-4555-8555-555555555555"
 
 
 def test_onboarding_approving_and_offboarding_the_readme_way_keeps_every_check_green(tmp_path: Path) -> None:
-    _copy_stack_files(tmp_path)
-    provider_file = tmp_path / "Pulumi.provider.yaml"
+    provider = _onboarding_provider(tmp_path)
+    provider_file = tmp_path / f"Pulumi.{provider}.yaml"
     provider_config = yaml.safe_load(provider_file.read_text())["config"]
-    visibility = provider_config["pls-saas:visibility"]
+    visibility = provider_config.get("pls-saas:visibility", [])
     decisions = provider_config.get("pls-saas:approvedConnections", [])
-    customer, subscription = _unused_customer(tmp_path)
+    customer, subscription = _unused_customer(tmp_path, provider)
 
     # Step 2: the customer's subscription goes into visibility.
     _edit(provider_file, **{"pls-saas:visibility": [*visibility, subscription]})
     # Step 3: copy Pulumi.consumer.yaml and set the customer's own values.
     acme = tmp_path / f"Pulumi.consumer-{customer}.yaml"
-    acme.write_text((tmp_path / "Pulumi.consumer.yaml").read_text())
+    acme.write_text((ROOT / "Pulumi.consumer.yaml").read_text())
     _edit(
         acme,
         **{
@@ -278,6 +303,7 @@ def test_onboarding_approving_and_offboarding_the_readme_way_keeps_every_check_g
             "pls-saas:workloadSubnetCidr": "10.60.5.0/24",
             "pls-saas:requestMessage": "Customer: ACME, Order no.: 271828",
             "pls-saas:dnsZone": "saas.acme.example",
+            "pls-saas:providerStack": f"organization/pls-saas/{provider}",
         },
     )
     stack = f"consumer-{customer}"
@@ -302,13 +328,13 @@ def test_onboarding_approving_and_offboarding_the_readme_way_keeps_every_check_g
 
 
 def test_onboarding_a_customer_on_its_own_vnet_the_way_the_stack_file_comment_says(tmp_path: Path) -> None:
-    _copy_stack_files(tmp_path)
-    customer, subscription = _unused_customer(tmp_path)
-    provider_file = tmp_path / "Pulumi.provider.yaml"
-    visibility = yaml.safe_load(provider_file.read_text())["config"]["pls-saas:visibility"]
+    provider = _onboarding_provider(tmp_path)
+    customer, subscription = _unused_customer(tmp_path, provider)
+    provider_file = tmp_path / f"Pulumi.{provider}.yaml"
+    visibility = yaml.safe_load(provider_file.read_text())["config"].get("pls-saas:visibility", [])
     _edit(provider_file, **{"pls-saas:visibility": [*visibility, subscription]})
     own = tmp_path / f"Pulumi.consumer-{customer}.yaml"
-    own.write_text((tmp_path / "Pulumi.consumer.yaml").read_text())
+    own.write_text((ROOT / "Pulumi.consumer.yaml").read_text())
     vnet = f"/subscriptions/{subscription}/resourceGroups/network/providers/Microsoft.Network/virtualNetworks/hub"
     _edit(
         own,
@@ -317,6 +343,7 @@ def test_onboarding_a_customer_on_its_own_vnet_the_way_the_stack_file_comment_sa
             "pls-saas:customer": customer,
             "pls-saas:endpointSubnetId": f"{vnet}/subnets/private-endpoints",
             "pls-saas:vnetHasOutbound": True,
+            "pls-saas:providerStack": f"organization/pls-saas/{provider}",
             "pls-saas:consumerVnetCidr": None,
             "pls-saas:endpointSubnetCidr": None,
             "pls-saas:workloadSubnetCidr": None,
