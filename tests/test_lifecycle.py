@@ -460,6 +460,7 @@ def test_the_plan_exits_non_zero_when_the_change_would_be_refused(monkeypatch: p
 
     monkeypatch.setattr(tooling.plan, "deployed_config", lambda stack, root=ROOT: config_for(stack))
     monkeypatch.setattr(tooling.plan, "run", lambda stack: tooling.plan.repository(LAB).result(stack))
+    monkeypatch.setattr(tooling.plan, "decision_notes", lambda provider: [])
     for refused, status in ((True, 1), (False, 0)):
         preview = Preview(["refused before any change: …" if refused else "0 to create"], refused)
         monkeypatch.setattr(tooling.plan, "preview_against", lambda stack, revision, preview=preview: preview)

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import argparse
 import functools
+import io
 import ipaddress
 import re
 import subprocess
 import sys
+import tarfile
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -184,12 +186,13 @@ def preview_against(stack: str, revision: str) -> Preview:
     """Deploy the repository as of `revision` (what is deployed), then this stack's file as it is now: each
     resource's step, and the inputs that make it."""
     with tempfile.TemporaryDirectory() as old_root:
-        for name in stack_files():
-            shown = subprocess.run(
-                ["git", "show", f"{revision}:Pulumi.{name}.yaml"], cwd=ROOT, capture_output=True, text=True
-            )
-            if shown.returncode == 0:
-                Path(old_root, f"Pulumi.{name}.yaml").write_text(shown.stdout)
+        # The stack files as of `revision`, in one call however many there are.
+        archive = subprocess.run(
+            ["git", "archive", "--format=tar", revision, "--", ":(glob)Pulumi.*.yaml"], cwd=ROOT, capture_output=True
+        )
+        if archive.returncode == 0:
+            with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as files:
+                files.extractall(old_root, filter="data")
         if not Path(old_root, f"Pulumi.{stack}.yaml").exists():
             return Preview([f"new stack (Pulumi.{stack}.yaml is not in {revision}): everything is created"], False)
         before = deploy_for(stack, Path(old_root))
