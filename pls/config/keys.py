@@ -143,12 +143,6 @@ class Checks:
             self.fail(key, problem, fix)
         return ok
 
-    def name(self, key: str, resource_type: str, name: str, what: str) -> None:
-        """A name the program derives from `key`, checked against Azure's rule for its resource type."""
-        problem = azure_rules.NAME_RULES[resource_type].problem(name)
-        if problem:
-            self.fail(key, f"makes the {what} name {name!r}: {problem}", f"shorten or simplify {key}")
-
     def subnets(self, vnet_key: str, subnet_keys: list[str], min_free: Mapping[str, int]) -> None:
         """Subnets inside their VNet, of a size Azure creates and that holds what they must, never overlapping."""
         if not self.ok(vnet_key):
