@@ -34,7 +34,7 @@ from tooling.engine import (
 )
 from tooling.offline_azure import AzureError
 from tooling.plan import Preview, connection_forecast, decision_notes, placeholder_note, plan_all, preview_against
-from tooling.repository import LAB, deploy_for, deploy_repository, stack_config, stack_files
+from tooling.repository import LAB, deploy_for, deploy_repository, stack_config, stack_files, stack_settings
 
 TRADEWINDS = "11111111-1111-4111-8111-111111111111"
 CONTOSO = "22222222-2222-4222-8222-222222222222"
@@ -458,7 +458,8 @@ def test_the_plan_exits_non_zero_when_the_change_would_be_refused(monkeypatch: p
     """A CI gates on the exit status: 1 when Azure, the engine or the program would refuse the change."""
     import tooling.plan
 
-    monkeypatch.setattr(tooling.plan, "deployed_config", lambda stack, root=ROOT: config_for(stack))
+    # The lab's provider, whatever the user's stack file holds; the preview decides the exit status.
+    monkeypatch.setattr(tooling.plan, "stack_settings", lambda stack: stack_settings(stack, LAB))
     monkeypatch.setattr(tooling.plan, "run", lambda stack: tooling.plan.repository(LAB).result(stack))
     monkeypatch.setattr(tooling.plan, "decision_notes", lambda provider: [])
     for refused, status in ((True, 1), (False, 0)):

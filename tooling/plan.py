@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pls.config import ConsumerSettings, ProviderSettings, SettingsError, parse
+from pls.config import ConsumerSettings, ProviderSettings, Settings, SettingsError
 from tooling.engine import (
     PLACEHOLDER_NETWORK,
     ROOT,
@@ -45,8 +45,8 @@ from tooling.repository import (
     deploy_repository,
     deployed_config,
     expected_connection,
+    one_line,
     provider_stack_file,
-    stack_config,
     stack_files,
     stack_settings,
     verdicts,
@@ -141,8 +141,8 @@ def connection_forecast(consumer: ConsumerSettings, root: Path = ROOT) -> list[s
     if fate is None:
         return ["connection: decided by a provider outside this repository (providerAlias); Pending until it acts"]
     lines = [f"connection: {FATES[fate]}"]
-    provider_stack = provider_stack_file(consumer.provider_stack_read or "", root)
-    provider = parse(deployed_config(provider_stack or "", root), stack=provider_stack or "")
+    provider_stack = provider_stack_file(consumer.provider_stack_read or "", root) or ""
+    provider = stack_settings(provider_stack, root)  # parsed already: expected_connection read it
     assert isinstance(provider, ProviderSettings) and consumer.subscription_id is not None
     if consumer.auto_approved and consumer.subscription_id not in provider.auto_approval:
         lines.append(
@@ -396,24 +396,23 @@ def plan_all(root: Path = ROOT) -> tuple[list[str], bool]:
     """Every stack file, deployed once in the README's order (each provider's work shared by its customers):
     one row per stack with its verdict, and whether any was refused."""
     refused = verdicts(root)
-    rows = ["| stack | role | verdict | connection |", "| --- | --- | --- | --- |"]
-    for stack in sorted(stack_files(root), key=lambda s: (stack_config(s, root).get("role") != "provider", s)):
+    settings: dict[str, Settings | SettingsError] = {}
+    for stack in stack_files(root):
         try:
-            settings = stack_settings(stack, root)
+            settings[stack] = stack_settings(stack, root)
         except SettingsError as invalid:
-            rows.append(f"| {stack} | ? | invalid: {_one_line(invalid)} | |")
+            settings[stack] = invalid
+    rows = ["| stack | role | verdict | connection |", "| --- | --- | --- | --- |"]
+    for stack, these in sorted(settings.items(), key=lambda item: (not isinstance(item[1], ProviderSettings), item[0])):
+        if isinstance(these, SettingsError):
+            rows.append(f"| {stack} | ? | invalid: {one_line(these).replace('|', '/')} | |")
             continue
         verdict = f"refused: {refused[stack].replace('|', '/')}" if stack in refused else "ok"
         connection = ""
-        if isinstance(settings, ConsumerSettings):
-            fate = expected_connection(settings, root)
-            connection = fate or "decided by a provider elsewhere"
-        rows.append(f"| {stack} | {settings.role} | {verdict} | {connection} |")
-    return rows, bool(refused) or any("| invalid: " in row for row in rows)
-
-
-def _one_line(error: BaseException) -> str:
-    return " ".join(str(error).split()).replace("|", "/")
+        if isinstance(these, ConsumerSettings):
+            connection = expected_connection(these, root) or "decided by a provider elsewhere"
+        rows.append(f"| {stack} | {these.role} | {verdict} | {connection} |")
+    return rows, bool(refused) or any(isinstance(these, SettingsError) for these in settings.values())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -432,7 +431,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.stack is None:
         parser.error("name a stack, or --all")
     try:
-        settings = parse(deployed_config(args.stack), stack=args.stack)
+        settings = stack_settings(args.stack)
         sim = run(args.stack)
     except (SettingsError, SimulationError) as failure:
         print(getattr(failure, "cause", failure), file=sys.stderr)

@@ -5,6 +5,7 @@ deployed in the order the README's lifecycle does (`deploy_repository`), over on
 from __future__ import annotations
 
 import base64
+import copy
 import functools
 import multiprocessing
 import os
@@ -47,7 +48,8 @@ def stack_config(stack: str, root: Path = ROOT) -> dict[str, Any]:
     """
     schema = load_schema()
     prefix = f"{schema.project}:"
-    document = yaml.safe_load((root / f"Pulumi.{stack}.yaml").read_text()) or {}
+    # A copy: the caller may change its config, never the document another caller reads.
+    document = copy.deepcopy(_document((root / f"Pulumi.{stack}.yaml").read_text()))
     config: dict[str, Any] = schema.defaults()
     for key, value in (document.get("config") or {}).items():
         key = str(key)
@@ -55,6 +57,12 @@ def stack_config(stack: str, root: Path = ROOT) -> dict[str, Any]:
             value = offline_ssh_public_key() if key == f"{prefix}sshPublicKey" else SECRET_PLACEHOLDER
         config[key.removeprefix(prefix)] = value
     return config
+
+
+@functools.cache
+def _document(text: str) -> dict[str, Any]:
+    """A stack file's YAML, parsed once per content: a thousand customers' files are read by several checks."""
+    return yaml.safe_load(text) or {}
 
 
 def deployed_config(stack: str, root: Path = ROOT) -> dict[str, Any]:
@@ -200,7 +208,12 @@ def _group_verdicts(root: Path, stacks: list[str]) -> dict[str, str]:
             lifecycle.customer(stack)
     for stack in providers:
         lifecycle.provider_decided(stack)
-    return {stack: " ".join(str(failure.cause).split()) for stack, failure in lifecycle.repo.failed.items()}
+    return {stack: one_line(failure.cause) for stack, failure in lifecycle.repo.failed.items()}
+
+
+def one_line(error: BaseException) -> str:
+    """An error's message on one line, as a table row shows it."""
+    return " ".join(str(error).split())
 
 
 def deploy_for(stack: str, root: Path = ROOT) -> RepositoryWorld:
@@ -246,11 +259,12 @@ def _requests_to(provider: str, root: Path) -> dict[str, tuple[str, str]]:
 
 def stack_settings(stack: str, root: Path = ROOT) -> Settings:
     """The stack file's validated settings (SettingsError if it has a problem), parsed once per file content: a
-    provider read for each of its customers is parsed once, not once per customer."""
+    provider read for each of its customers, and each customer read by a provider's plan twice (its requests and
+    its decisions), is parsed once."""
     return _parsed(stack, (root / f"Pulumi.{stack}.yaml").read_text(), root)
 
 
-@functools.lru_cache(maxsize=64)
+@functools.cache
 def _parsed(stack: str, _text: str, root: Path) -> Settings:
     return parse(deployed_config(stack, root), stack=stack)
 

@@ -126,7 +126,7 @@ def parse(raw: Mapping[Any, Any], *, stack: str) -> Settings:
         problems += found
         failed = {p.key for p in found}
     checks = Checks(values, failed, problems)
-    if isinstance(settings, ProviderSettings) or role == "provider":
+    if role == "provider":
         check_provider(checks)
     else:
         check_consumer(checks, schema.defaults())
