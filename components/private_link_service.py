@@ -41,7 +41,7 @@ class PrivateLinkServiceArgs(TypedDict):
     nat_subnet_id: pulumi.Input[str]
     """Subnet the NAT IPs come from, with privateLinkServiceNetworkPolicies Disabled."""
     nat_ip_count: NotRequired[int]
-    """NAT IP configurations, 1-8 (default 1). Azure cannot remove one once added."""
+    """NAT IP configurations, 1-8 (default 1). Removing one resets the connections NATed through it."""
     visibility: NotRequired[list[str]]
     """Subscriptions that may see the service and request a connection; ["*"]: anyone with the alias; empty (the
     default): only subscriptions with RBAC on the service."""

@@ -65,8 +65,8 @@ class DeployedService:
 def check_deployed(settings: ProviderSettings, deployed: DeployedService | None) -> list[str]:
     """Refuse (SettingsError) what Azure cannot undo; return warnings for what the configuration allows.
 
-    Shrinking natIpCount fails in Azure halfway through a deployment; a new name, region or frontend replaces
-    the service, and a new service has a new alias that no customer knows.
+    A new name, region or frontend replaces the service, and a new service has a new alias that no customer
+    knows. Fewer NAT IPs is a warning: Azure removes them in place, resetting the flows through them.
     """
     asked = {e.lower() for e in deployed.connection_endpoint_ids} if deployed else set()
     problems = [
@@ -83,15 +83,14 @@ def check_deployed(settings: ProviderSettings, deployed: DeployedService | None)
         if problems:
             raise SettingsError(settings.project, problems)
         return []
+    warnings = []
     if settings.nat_ip_count < deployed.nat_ip_count:
-        problems.append(
-            Problem(
-                "natIpCount",
-                settings.nat_ip_count,
-                f"the deployed service {deployed.name} has {deployed.nat_ip_count} NAT IP configurations and Azure "
-                "cannot remove one",
-                f"set natIpCount: {deployed.nat_ip_count} (or more)",
-            )
+        # Azure takes a smaller list in place (it refuses only an empty one, which natIpCount's range rules out);
+        # what goes is the traffic: flows NATed through a removed address are reset.
+        warnings.append(
+            f"natIpCount {deployed.nat_ip_count} -> {settings.nat_ip_count} removes NAT IP configurations "
+            f"nat-{settings.nat_ip_count + 1}..nat-{deployed.nat_ip_count} of {deployed.name}: connections "
+            "through them are reset (customers reconnect), and fewer NAT IPs mean fewer NAT ports"
         )
     frontend_lbs = {f.split("/loadBalancers/")[-1].split("/")[0] for f in deployed.frontend_ids}
     changes = [
@@ -104,7 +103,6 @@ def check_deployed(settings: ProviderSettings, deployed: DeployedService | None)
             bool(frontend_lbs) and frontend_lbs != {settings.load_balancer_name},
         ),
     ]
-    warnings = []
     for key, value, was, changed in changes:
         if not changed:
             continue

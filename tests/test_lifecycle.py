@@ -16,7 +16,7 @@ import yaml
 
 from pls.azure_rules import MAX_SUBSCRIPTIONS
 from pls.config import ConsumerSettings, ProviderSettings, SettingsError, parse
-from pls.deployed import ALIAS_CHANGES
+from pls.deployed import ALIAS_CHANGES, DeployedService, check_deployed
 from tests.conftest import config_for, world_with_provider
 from tests.test_stack_files import check_stack_file
 from tooling import scale
@@ -34,7 +34,15 @@ from tooling.engine import (
 )
 from tooling.offline_azure import AzureError
 from tooling.plan import Preview, connection_forecast, decision_notes, placeholder_note, plan_all, preview_against
-from tooling.repository import LAB, deploy_for, deploy_repository, stack_config, stack_files, stack_settings
+from tooling.repository import (
+    LAB,
+    deploy_for,
+    deploy_repository,
+    offline_ssh_public_key,
+    stack_config,
+    stack_files,
+    stack_settings,
+)
 
 TRADEWINDS = "11111111-1111-4111-8111-111111111111"
 CONTOSO = "22222222-2222-4222-8222-222222222222"
@@ -150,19 +158,28 @@ def test_customer_outside_visibility_is_refused_by_azure() -> None:
     assert world.azure.service_by_alias(provider.outputs["alias"]).connections == {}  # type: ignore[union-attr]
 
 
-def test_nat_ips_grow_in_place_and_never_shrink() -> None:
+def test_nat_ips_grow_and_shrink_in_place_and_a_decrease_warns_that_its_flows_reset() -> None:
     world = World()
     first = deploy(world, "provider", _provider(natIpCount=2))
     grown = deploy(world, "provider", _provider(natIpCount=3))
     assert grown.outputs["alias"] == first.outputs["alias"]
     assert world.azure.service_by_alias(grown.outputs["alias"]).nat_ip_count == 3  # type: ignore[union-attr]
-    with pytest.raises(SimulationError) as failure:
-        deploy(world, "provider", _provider(natIpCount=2))
-    error = failure.value.cause
-    assert isinstance(error, SettingsError) and error.keys == {"natIpCount"}
-    assert "has 3 NAT IP configurations" in str(error)
-    _nothing_but_the_lookup(failure.value.registrations)
-    assert world.deployments["provider"] is grown
+    fewer = parse({**_provider(natIpCount=1), "sshPublicKey": offline_ssh_public_key()}, stack="provider")
+    assert isinstance(fewer, ProviderSettings)
+    deployed = DeployedService(
+        name="saas",
+        location="westeurope",
+        alias=grown.outputs["alias"],
+        nat_ip_count=3,
+        frontend_ids=(),
+        connection_endpoint_ids=(),
+    )
+    (warning,) = check_deployed(fewer, deployed)
+    assert "natIpCount 3 -> 1 removes NAT IP configurations nat-2..nat-3 of saas" in warning
+    assert "connections through them are reset" in warning
+    shrunk = deploy(world, "provider", _provider(natIpCount=1))
+    assert shrunk.outputs["alias"] == first.outputs["alias"]
+    assert world.azure.service_by_alias(shrunk.outputs["alias"]).nat_ip_count == 1  # type: ignore[union-attr]
 
 
 def test_a_new_alias_is_refused_while_protected_and_the_plan_says_why() -> None:

@@ -2,8 +2,8 @@
 deployments of different stacks. The mocks of tooling/arm_mocks.py ask it what Azure would answer; the Pulumi
 engine's part (state, previous deployments, replacements) is tooling/engine.py's.
 
-- a Private Link Service keeps its alias, NAT IP count and frontend across deployments; it cannot lose a NAT
-  IP, and it cannot be deleted while it has connections;
+- a Private Link Service keeps its alias, NAT IP count and frontend across deployments; it gains or loses NAT
+  IPs in place (never its last), and it cannot be deleted while it has connections;
 - a consumer's private endpoint creates a connection on the service its alias names, with the consumer's
   subscription, request message and a LinkID. Azure's rules decide its fate: a subscription outside the
   service's visibility cannot create it; an auto-approved one is Approved; anything else is Pending until
@@ -142,11 +142,10 @@ class OfflineAzure:
         frontends = [f["id"] for f in inputs.get("loadBalancerFrontendIpConfigurations") or []]
         nat_ips = len(inputs.get("ipConfigurations") or [])
         service = self.state.services.get(rid.lower())
-        if service is not None and nat_ips < service.nat_ip_count:
+        if not nat_ips:
             raise AzureError(
-                "PrivateLinkServiceCannotRemoveIpConfigurations",
-                f"NAT IP configurations of {service.name} cannot be removed: it has {service.nat_ip_count}, "
-                f"the request has {nat_ips}",
+                "PrivateLinkServiceMustHaveAtLeastOneIpConfiguration",
+                f"Private Link Service {rid.rsplit('/', 1)[-1]} needs at least one NAT IP configuration",
             )
         if service is not None and service.frontend_ids != frontends:
             self.delete_service(rid)  # a new frontend replaces the service (delete before replace)

@@ -154,11 +154,12 @@ class ProviderSettings(CommonSettings, WebTierKeys, OperationsKeys):
         Key(
             "provider",
             (
-                "Number of NAT IP configurations of the Private Link Service, 1-8. Azure cannot remove a NAT IP "
-                "once added: grow it; a value below the deployed service's is refused before any change."
+                "Number of NAT IP configurations of the Private Link Service, 1-8. Each adds NAT ports; Azure adds "
+                "and removes them in place, and a decrease resets the connections through the removed ones (the "
+                "program warns)."
             ),
             f"a Private Link Service has 1 to {azure_rules.MAX_NAT_IPS} NAT IP configurations",
-            f"choose 1..{azure_rules.MAX_NAT_IPS} (and remember NAT IPs cannot be removed once added)",
+            f"choose 1..{azure_rules.MAX_NAT_IPS}",
         ),
         Field(ge=1, le=azure_rules.MAX_NAT_IPS),
     ] = 1
