@@ -218,8 +218,9 @@ def alert_args(
 
 
 def consumer(s: ConsumerSettings) -> None:
-    net = ConsumerNetwork(s.customer, consumer_network_args(s))
+    # Before any resource: a provider stack that is not there (or has no such service) stops the stack here.
     alias = contract.provider_alias(s.provider_stack_read, s.provider_alias or None)
+    net = ConsumerNetwork(s.customer, consumer_network_args(s))
     access = PrivateServiceAccess(s.customer, access_args(s, net, alias))
 
     pulumi.export("providerAlias", alias)
@@ -265,7 +266,7 @@ def consumer_network_args(s: ConsumerSettings) -> ConsumerNetworkArgs:
     return args
 
 
-def access_args(s: ConsumerSettings, net: ConsumerNetwork, alias: pulumi.Output[str]) -> PrivateServiceAccessArgs:
+def access_args(s: ConsumerSettings, net: ConsumerNetwork, alias: str) -> PrivateServiceAccessArgs:
     args = PrivateServiceAccessArgs(
         resource_group_name=net.resource_group_name,
         location=s.location,

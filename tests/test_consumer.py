@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from pls.config import SettingsError
 from tests.conftest import PROVIDER_STACK, config_for, run_stack, world_with_provider
 from tooling.engine import Registration, Simulation, SimulationError, World, simulate
 from tooling.repository import RepositoryWorld
@@ -39,10 +40,13 @@ def test_manual_request_to_the_provider_alias_with_message(
     assert endpoint.inputs["customNetworkInterfaceName"] == "tradewinds-saas-pe-nic"
 
 
-def test_endpoint_reads_the_alias_through_the_stack_reference(tradewinds: Simulation) -> None:
-    reference = tradewinds.one("pulumi:pulumi:StackReference")
-    assert reference.name == PROVIDER_STACK
-    assert tradewinds.depends_on(tradewinds.one("network:PrivateEndpoint"), reference)
+def test_the_alias_is_read_from_the_provider_stack_before_any_resource(
+    tradewinds: Simulation, provider_outputs: dict[str, Any]
+) -> None:
+    first, *rest = [r for r in tradewinds.resources if r.custom]
+    assert first.type == "pulumi:pulumi:StackReference" and first.name == PROVIDER_STACK
+    assert not [r for r in rest if r.type == "pulumi:pulumi:StackReference"]
+    assert tradewinds.outputs["providerAlias"] == provider_outputs["alias"]
 
 
 def test_moving_the_endpoint_to_another_subnet_is_a_declared_replacement(tradewinds: Simulation) -> None:
@@ -164,8 +168,9 @@ def test_refuses_to_run_without_a_provider_alias(outputs: dict[str, Any]) -> Non
     world.extra_stack_outputs[PROVIDER_STACK] = outputs
     with pytest.raises(SimulationError) as failure:
         run_stack("consumer", world=world)
-    assert f"providerStack: stack {PROVIDER_STACK} has no 'alias' output" in str(failure.value)
-    assert not [r for r in failure.value.registrations if r.type.endswith("PrivateEndpoint") and r.custom]
+    assert isinstance(failure.value.cause, SettingsError) and failure.value.cause.keys == {"providerStack"}
+    assert f"providerStack = \"{PROVIDER_STACK}\": stack {PROVIDER_STACK} has no 'alias' output" in str(failure.value)
+    assert [r.type for r in failure.value.registrations if r.custom] == ["pulumi:pulumi:StackReference"]
 
 
 def test_alias_given_in_the_stack_file_needs_no_stack_reference() -> None:
