@@ -5,21 +5,24 @@ The stack's `role` picks the side: `provider` (Pulumi.provider.yaml) or `consume
 """
 
 import dataclasses
+import functools
+from collections.abc import Callable
 
 import pulumi
 
 from components.certificate_vault import CertificateVault, CertificateVaultArgs
 from components.consumer_network import ConsumerNetwork, ConsumerNetworkArgs, ExistingSubnets, NewNetwork
-from components.internal_load_balancer import InternalLoadBalancer, InternalLoadBalancerArgs
+from components.internal_load_balancer import AdditionalFrontend, InternalLoadBalancer, InternalLoadBalancerArgs
 from components.linux_vm import ObservedCertificate
 from components.log_workspace import LogWorkspace, LogWorkspaceArgs, TextLog
 from components.private_link_service import PrivateLinkService, PrivateLinkServiceArgs
 from components.private_service_access import PrivateServiceAccess, PrivateServiceAccessArgs, VerificationVm
 from components.provider_network import ProviderNetwork, ProviderNetworkArgs
-from components.service_alerts import ServiceAlerts, ServiceAlertsArgs
+from components.service_alerts import ServiceAlerts, ServiceAlertsArgs, WatchedService
 from components.web_tier import WebTier, WebTierArgs
 from pls import contract
 from pls.config import ConsumerSettings, ProviderSettings, load
+from pls.config.services import PublishedService
 from pls.deployed import check_deployed, deployed_service
 from pls.webserver import (
     ACCESS_LOG,
@@ -47,15 +50,21 @@ def provider(s: ProviderSettings) -> None:
     logs = LogWorkspace("logs", workspace_args(s, net)) if s.needs_workspace else None
     lb = InternalLoadBalancer("ilb", load_balancer_args(s, net, logs))
     web = WebTier("web", web_tier_args(s, net, lb, vault, logs))
-    service = PrivateLinkService("pls", service_args(s, net, lb, logs))
+    services = {
+        service.name: PrivateLinkService(service.component_name, service_args(s, service, net, lb, logs))
+        for service in s.services
+    }
+    first = services[s.service_name]
     if s.alerts and logs:
-        ServiceAlerts("alerts", alert_args(s, net, lb, service, logs))
+        ServiceAlerts("alerts", alert_args(s, net, lb, services, logs))
 
-    pulumi.export(contract.ALIAS, service.alias)
-    pulumi.export(contract.SERVICE_ID, service.service_id)
-    pulumi.export("privateLinkServiceName", service.service_name)
-    pulumi.export("pendingConnections", service.pending_connections)
-    pulumi.export(contract.CONNECTIONS, service.connections)
+    pulumi.export(contract.ALIAS, first.alias)
+    pulumi.export(contract.SERVICE_ID, first.service_id)
+    pulumi.export(contract.ALIASES, {name: service.alias for name, service in services.items()})
+    pulumi.export(contract.SERVICE_IDS, {name: service.service_id for name, service in services.items()})
+    pulumi.export("privateLinkServiceName", first.service_name)
+    pulumi.export("pendingConnections", every_service(services, lambda service: service.pending_connections))
+    pulumi.export(contract.CONNECTIONS, every_service(services, lambda service: service.connections))
     pulumi.export("location", s.location)
     pulumi.export("resourceGroupName", net.resource_group_name)
     pulumi.export("loadBalancerFrontendIp", lb.frontend_private_ip)
@@ -71,18 +80,36 @@ def provider(s: ProviderSettings) -> None:
         pulumi.export("keyVaultUri", vault.vault_uri)
 
 
+def every_service(
+    services: dict[str, PrivateLinkService],
+    connections_of: Callable[[PrivateLinkService], pulumi.Output[list[dict[str, str]]]],
+) -> pulumi.Output[list[dict[str, str]]]:
+    """The connections (or pending ones) of every service, each naming its service."""
+
+    def named(name: str, connections: list[dict[str, str]]) -> list[dict[str, str]]:
+        return [{**connection, "service": name} for connection in connections]
+
+    return pulumi.Output.all(
+        *[connections_of(service).apply(functools.partial(named, name)) for name, service in services.items()]
+    ).apply(lambda lists: [c for conns in lists for c in conns])
+
+
 def network_args(s: ProviderSettings) -> ProviderNetworkArgs:
-    return ProviderNetworkArgs(
+    args = ProviderNetworkArgs(
         location=s.location,
         vnet_cidr=s.provider_vnet_cidr,
         backend_subnet_cidr=s.backend_subnet_cidr,
         nat_subnet_cidr=s.nat_subnet_cidr,
         nat_gateway=s.nat_gateway,
-        service_ports=list(s.service_ports),
+        service_ports=[service.backend_port(port) for service in s.services for port in s.service_ports],
         probe_port=HEALTH_PORT,
         key_vault_service_endpoint=s.tls,
         tags=s.tags,
     )
+    own = {service.nat_subnet_role: service.nat_subnet_cidr for service in s.services if service.own_nat_subnet}
+    if own:
+        args["additional_nat_subnets"] = own
+    return args
 
 
 def vault_args(s: ProviderSettings, net: ProviderNetwork) -> CertificateVaultArgs:
@@ -127,6 +154,11 @@ def load_balancer_args(
         probe_path=HEALTH_PATH,
         tags=s.tags,
     )
+    if len(s.services) > 1:
+        args["additional_frontends"] = [
+            AdditionalFrontend(name=service.frontend_name, backend_port_offset=service.backend_port(0))
+            for service in s.services[1:]
+        ]
     if logs and s.diagnostics:
         args["diagnostics_workspace_id"] = logs.workspace_id
     return args
@@ -168,21 +200,25 @@ def web_tier_args(
 
 
 def service_args(
-    s: ProviderSettings, net: ProviderNetwork, lb: InternalLoadBalancer, logs: LogWorkspace | None
+    s: ProviderSettings,
+    service: PublishedService,
+    net: ProviderNetwork,
+    lb: InternalLoadBalancer,
+    logs: LogWorkspace | None,
 ) -> PrivateLinkServiceArgs:
     args = PrivateLinkServiceArgs(
         resource_group_name=net.resource_group_name,
         location=s.location,
-        service_name=s.service_name,
-        frontend_ip_configuration_id=lb.frontend_ip_configuration_id,
-        nat_subnet_id=net.nat_subnet_id,
-        nat_ip_count=s.nat_ip_count,
-        visibility=list(s.visibility),
-        auto_approval=list(s.auto_approval),
+        service_name=service.name,
+        frontend_ip_configuration_id=lb.frontend_ip_configuration_ids.apply(lambda ids: ids[service.frontend_name]),
+        nat_subnet_id=net.nat_subnet_ids[service.nat_subnet_role],
+        nat_ip_count=service.nat_ip_count,
+        visibility=list(service.visibility),
+        auto_approval=list(service.auto_approval),
         fqdns=list(s.fqdns),
         proxy_protocol=s.proxy_protocol,
         protect=s.protect_service,
-        connection_decisions=s.connection_decisions,
+        connection_decisions=list(service.decisions),
         lock=s.lock_service,
         lock_notes=LOCK_NOTES,
         tags=s.tags,
@@ -196,13 +232,13 @@ def alert_args(
     s: ProviderSettings,
     net: ProviderNetwork,
     lb: InternalLoadBalancer,
-    service: PrivateLinkService,
+    services: dict[str, PrivateLinkService],
     logs: LogWorkspace,
 ) -> ServiceAlertsArgs:
     args = ServiceAlertsArgs(
         resource_group_name=net.resource_group_name,
         location=s.location,
-        private_link_service_id=service.service_id,
+        private_link_service_id=services[s.service_name].service_id,
         load_balancer_id=lb.load_balancer_id,
         nat_subnet_id=net.nat_subnet_id,
         workspace_id=logs.workspace_id,
@@ -212,6 +248,12 @@ def alert_args(
         nat_subnet_min_free_addresses=s.nat_subnet_free_addresses_alert_below,
         tags=s.tags,
     )
+    if len(s.services) > 1:
+        args["additional_services"] = [
+            WatchedService(name=service.name, private_link_service_id=services[service.name].service_id)
+            | ({"nat_subnet_id": net.nat_subnet_ids[service.nat_subnet_role]} if service.own_nat_subnet else {})
+            for service in s.services[1:]
+        ]
     if s.alert_webhook_url:
         args["webhook_url"] = pulumi.Output.secret(s.alert_webhook_url)
     return args
@@ -219,7 +261,7 @@ def alert_args(
 
 def consumer(s: ConsumerSettings) -> None:
     # Before any resource: a provider stack that is not there (or has no such service) stops the stack here.
-    alias = contract.provider_alias(s.provider_stack_read, s.provider_alias or None)
+    alias = contract.provider_alias(s.provider_stack_read, s.provider_alias or None, s.service)
     net = ConsumerNetwork(s.customer, consumer_network_args(s))
     access = PrivateServiceAccess(s.customer, access_args(s, net, alias))
 

@@ -19,6 +19,8 @@ class ProviderNetworkArgs(TypedDict):
     """Subnet of the web VMs and the load balancer frontend."""
     nat_subnet_cidr: str
     """Subnet the Private Link Service draws its NAT IPs from (privateLinkServiceNetworkPolicies Disabled)."""
+    additional_nat_subnets: NotRequired[dict[str, str]]
+    """More NAT subnets by role (e.g. pls-nat-<service>), for Private Link Services with NAT subnets of their own."""
     nat_gateway: bool
     """Outbound internet for the web VMs (apt) through a NAT gateway, the stack's only public IP."""
     service_ports: NotRequired[list[int]]
@@ -42,6 +44,8 @@ class ProviderNetwork(pulumi.ComponentResource):
     """Subnet of the web VMs and the load balancer frontend."""
     nat_subnet_id: pulumi.Output[str]
     """Subnet of the Private Link Service's NAT IPs."""
+    nat_subnet_ids: dict[str, pulumi.Output[str]]
+    """Every NAT subnet by role: pls-nat and the additional ones."""
     application_security_group_id: pulumi.Output[str]
     """The web servers' application security group."""
     nat_gateway_public_ip: pulumi.Output[str] | None
@@ -127,6 +131,10 @@ class ProviderNetwork(pulumi.ComponentResource):
                     SubnetSpec(
                         role="pls-nat", cidr=args["nat_subnet_cidr"], private_link_service_policies_disabled=True
                     ),
+                    *(
+                        SubnetSpec(role=role, cidr=cidr, private_link_service_policies_disabled=True)
+                        for role, cidr in args.get("additional_nat_subnets", {}).items()
+                    ),
                 ],
                 tags=args.get("tags", {}),
             ),
@@ -136,6 +144,9 @@ class ProviderNetwork(pulumi.ComponentResource):
         self.vnet_id = vnet.vnet_id
         self.backend_subnet_id = vnet.subnet_ids["backend"]
         self.nat_subnet_id = vnet.subnet_ids["pls-nat"]
+        self.nat_subnet_ids = {
+            role: vnet.subnet_ids[role] for role in ["pls-nat", *args.get("additional_nat_subnets", {})]
+        }
         self.application_security_group_id = web_servers.id
         self.register_outputs(
             {

@@ -24,6 +24,17 @@ LOG_ANALYTICS_READER = "73c42c96-874c-492b-b04d-ab87d138a893"
 QUERY_FREQUENCY = "PT15M"
 
 
+class WatchedService(TypedDict):
+    """A further Private Link Service on the same load balancer, watched like the first."""
+
+    name: str
+    """Names its alerts: <component>-<name>-nat-ports, -connections and -nat-subnet-free."""
+    private_link_service_id: pulumi.Input[str]
+    """The service watched (NAT port usage, connections)."""
+    nat_subnet_id: NotRequired[pulumi.Input[str]]
+    """Its own NAT subnet, when it does not share the first service's."""
+
+
 class ServiceAlertsArgs(TypedDict):
     resource_group_name: pulumi.Input[str]
     """Resource group of the alerts, the action group and the query identity."""
@@ -37,6 +48,8 @@ class ServiceAlertsArgs(TypedDict):
     """The subnet the service's NAT IPs come from."""
     workspace_id: pulumi.Input[str]
     """The Log Analytics workspace the Resource Graph queries run from."""
+    additional_services: NotRequired[list[WatchedService]]
+    """More Private Link Services of the same load balancer: NAT ports, connections and their own NAT subnets."""
     emails: list[str]
     """Who is paged by e-mail."""
     webhook_url: NotRequired[pulumi.Input[str]]
@@ -186,15 +199,21 @@ class ServiceAlerts(pulumi.ComponentResource):
             azure_metrics.PRIVATE_LINK_SERVICE: args["private_link_service_id"],
             azure_metrics.LOAD_BALANCER: args["load_balancer_id"],
         }
+        more = args.get("additional_services", [])
+        # (resource name, rule, scope): the first service's keep the names they always had.
+        metric_alerts = [(f"{name}-{rule.role}", rule, scopes[rule.metric.namespace]) for rule in rules] + [
+            (f"{name}-{watched['name']}-{rules[0].role}", rules[0], watched["private_link_service_id"])
+            for watched in more
+        ]
         alerts: list[pulumi.CustomResource] = [
             monitor.MetricAlert(
-                f"{name}-{rule.role}",
+                alert_name,
                 resource_group_name=args["resource_group_name"],
                 location="global",
                 description=rule.description,
                 severity=rule.severity,
                 enabled=True,
-                scopes=[scopes[rule.metric.namespace]],
+                scopes=[scope],
                 evaluation_frequency="PT1M",
                 window_size="PT5M",
                 auto_mitigate=True,
@@ -203,7 +222,7 @@ class ServiceAlerts(pulumi.ComponentResource):
                 tags=tags,
                 opts=child,
             )
-            for rule in rules
+            for alert_name, rule, scope in metric_alerts
         ]
 
         identity = managedidentity.UserAssignedIdentity(
@@ -228,29 +247,20 @@ class ServiceAlerts(pulumi.ComponentResource):
                 ("reads-service", args["private_link_service_id"], READER),
                 ("reads-network", vnet_id, READER),
                 ("reads-workspace", args["workspace_id"], LOG_ANALYTICS_READER),
+                *((f"reads-{watched['name']}", watched["private_link_service_id"], READER) for watched in more),
             )
         ]
         queries = [
-            (
-                "connections",
-                pulumi.Output.from_input(args["private_link_service_id"]).apply(
-                    lambda service: connections_query(service, args["connections_threshold"])
-                ),
-                f"The Private Link Service has {args['connections_threshold']} or more private endpoint connections "
-                "(Azure allows 1000): plan another service (and alias) for new customers.",
-            ),
-            (
-                "nat-subnet-free",
-                pulumi.Output.from_input(args["nat_subnet_id"]).apply(
-                    lambda subnet: nat_subnet_query(subnet, args["nat_subnet_min_free_addresses"])
-                ),
-                f"The NAT subnet has fewer than {args['nat_subnet_min_free_addresses']} free addresses: "
-                "natIpCount cannot grow; move to a larger NAT subnet (README, Troubleshooting).",
-            ),
+            query
+            for prefix, service_id, nat_subnet_id in [
+                (name, args["private_link_service_id"], args["nat_subnet_id"]),
+                *((f"{name}-{w['name']}", w["private_link_service_id"], w.get("nat_subnet_id")) for w in more),
+            ]
+            for query in self._queries(prefix, service_id, nat_subnet_id, args)
         ]
         alerts += [
             monitor.ScheduledQueryRule(
-                f"{name}-{role}",
+                rule_name,
                 resource_group_name=args["resource_group_name"],
                 location=args["location"],
                 kind="LogAlert",
@@ -268,8 +278,40 @@ class ServiceAlerts(pulumi.ComponentResource):
                 # Azure validates the query with the identity when the rule is created.
                 opts=pulumi.ResourceOptions(parent=self, depends_on=grants),
             )
-            for role, query, description in queries
+            for rule_name, query, description in queries
         ]
         self.action_group_id = action_group.id
         self.alert_ids = pulumi.Output.all(*[alert.id for alert in alerts])
         self.register_outputs({"action_group_id": self.action_group_id, "alert_ids": self.alert_ids})
+
+    @staticmethod
+    def _queries(
+        prefix: str,
+        service_id: pulumi.Input[str],
+        nat_subnet_id: pulumi.Input[str] | None,
+        args: ServiceAlertsArgs,
+    ) -> list[tuple[str, pulumi.Output[str], str]]:
+        """A service's Resource Graph alerts (name, query, description): its connections, and its NAT subnet's
+        free addresses when the subnet is its own (a shared one is watched once)."""
+        queries = [
+            (
+                f"{prefix}-connections",
+                pulumi.Output.from_input(service_id).apply(
+                    lambda service: connections_query(service, args["connections_threshold"])
+                ),
+                f"The Private Link Service has {args['connections_threshold']} or more private endpoint connections "
+                "(Azure allows 1000): assign new customers to another service (scripts/onboard picks one).",
+            )
+        ]
+        if nat_subnet_id is not None:
+            queries.append(
+                (
+                    f"{prefix}-nat-subnet-free",
+                    pulumi.Output.from_input(nat_subnet_id).apply(
+                        lambda subnet: nat_subnet_query(subnet, args["nat_subnet_min_free_addresses"])
+                    ),
+                    f"The NAT subnet has fewer than {args['nat_subnet_min_free_addresses']} free addresses: "
+                    "natIpCount cannot grow; move to a larger NAT subnet (README, Troubleshooting).",
+                )
+            )
+        return queries

@@ -215,3 +215,7 @@ def reserved_dns_zone(zone: str) -> str | None:
 
 def forbidden_range(net: ipaddress.IPv4Network) -> str | None:
     return next((why for forbidden, why in FORBIDDEN_VNET_RANGES if net.overlaps(forbidden)), None)
+
+
+# Load balancer limits ("Azure subscription and service limits", Load Balancer; the Private Link overview).
+MAX_SERVICES_PER_LOAD_BALANCER = 8  # Private Link Services on one Standard load balancer, one frontend each

@@ -175,8 +175,8 @@ class RateLimit:
 @dataclass(frozen=True)
 class WebServerConfig:
     proxy_protocol: bool
-    trusted_proxy_cidr: str
-    """Only PROXY headers from here are believed: the Private Link Service's NAT subnet."""
+    trusted_proxy_cidrs: tuple[str, ...]
+    """Only PROXY headers from here are believed: the Private Link Services' NAT subnets."""
     zone: str
     """The availability zone the VM is in, shown by nginx and by the demo app."""
     app_upstream: str = "127.0.0.1:8080"
@@ -197,6 +197,9 @@ class WebServerConfig:
     njs_path: str = NJS_PATH
     access_log: str = ACCESS_LOG
     tls_live_dir: str = TLS_LIVE_DIR
+    service_ports: tuple[tuple[int, int], ...] = ()
+    """The (HTTP, HTTPS) ports of each Private Link Service after the first: the load balancer sends each service
+    to ports of its own, and each is served like the first's."""
 
 
 @dataclass(frozen=True)
@@ -223,14 +226,14 @@ def _proxy_headers() -> str:
 def _site_config(cfg: WebServerConfig) -> str:
     proxy = " proxy_protocol" if cfg.proxy_protocol else ""
     if cfg.proxy_protocol:
+        trusted = "".join(f"    set_real_ip_from {cidr};\n" for cidr in cfg.trusted_proxy_cidrs)
         link_id = f"""\
 js_import azure_pls from {cfg.njs_path};
 js_set $pls_link_id azure_pls.linkId;
 """
         real_ip = f"""\
     # The client address in the PROXY header is believed only from the Private Link NAT subnet.
-    set_real_ip_from {cfg.trusted_proxy_cidr};
-    real_ip_header proxy_protocol;
+{trusted}    real_ip_header proxy_protocol;
 """
     else:
         link_id = """\
@@ -271,11 +274,13 @@ map "" $pls_link_id {
 {_proxy_headers()}    }}
 """
     names = " ".join(cfg.server_names) or "_"
+    more_http = "".join(f"    listen {http}{proxy} default_server;\n" for http, _ in cfg.service_ports)
+    more_https = "".join(f"    listen {https} ssl{proxy} default_server;\n" for _, https in cfg.service_ports)
     if not cfg.tls:
         servers = f"""\
 server {{
     listen {cfg.http_port}{proxy} default_server;
-    server_name {names};
+{more_http}    server_name {names};
 {common}
 {served}}}
 """
@@ -288,13 +293,13 @@ server {{
         servers = f"""\
 server {{
     listen {cfg.http_port}{proxy} default_server;
-    server_name {names};
+{more_http}    server_name {names};
 {common}
 {plain}}}
 
 server {{
     listen {cfg.https_port} ssl{proxy} default_server;
-    server_name {names};
+{more_https}    server_name {names};
     # Links kept by {TLS_ACTIVATE_PATH}: the Key Vault certificate, or a placeholder until it arrives.
     ssl_certificate {cfg.tls_live_dir}/fullchain.pem;
     ssl_certificate_key {cfg.tls_live_dir}/privkey.pem;

@@ -259,7 +259,7 @@ def loopback_config(prefix: Path, **overrides: object) -> WebServerConfig:
     """The rendered site as on a VM, but on free loopback ports, with the test client as the 'NAT subnet'."""
     defaults: dict[str, object] = {
         "proxy_protocol": True,
-        "trusted_proxy_cidr": "127.0.0.0/8",
+        "trusted_proxy_cidrs": ("127.0.0.0/8",),
         "zone": "2",
         "app_upstream": f"127.0.0.1:{free_port()}",
         "http_port": free_port(),

@@ -61,6 +61,7 @@ def test_undeclared_requests_stay_pending_and_are_listed_with_their_message() ->
             "status": "Pending",
             "requestMessage": MALLORY_MESSAGE,
             "linkIdentifier": mallory.link_identifier,
+            "service": "saas",
         }
     ]
     decided = [d.inputs["peConnectionName"] for d in sim.of_type("network:PrivateLinkServicePrivateEndpointConnection")]

@@ -58,11 +58,13 @@ APP_CLOUD_CONFIG = {
 @pytest.mark.parametrize(
     "config",
     [
-        WebServerConfig(proxy_protocol=False, trusted_proxy_cidr="10.50.2.0/24", zone="1"),
-        WebServerConfig(proxy_protocol=True, trusted_proxy_cidr="10.50.2.0/24", zone="1", tls=True, server_names=FQDNS),
+        WebServerConfig(proxy_protocol=False, trusted_proxy_cidrs=("10.50.2.0/24",), zone="1"),
+        WebServerConfig(
+            proxy_protocol=True, trusted_proxy_cidrs=("10.50.2.0/24",), zone="1", tls=True, server_names=FQDNS
+        ),
         WebServerConfig(
             proxy_protocol=True,
-            trusted_proxy_cidr="10.50.2.0/24",
+            trusted_proxy_cidrs=("10.50.2.0/24",),
             zone="3",
             demo_app=False,
             app_upstream="127.0.0.1:3000",
@@ -105,7 +107,7 @@ def test_cloud_init_passes_the_schema(tmp_path: Path, config: WebServerConfig) -
     ],
 )
 def test_a_providers_cloud_config_that_clashes_with_ours_is_refused(theirs: dict[str, Any], complaint: str) -> None:
-    ours = yaml.safe_load(render_web_server(WebServerConfig(False, "10.50.2.0/24", "1")).cloud_init)
+    ours = yaml.safe_load(render_web_server(WebServerConfig(False, ("10.50.2.0/24",), "1")).cloud_init)
     with pytest.raises(ValueError, match=complaint):
         merge_cloud_config(ours, theirs)
 

@@ -20,6 +20,7 @@ import yaml
 
 from pls import contract
 from pls.config import ConsumerSettings, ProviderSettings, Settings, SettingsError, load_schema, parse
+from pls.config.registry import REGISTRY_SUFFIX
 from tooling.engine import ROOT, Simulation, SimulationError, World, deploy
 
 SECRET_PLACEHOLDER = "offline-placeholder-for-a-secret"
@@ -56,6 +57,10 @@ def stack_config(stack: str, root: Path = ROOT) -> dict[str, Any]:
         if isinstance(value, dict) and "secure" in value:
             value = offline_ssh_public_key() if key == f"{prefix}sshPublicKey" else SECRET_PLACEHOLDER
         config[key.removeprefix(prefix)] = value
+    # The registry of the repository the file is in, wherever the check runs from.
+    registry = config.get("customerRegistry")
+    if isinstance(registry, str) and registry.strip():
+        config["customerRegistry"] = str(root / registry)
     return config
 
 
@@ -261,12 +266,26 @@ def stack_settings(stack: str, root: Path = ROOT) -> Settings:
     """The stack file's validated settings (SettingsError if it has a problem), parsed once per file content: a
     provider read for each of its customers, and each customer read by a provider's plan twice (its requests and
     its decisions), is parsed once."""
-    return _parsed(stack, (root / f"Pulumi.{stack}.yaml").read_text(), root)
+    return _parsed(stack, (root / f"Pulumi.{stack}.yaml").read_text(), root, registry_contents(stack, root))
 
 
 @functools.cache
-def _parsed(stack: str, _text: str, root: Path) -> Settings:
+def _parsed(stack: str, _text: str, root: Path, _registry: tuple[tuple[str, str], ...]) -> Settings:
     return parse(deployed_config(stack, root), stack=stack)
+
+
+def registry_contents(stack: str, root: Path) -> tuple[tuple[str, str], ...]:
+    """What of the customer registry the stack's settings read, by file: every entry for a provider, its own for a
+    customer (so a customer's settings are not parsed again when another customer onboards)."""
+    config = stack_config(stack, root)
+    directory = config.get("customerRegistry")
+    if not isinstance(directory, str) or not Path(directory).is_dir():
+        return ()
+    if config.get("role") == "provider":
+        paths = sorted(Path(directory).glob(f"*{REGISTRY_SUFFIX}"))
+    else:
+        paths = [Path(directory) / f"{config.get('customer')}{REGISTRY_SUFFIX}"]
+    return tuple((p.name, p.read_text()) for p in paths if p.is_file())
 
 
 def expected_connection(consumer: ConsumerSettings, root: Path = ROOT) -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -20,7 +21,17 @@ from pls.config.consumer import ConsumerSettings, check_consumer
 from pls.config.errors import Problem, SettingsError, problems_of
 from pls.config.keys import ROLES, Checks
 from pls.config.provider import ProviderSettings, built_provider_problems, check_provider
-from pls.config.schema import AZURE_NATIVE, MODELS, ConfigKey, Schema, load_schema, near, split_namespaces
+from pls.config.registry import customer_name_problem, read_entry, read_registry
+from pls.config.schema import (
+    AZURE_NATIVE,
+    MODELS,
+    PROJECT_FILE,
+    ConfigKey,
+    Schema,
+    load_schema,
+    near,
+    split_namespaces,
+)
 
 Settings = ProviderSettings | ConsumerSettings
 
@@ -117,9 +128,16 @@ def parse(raw: Mapping[Any, Any], *, stack: str) -> Settings:
     model = MODELS[role]
     settings: CommonSettings | None = None
     failed: set[str] = set()
+    registered = _registered(role, values, stack, problems)
     try:
         settings = model.model_validate(
-            {**values, "project": schema.project, "stack": stack, "subscriptionId": subscription_id}
+            {
+                **values,
+                "project": schema.project,
+                "stack": stack,
+                "subscriptionId": subscription_id,
+                **registered,
+            }
         )
     except ValidationError as error:
         found = problems_of(error, values, schema.declared())
@@ -127,15 +145,40 @@ def parse(raw: Mapping[Any, Any], *, stack: str) -> Settings:
         failed = {p.key for p in found}
     checks = Checks(values, failed, problems)
     if role == "provider":
-        check_provider(checks)
+        check_provider(checks, registered.get("customers", ()))
     else:
-        check_consumer(checks, schema.defaults())
+        check_consumer(checks, schema.defaults(), registered.get("registered"), subscription_id)
     if not problems and isinstance(settings, ProviderSettings):
         problems += built_provider_problems(settings)
     if problems or settings is None:
         raise SettingsError(schema.project, problems)
     assert isinstance(settings, ProviderSettings | ConsumerSettings)
     return settings
+
+
+def registry_directory(value: str) -> Path:
+    """Where customerRegistry points: an absolute path, or one relative to the project."""
+    return PROJECT_FILE.parent / value
+
+
+def _registered(role: str, values: dict[str, Any], stack: str, problems: list[Problem]) -> dict[str, Any]:
+    """What the customer registry holds for this stack: a provider's customers (every entry's problems are its
+    own), or a consumer's entry (only its own file's problems)."""
+    directory = values.get("customerRegistry")
+    if not isinstance(directory, str) or not directory.strip():
+        return {}
+    if role == "provider":
+        registry = read_registry(registry_directory(directory))
+        problems += registry.problems
+        return {"customers": registry.of_provider(stack)}
+    customer = values.get("customer")
+    if not isinstance(customer, str) or customer_name_problem(customer):
+        return {}
+    entry = read_entry(registry_directory(directory), customer)
+    if isinstance(entry, tuple):
+        problems += entry
+        return {}
+    return {"registered": entry}
 
 
 def load() -> Settings:

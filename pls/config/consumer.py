@@ -10,10 +10,10 @@ from pydantic import AfterValidator, ValidationInfo, field_validator
 from components.virtual_network import vnet_of
 from pls import azure_rules
 from pls.config.common import CommonSettings
-from pls.config.errors import refuse
+from pls.config.errors import Problem, refuse
 from pls.config.keys import Checks, Cidr, Key, SubnetId, fqdn_ok, optional, rule
+from pls.config.registry import MAX_CUSTOMER, Customer
 
-MAX_CUSTOMER = 40  # every name derived from the customer (autonamed VM and VNet included) then fits Azure's limits
 STACK_PART_RE = re.compile(r"[A-Za-z0-9_.-]+")
 DEFAULT_PROVIDER_STACK = "organization/pls-saas/provider"
 OWN_NETWORK_CIDRS = ("consumerVnetCidr", "endpointSubnetCidr", "workloadSubnetCidr")
@@ -240,6 +240,9 @@ class ConsumerSettings(CommonSettings):
         ),
     ] = False
 
+    registered: Customer | None = None
+    """The customer's entry in the registry, if it has one (not a key: read from customerRegistry)."""
+
     @field_validator("request_message")
     @classmethod
     def _request_message(cls, message: str, info: ValidationInfo) -> str:
@@ -251,6 +254,11 @@ class ConsumerSettings(CommonSettings):
                 "shorten it, on one line",
             )
         return message
+
+    @property
+    def service(self) -> str:
+        """The provider's service this customer reaches: its registry entry's; '' (the first) when unregistered."""
+        return self.registered.service if self.registered else ""
 
     @property
     def provider_stack_read(self) -> str | None:
@@ -299,9 +307,14 @@ class ConsumerSettings(CommonSettings):
         )
 
 
-def check_consumer(c: Checks, defaults: dict[str, object]) -> None:
-    """The consumer's rules across keys: one way to the alias, and either its own network or a new one."""
+def check_consumer(
+    c: Checks, defaults: dict[str, object], registered: Customer | None, subscription_id: str | None
+) -> None:
+    """The consumer's rules across keys: one way to the alias, what its registry entry says, and either its own
+    network or a new one."""
     values = c.values
+    if registered is not None:
+        _check_registered(c, registered, subscription_id)
     if c.ok("providerAlias", "providerStack") and values["providerAlias"]:
         c.check(
             "providerStack",
@@ -357,4 +370,32 @@ def check_consumer(c: Checks, defaults: dict[str, object]) -> None:
             "is false, but the stack cannot give a subnet it does not own a NAT gateway, and Run Command (the verify "
             "step) needs the test VM to reach Azure on TCP 443",
             "set vnetHasOutbound: true if the subnet reaches Azure (e.g. through your firewall), or testVm: false",
+        )
+
+
+def _check_registered(c: Checks, registered: Customer, subscription_id: str | None) -> None:
+    """The stack file agrees with the customer's registry entry, the one place the provider reads it from."""
+    entry = f"customers/{registered.name}.yaml"
+    if subscription_id is not None and subscription_id not in registered.subscriptions:
+        c.problems.append(
+            Problem(
+                "azure-native:subscriptionId",
+                subscription_id,
+                f"not among {entry}'s subscriptions, so the provider's service does not see it",
+                f"add it to subscriptions in {entry}, or deploy from one of {', '.join(registered.subscriptions)}",
+            )
+        )
+    if c.ok("autoApproved"):
+        c.check(
+            "autoApproved",
+            c.values["autoApproved"] == (registered.approval == "auto"),
+            f"disagrees with {entry}, whose approval is {registered.approval}",
+            f"set autoApproved: {str(registered.approval == 'auto').lower()}, or change approval in {entry}",
+        )
+    if c.ok("providerAlias", "providerStack") and not c.values["providerAlias"]:
+        c.check(
+            "providerStack",
+            c.values["providerStack"].rsplit("/", 1)[-1] == registered.provider,
+            f"not the provider stack {entry} names ({registered.provider})",
+            f"set providerStack to <organization>/<project>/{registered.provider}, or change provider in {entry}",
         )

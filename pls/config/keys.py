@@ -59,7 +59,7 @@ def matching(pattern: re.Pattern[str], problem: str, fix: str) -> AfterValidator
     return rule(lambda value: pattern.fullmatch(value) is not None, problem, fix)
 
 
-def _cidr(value: str) -> str:
+def checked_cidr(value: str) -> str:
     try:
         net = ipaddress.IPv4Network(value, strict=False)
     except ValueError:
@@ -72,7 +72,7 @@ def _cidr(value: str) -> str:
     return value
 
 
-Cidr = Annotated[str, AfterValidator(_cidr)]
+Cidr = Annotated[str, AfterValidator(checked_cidr)]
 """An IPv4 network address range of a VNet or subnet."""
 
 

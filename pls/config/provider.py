@@ -13,6 +13,16 @@ from pls.config.common import CommonSettings
 from pls.config.errors import Problem, refuse, shown
 from pls.config.keys import Checks, Cidr, Key, Subscriptions, SubscriptionsOrAnyone, fqdn_ok, matching, rule
 from pls.config.operations import OperationsKeys, check_operations
+from pls.config.registry import Customer
+from pls.config.services import (
+    AdditionalService,
+    PublishedService,
+    additional_service,
+    additional_services,
+    check_own_nat_subnets,
+    check_registry,
+    checked_additional_service,
+)
 from pls.config.web import WebTierKeys, app_cloud_config, check_web_tier
 from pls.webserver import HEALTH_PORT, HTTPS_PORT, RateLimit, WebServerConfig, render_web_server
 
@@ -244,6 +254,24 @@ class ProviderSettings(CommonSettings, WebTierKeys, OperationsKeys):
             ('Private endpoint connections to reject, each "<private endpoint resource id> | <reason>".'),
         ),
     ] = []
+    additional_services: Annotated[
+        list[Annotated[str, AfterValidator(checked_additional_service)]],
+        Key(
+            "provider",
+            (
+                "More Private Link Services on the same load balancer and web tier, up to 7 (Azure allows 8 per "
+                'Standard load balancer), each "<name> [natIpCount=<1-8>] [natSubnetCidr=<cidr>] '
+                '[anyoneWithAlias=true]": its own frontend (and alias), its NAT IPs in the shared natSubnetCidr '
+                "or a NAT subnet of its own, and the customers the registry assigns to it. Append only: a "
+                "service's name is its alias. scripts/onboard declares the next one when every service is full."
+            ),
+            f"at most {azure_rules.MAX_SERVICES_PER_LOAD_BALANCER - 1} more services",
+            "publish further customers from another provider stack (README, Onboarding)",
+        ),
+        Field(max_length=azure_rules.MAX_SERVICES_PER_LOAD_BALANCER - 1),
+    ] = []
+    customers: tuple[Customer, ...] = ()
+    """This provider's entries in the customer registry (not a key: read from customerRegistry)."""
 
     @property
     def load_balancer_name(self) -> str:
@@ -257,13 +285,59 @@ class ProviderSettings(CommonSettings, WebTierKeys, OperationsKeys):
         return (HTTPS_PORT, HEALTH_PORT) if self.http_on_tls == "redirect" else (HTTPS_PORT,)
 
     @cached_property
-    def connection_decisions(self) -> list[ConnectionDecision]:
-        decisions = []
+    def services(self) -> tuple[PublishedService, ...]:
+        """Every Private Link Service, the first (serviceName) first, with what its keys and the registry say."""
+        own = []
         for entries, status in ((self.approved_connections, "Approved"), (self.rejected_connections, "Rejected")):
             for entry in entries:
                 endpoint_id, _, reason = (part.strip() for part in entry.partition("|"))
-                decisions.append(ConnectionDecision(private_endpoint_id=endpoint_id, status=status, reason=reason))
-        return decisions
+                own.append(ConnectionDecision(private_endpoint_id=endpoint_id, status=status, reason=reason))
+        specs = [AdditionalService(self.service_name, self.nat_ip_count)]
+        specs += [additional_service(entry) for entry in self.additional_services]
+        services = []
+        for index, spec in enumerate(specs):
+            assigned = [c for c in self.customers if c.service == spec.name]
+            visibility = [s for c in assigned for s in c.subscriptions]
+            auto = [s for c in assigned if c.approval == "auto" for s in c.subscriptions]
+            decisions = [
+                ConnectionDecision(private_endpoint_id=d.endpoint, status=d.status, reason=d.reason)
+                for c in assigned
+                for d in c.decisions
+            ]
+            if index == 0:
+                visibility, auto, decisions = (
+                    list(self.visibility) + visibility,
+                    list(self.auto_approval) + auto,
+                    own + decisions,
+                )
+            services.append(
+                PublishedService(
+                    name=spec.name,
+                    index=index,
+                    nat_ip_count=spec.nat_ip_count,
+                    nat_subnet_cidr=spec.nat_subnet_cidr or self.nat_subnet_cidr,
+                    own_nat_subnet=bool(spec.nat_subnet_cidr),
+                    visibility=("*",) if spec.anyone_with_alias else tuple(visibility),
+                    auto_approval=tuple(auto),
+                    decisions=tuple(decisions),
+                    customers=tuple(c.name for c in assigned),
+                )
+            )
+        return tuple(services)
+
+    @property
+    def connection_decisions(self) -> list[ConnectionDecision]:
+        """Every service's decisions."""
+        return [d for service in self.services for d in service.decisions]
+
+    def service(self, name: str = "") -> PublishedService:
+        """The service of that name; the first one for ''."""
+        return next((s for s in self.services if s.name == name), self.services[0]) if name else self.services[0]
+
+    @property
+    def nat_subnet_cidrs(self) -> tuple[str, ...]:
+        """Every subnet the services' NAT IPs come from: the backends believe PROXY headers from these only."""
+        return tuple(dict.fromkeys(s.nat_subnet_cidr for s in self.services))
 
     @cached_property
     def web_server(self) -> WebServerConfig:
@@ -271,7 +345,10 @@ class ProviderSettings(CommonSettings, WebTierKeys, OperationsKeys):
         service's: they cannot disagree."""
         return WebServerConfig(
             proxy_protocol=self.proxy_protocol,
-            trusted_proxy_cidr=self.nat_subnet_cidr,
+            trusted_proxy_cidrs=self.nat_subnet_cidrs,
+            service_ports=tuple(
+                (service.backend_port(HEALTH_PORT), service.backend_port(HTTPS_PORT)) for service in self.services[1:]
+            ),
             zone="",
             app_upstream=self.app_upstream,
             demo_app=self.app_cloud_config == "demo",
@@ -282,23 +359,21 @@ class ProviderSettings(CommonSettings, WebTierKeys, OperationsKeys):
             rate_limit=RateLimit(per_second=self.tenant_rate_limit, burst=self.tenant_rate_burst),
         )
 
-    def connection_fate(self, subscription_id: str, private_endpoint_id: str | None = None) -> str:
-        """What Azure does with a new connection from `subscription_id`: NotVisible, Approved, Rejected or Pending."""
-        subscription_id = subscription_id.lower()
-        if self.visibility != ["*"] and subscription_id not in self.visibility:
-            return "NotVisible"
-        if subscription_id in self.auto_approval:
-            return "Approved"
-        decided = {d["private_endpoint_id"].lower(): d["status"] for d in self.connection_decisions}
-        return decided.get((private_endpoint_id or "").lower(), "Pending")
+    def connection_fate(self, subscription_id: str, private_endpoint_id: str | None = None, service: str = "") -> str:
+        """What Azure does with a new connection from `subscription_id` to `service` (the first one for ''):
+        NotVisible, Approved, Rejected or Pending."""
+        return self.service(service).fate(subscription_id, private_endpoint_id)
 
 
-def check_provider(c: Checks) -> None:
-    """The provider's rules across keys: subnets that hold what they must, who may connect, one decision each."""
+def check_provider(c: Checks, customers: tuple[Customer, ...] = ()) -> None:
+    """The provider's rules across keys: subnets that hold what they must, who may connect, one decision each,
+    and the registry's customers on services that have room for them."""
     values = c.values
     min_free = {}
-    if c.ok("natIpCount"):
-        min_free["natSubnetCidr"] = values["natIpCount"] + azure_rules.NAT_HEADROOM
+    specs = additional_services(c)
+    if c.ok("natIpCount") and specs is not None:
+        shared = values["natIpCount"] + sum(s.nat_ip_count for s in specs if not s.nat_subnet_cidr)
+        min_free["natSubnetCidr"] = shared + azure_rules.NAT_HEADROOM
     if c.ok("webVmCount"):
         min_free["backendSubnetCidr"] = values["webVmCount"] + 1  # the load balancer frontend
     c.subnets("providerVnetCidr", ["backendSubnetCidr", "natSubnetCidr"], min_free)
@@ -341,6 +416,10 @@ def check_provider(c: Checks) -> None:
                 "keep one decision per private endpoint",
             )
             decided.add(endpoint_id.lower())
+    if specs is not None:
+        check_own_nat_subnets(c, specs)
+        if c.ok("serviceName", "visibility", "autoApproval", *DECISION_KEYS):
+            check_registry(c, customers, [values["serviceName"], *(s.name for s in specs)], DECISION_KEYS)
     check_web_tier(c)
     check_operations(c)
 
