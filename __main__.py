@@ -23,7 +23,7 @@ from components.web_tier import WebTier, WebTierArgs
 from pls import contract
 from pls.config import ConsumerSettings, ProviderSettings, load
 from pls.config.services import PublishedService
-from pls.deployed import check_deployed, deployed_service
+from pls.deployed import check_deployed, deployed_services
 from pls.webserver import (
     ACCESS_LOG,
     ACCESS_LOG_COLUMNS,
@@ -43,7 +43,7 @@ LOCK_NOTES = (
 
 def provider(s: ProviderSettings) -> None:
     # Before any resource: refuse what Azure cannot undo (fewer NAT IPs, a new alias) against the live service.
-    for warning in check_deployed(s, deployed_service()):
+    for warning in check_deployed(s, *deployed_services()):
         pulumi.log.warn(warning)
     net = ProviderNetwork("provider", network_args(s))
     vault = CertificateVault("tls", vault_args(s, net)) if s.tls else None

@@ -6,6 +6,7 @@ Run by the program, first: `check_deployed` refuses what Azure cannot undo befor
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -13,16 +14,27 @@ from pulumi.runtime.sync_await import _sync_await
 from pulumi_azure_native import network
 
 from pls.config import Problem, ProviderSettings, SettingsError
-from pls.contract import SERVICE_ID
+from pls.contract import SERVICE_ID, SERVICE_IDS
 
 
-def deployed_service() -> DeployedService | None:
-    """The live service of this stack's last deployment, or None before the first one (or if it is gone)."""
+def deployed_services() -> tuple[DeployedService | None, dict[str, DeployedService]]:
+    """The live services of this stack's last deployment: the first (None before the first deployment, or if it
+    is gone), and the others by name."""
     own_stack = f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
     # The check must finish before any resource is registered, so wait for the reference here, as a
     # synchronous invoke does (a stack may read its own last outputs: they are replaced only when it ends).
-    details = _sync_await(pulumi.StackReference(own_stack).get_output_details(SERVICE_ID))
-    service_id = details.value
+    reference = pulumi.StackReference(own_stack)
+    first_id = _sync_await(reference.get_output_details(SERVICE_ID)).value
+    every_id = _sync_await(reference.get_output_details(SERVICE_IDS)).value
+    others = {
+        name: found
+        for name, service_id in (every_id.items() if isinstance(every_id, dict) else [])
+        if service_id != first_id and (found := _live(service_id)) is not None
+    }
+    return _live(first_id), others
+
+
+def _live(service_id: object) -> DeployedService | None:
     if not isinstance(service_id, str) or service_id.count("/") != 8:
         return None
     parts = service_id.split("/")
@@ -46,6 +58,10 @@ def deployed_service() -> DeployedService | None:
     )
 
 
+def _asked(service: DeployedService | None) -> set[str]:
+    return {e.lower() for e in service.connection_endpoint_ids} if service else set()
+
+
 ALIAS_CHANGES = "replaces the Private Link Service: every customer's alias changes"
 
 
@@ -62,22 +78,30 @@ class DeployedService:
     """The private endpoints that have a connection (any state) to the service."""
 
 
-def check_deployed(settings: ProviderSettings, deployed: DeployedService | None) -> list[str]:
+def check_deployed(
+    settings: ProviderSettings, deployed: DeployedService | None, others: Mapping[str, DeployedService] | None = None
+) -> list[str]:
     """Refuse (SettingsError) what Azure cannot undo; return warnings for what the configuration allows.
 
     A new name, region or frontend replaces the service, and a new service has a new alias that no customer
     knows. Fewer NAT IPs is a warning: Azure removes them in place, resetting the flows through them.
     """
-    asked = {e.lower() for e in deployed.connection_endpoint_ids} if deployed else set()
+    live = {settings.service_name: deployed, **(others or {})}
+    registered = {
+        d.endpoint.lower(): f"customers/{c.name}.yaml:decisions" for c in settings.customers for d in c.decisions
+    }
     problems = [
         Problem(
-            "approvedConnections" if d["status"] == "Approved" else "rejectedConnections",
+            registered.get(d["private_endpoint_id"].lower())
+            or ("approvedConnections" if d["status"] == "Approved" else "rejectedConnections"),
             f"{d['private_endpoint_id']} | {d['reason']}",
-            f"no private endpoint {d['private_endpoint_id']} has asked to connect to the service (yet, or any more)",
+            f"no private endpoint {d['private_endpoint_id']} has asked to connect to the service {service.name} "
+            "(yet, or any more)",
             "remove the entry (an offboarded customer), or wait until the customer has deployed its endpoint",
         )
-        for d in settings.connection_decisions
-        if d["private_endpoint_id"].lower() not in asked
+        for service in settings.services
+        for d in service.decisions
+        if d["private_endpoint_id"].lower() not in _asked(live.get(service.name))
     ]
     if deployed is None:
         if problems:

@@ -144,7 +144,7 @@ def connection_forecast(consumer: ConsumerSettings, root: Path = ROOT) -> list[s
     provider_stack = provider_stack_file(consumer.provider_stack_read or "", root) or ""
     provider = stack_settings(provider_stack, root)  # parsed already: expected_connection read it
     assert isinstance(provider, ProviderSettings) and consumer.subscription_id is not None
-    if consumer.auto_approved and consumer.subscription_id not in provider.auto_approval:
+    if consumer.auto_approved and consumer.subscription_id not in provider.service(consumer.service).auto_approval:
         lines.append(
             f"warning: autoApproved is true, but {provider_stack} does not auto-approve {consumer.subscription_id}: "
             "the request waits as Pending (add it to the provider's autoApproval, or set autoApproved: false)"

@@ -132,25 +132,31 @@ class _Lifecycle:
         else:
             self.attempt(stack)
 
-    def provider_decided(self, stack: str, asking: Mapping[str, tuple[str, str]] | None = None) -> bool:
+    def provider_decided(self, stack: str, asking: Mapping[str, tuple[str, str, str]] | None = None) -> bool:
         """The provider's deployment with its decisions, once the endpoints they are about have asked: those
-        deployed here have; `asking` (lower-case endpoint id -> its id and request message) ask without being
+        deployed here have; `asking` (lower-case endpoint id -> its id, request message and service) ask without being
         deployed, when the service is visible to them; any other decided endpoint is assumed to be another
         tenant's. Whether it decides anything."""
         if stack in self.repo.failed:
             return False
         settings = stack_settings(stack, self.root)
         assert isinstance(settings, ProviderSettings)
-        service = self.repo.world.azure.service_by_alias(self.repo.deployed[stack].outputs[contract.ALIAS])
-        assert service is not None
-        for key, (endpoint_id, message) in (asking or {}).items():
-            if key not in service.connections and settings.connection_fate(endpoint_id.split("/")[2]) != "NotVisible":
-                self.repo.world.azure.add_connection(service, endpoint_id, message)
-        for decision in settings.connection_decisions:
-            endpoint_id = decision["private_endpoint_id"]
-            if endpoint_id.lower() not in service.connections:
-                self.repo.assumed.append(endpoint_id)
-                self.repo.world.azure.add_connection(service, endpoint_id, "a customer outside this repository")
+        aliases = self.repo.deployed[stack].outputs[contract.ALIASES]
+        for published in settings.services:
+            service = self.repo.world.azure.service_by_alias(aliases[published.name])
+            assert service is not None
+            for key, (endpoint_id, message, target) in (asking or {}).items():
+                if (
+                    (target or settings.service_name) == published.name
+                    and key not in service.connections
+                    and published.fate(endpoint_id.split("/")[2]) != "NotVisible"
+                ):
+                    self.repo.world.azure.add_connection(service, endpoint_id, message)
+            for decision in published.decisions:
+                endpoint_id = decision["private_endpoint_id"]
+                if endpoint_id.lower() not in service.connections:
+                    self.repo.assumed.append(endpoint_id)
+                    self.repo.world.azure.add_connection(service, endpoint_id, "a customer outside this repository")
         self.attempt(stack)
         return bool(settings.connection_decisions)
 
@@ -245,8 +251,9 @@ def deploy_for(stack: str, root: Path = ROOT) -> RepositoryWorld:
     return lifecycle.repo
 
 
-def _requests_to(provider: str, root: Path) -> dict[str, tuple[str, str]]:
-    """The endpoints this repository's customers of `provider` create, with the message each asks with."""
+def _requests_to(provider: str, root: Path) -> dict[str, tuple[str, str, str]]:
+    """The endpoints this repository's customers of `provider` create, with the message each asks with and the
+    service it asks ('' for the first)."""
     requests = {}
     for stack in stack_files(root):
         try:
@@ -258,7 +265,7 @@ def _requests_to(provider: str, root: Path) -> dict[str, tuple[str, str]]:
             and provider_stack_file(consumer.provider_stack_read or "", root) == provider
         ):
             message = "" if consumer.auto_approved else consumer.request_message
-            requests[consumer.private_endpoint_id.lower()] = (consumer.private_endpoint_id, message)
+            requests[consumer.private_endpoint_id.lower()] = (consumer.private_endpoint_id, message, consumer.service)
     return requests
 
 
@@ -298,4 +305,4 @@ def expected_connection(consumer: ConsumerSettings, root: Path = ROOT) -> str | 
     except SettingsError:
         return None
     assert isinstance(provider, ProviderSettings)
-    return provider.connection_fate(consumer.subscription_id, consumer.private_endpoint_id)
+    return provider.connection_fate(consumer.subscription_id, consumer.private_endpoint_id, consumer.service)
