@@ -8,6 +8,7 @@ engine's part (state, previous deployments, replacements) is tooling/engine.py's
   subscription, request message and a LinkID. Azure's rules decide its fate: a subscription outside the
   service's visibility cannot create it; an auto-approved one is Approved; anything else is Pending until
   the provider decides;
+- a service may have 1,000 connections; a load balancer frontend serves one service;
 - a CanNotDelete lock refuses the deletion of what it covers (ScopeLocked);
 - the subnets of a customer's own VNet exist before any stack refers to them.
 
@@ -21,6 +22,8 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from pls.azure_rules import MAX_CONNECTIONS
 
 FIRST_LINK_ID = 536870913  # LinkIDs Azure hands out look like this (0x20000001)
 
@@ -147,6 +150,17 @@ class OfflineAzure:
                 "PrivateLinkServiceMustHaveAtLeastOneIpConfiguration",
                 f"Private Link Service {rid.rsplit('/', 1)[-1]} needs at least one NAT IP configuration",
             )
+        taken = [
+            other.name
+            for key, other in self.state.services.items()
+            if key != rid.lower() and {f.lower() for f in other.frontend_ids} & {f.lower() for f in frontends}
+        ]
+        if taken:
+            raise AzureError(
+                "LoadBalancerFrontendIpConfigurationInUseByAnotherPrivateLinkService",
+                f"the load balancer frontend of {rid.rsplit('/', 1)[-1]} already serves the Private Link Service "
+                f"{taken[0]}",
+            )
         if service is not None and service.frontend_ids != frontends:
             self.delete_service(rid)  # a new frontend replaces the service (delete before replace)
             service = None
@@ -192,6 +206,12 @@ class OfflineAzure:
                     "PrivateLinkServiceNotVisible",
                     f"Private Link Service {alias} is not visible to subscription {subscription}: "
                     "the provider must add it to the service's visibility",
+                )
+            if len(service.connections) >= MAX_CONNECTIONS:
+                raise AzureError(
+                    "PrivateLinkServiceMaxPrivateEndpointConnectionsReached",
+                    f"Private Link Service {service.name} has {len(service.connections)} private endpoint "
+                    f"connections, the most Azure allows",
                 )
             existing = self._new_connection(service, endpoint_id, subscription, message, automatic, name)
         return existing.status, existing.description

@@ -26,7 +26,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from pls import contract
 from pls.config import ConsumerSettings, ProviderSettings, Settings, SettingsError
+from tooling.capacity import capacity_notes
 from tooling.engine import (
     PLACEHOLDER_NETWORK,
     ROOT,
@@ -55,8 +57,8 @@ from tooling.repository import (
 PROVIDER_STACK_FILE = "provider"
 FATES = {
     "NotVisible": "Azure refuses the private endpoint: the subscription is not in the provider's visibility "
-    "(onboarding step 2)",
-    "Pending": "Pending until the provider declares a decision (approvedConnections)",
+    "(onboarding step 2, or scripts/onboard)",
+    "Pending": "Pending until the provider declares a decision (scripts/approve <customer>, or approvedConnections)",
     "Approved": "Approved",
     "Rejected": "Rejected by the provider",
 }
@@ -447,6 +449,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {name}: {value}{placeholder_note(value)}")
     if isinstance(settings, ProviderSettings):
         print("\n" + "\n".join(decision_notes(settings)))
+        print("\n" + "\n".join(capacity_notes(settings, sim.outputs[contract.CONNECTIONS])))
     if isinstance(settings, ConsumerSettings):
         print("\n" + "\n".join(connection_forecast(settings)))
     if args.mermaid:

@@ -10,6 +10,7 @@ import functools
 import multiprocessing
 import os
 import struct
+import tempfile
 from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -118,8 +119,10 @@ class _Lifecycle:
             self.repo.failed[stack] = failure
 
     def provider_undecided(self, stack: str) -> None:
-        """A provider's first deployment: nobody has asked yet, so it decides nothing."""
-        self.attempt(stack, approvedConnections=[], rejectedConnections=[])
+        """A provider's first deployment: nobody has asked yet, so it decides nothing (neither its stack file nor
+        its registry's entries)."""
+        registry = undecided_registry(registry_contents(stack, self.root))
+        self.attempt(stack, approvedConnections=[], rejectedConnections=[], customerRegistry=registry)
 
     def customer(self, stack: str) -> None:
         provider = provider_of(stack, self.root)
@@ -279,6 +282,18 @@ def stack_settings(stack: str, root: Path = ROOT) -> Settings:
 @functools.cache
 def _parsed(stack: str, _text: str, root: Path, _registry: tuple[tuple[str, str], ...]) -> Settings:
     return parse(deployed_config(stack, root), stack=stack)
+
+
+@functools.cache
+def undecided_registry(contents: tuple[tuple[str, str], ...]) -> str:
+    """A copy of a registry (its files' contents) with no decisions, in a directory kept for the process."""
+    directory = Path(tempfile.mkdtemp(prefix="pls-undecided-"))
+    for name, text in contents:
+        entry = yaml.safe_load(text)
+        if isinstance(entry, dict):
+            entry.pop("decisions", None)
+        (directory / name).write_text(yaml.safe_dump(entry))
+    return str(directory)
 
 
 def registry_contents(stack: str, root: Path) -> tuple[tuple[str, str], ...]:
