@@ -5,7 +5,7 @@ pulumi preview --policy-pack policy
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pulumi_policy import (
@@ -17,7 +17,7 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
-from rules import RESOURCE_RULES, pls_nat_subnet_policies_disabled
+from rules import RESOURCE_RULES, STACK_RULES
 
 
 def resource_policy(name: str, rule: Callable[[str, Mapping[str, Any]], list[str]]) -> ResourceValidationPolicy:
@@ -28,9 +28,14 @@ def resource_policy(name: str, rule: Callable[[str, Mapping[str, Any]], list[str
     return ResourceValidationPolicy(name=name, description=(rule.__doc__ or name).strip(), validate=validate)
 
 
-def validate_nat_subnets(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-    for _, message in pls_nat_subnet_policies_disabled(args.resources):
-        report_violation(message, None)
+def stack_policy(name: str, rule: Callable[[Sequence[Any]], list[tuple[str, str]]]) -> StackValidationPolicy:
+    """A rule over every resource of the stack, reported once per violation."""
+
+    def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+        for _, message in rule(args.resources):
+            report_violation(message, None)
+
+    return StackValidationPolicy(name=name, description=(rule.__doc__ or name).strip(), validate=validate)
 
 
 PolicyPack(
@@ -38,10 +43,6 @@ PolicyPack(
     enforcement_level=EnforcementLevel.MANDATORY,
     policies=[
         *(resource_policy(name, rule) for name, rule in RESOURCE_RULES.items()),
-        StackValidationPolicy(
-            name="pls-nat-subnet-policies-disabled",
-            description=(pls_nat_subnet_policies_disabled.__doc__ or "").strip(),
-            validate=validate_nat_subnets,
-        ),
+        *(stack_policy(name, rule) for name, rule in STACK_RULES.items()),
     ],
 )

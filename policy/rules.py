@@ -165,6 +165,48 @@ def pls_nat_subnet_policies_disabled(resources: Sequence[Resource]) -> list[tupl
     return violations
 
 
+MAX_SERVICES_PER_LOAD_BALANCER = 8
+
+
+def pls_services_share_a_load_balancer_as_azure_allows(resources: Sequence[Resource]) -> list[tuple[str, str]]:
+    """Private Link Services on one load balancer: at most 8, each on a frontend of its own, and PROXY protocol
+    on all of them or none (they share the backend pool, whose probes see one or the other)."""
+    by_balancer: dict[str, list[Resource]] = {}
+    for service in resources:
+        if service.resource_type != PRIVATE_LINK_SERVICE:
+            continue
+        for dependency in service.property_dependencies.get("loadBalancerFrontendIpConfigurations", []):
+            if dependency.resource_type == LOAD_BALANCER:
+                by_balancer.setdefault(dependency.name, []).append(service)
+    violations = []
+    for balancer, services in by_balancer.items():
+        if len(services) > MAX_SERVICES_PER_LOAD_BALANCER:
+            violations.append(
+                (balancer, f"load balancer {balancer} has {len(services)} Private Link Services; Azure allows 8")
+            )
+        if len({bool(s.props.get("enableProxyProtocol")) for s in services}) > 1:
+            violations.append(
+                (balancer, f"the Private Link Services of {balancer} disagree on PROXY protocol: turn it on for all")
+            )
+        frontends = [
+            str(f["id"]).lower()
+            for s in services
+            for f in _items(s.props, "loadBalancerFrontendIpConfigurations")
+            if f.get("id")
+        ]
+        if len(frontends) != len(set(frontends)):
+            violations.append(
+                (balancer, f"two Private Link Services of {balancer} share a frontend: give each its own")
+            )
+    return violations
+
+
+STACK_RULES = {
+    "pls-nat-subnet-policies-disabled": pls_nat_subnet_policies_disabled,
+    "pls-services-share-a-load-balancer-as-azure-allows": pls_services_share_a_load_balancer_as_azure_allows,
+}
+
+
 RESOURCE_RULES = {
     "no-public-ip": no_public_ip,
     "no-internet-http-or-ssh": no_internet_http_or_ssh,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +17,11 @@ import yaml
 
 from pls.azure_rules import MAX_SUBSCRIPTIONS
 from pls.config import ConsumerSettings, ProviderSettings, SettingsError, parse
+from pls.config.registry import read_registry
 from pls.deployed import ALIAS_CHANGES, DeployedService, check_deployed
 from tests.conftest import config_for, world_with_provider
 from tests.test_stack_files import check_stack_file
-from tooling import scale
+from tooling import onboarding, scale
 from tooling.engine import (
     ROOT,
     EngineError,
@@ -46,6 +48,7 @@ from tooling.repository import (
 
 TRADEWINDS = "11111111-1111-4111-8111-111111111111"
 CONTOSO = "22222222-2222-4222-8222-222222222222"
+ACME = "77777777-7777-4777-8777-777777777777"
 STRANGER = "99999999-9999-4999-8999-999999999999"
 
 
@@ -292,6 +295,7 @@ def _unused_customer(root: Path, provider: str = "provider") -> tuple[str, str]:
     """A customer name and subscription that no stack file here uses (a user may have onboarded anyone)."""
     used = {str(stack_config(s, root).get("azure-native:subscriptionId", "")).lower() for s in stack_files(root)}
     used |= {str(s).lower() for s in stack_config(provider, root).get("visibility", [])}
+    used |= {s for customer in read_registry(root / "customers").customers for s in customer.subscriptions}
     number = next(n for n in itertools.count() if f"{n:08d}-5555-4555-8555-555555555555" not in used)
     name = next(f"walk{n}" for n in itertools.count() if not (root / f"Pulumi.consumer-walk{n}.yaml").exists())
     return name, f"{number:08d}-5555-4555-8555-555555555555"
@@ -342,6 +346,122 @@ def test_onboarding_approving_and_offboarding_the_readme_way_keeps_every_check_g
     acme.unlink()
     _edit(provider_file, **{"pls-saas:visibility": visibility, "pls-saas:approvedConnections": decisions or None})
     assert stack not in _all_green(tmp_path)
+
+
+def test_onboarding_approving_and_offboarding_with_the_scripts_keeps_every_check_green(tmp_path: Path) -> None:
+    """The README's commands on a copy of the user's providers and registry: scripts/onboard, the customer's
+    deployment, scripts/approve, scripts/offboard, and every stack file's check after each."""
+    providers = [s for s in stack_files(ROOT) if stack_config(s, ROOT).get("role") == "provider"]
+    for stack in providers:
+        shutil.copy(ROOT / f"Pulumi.{stack}.yaml", tmp_path)
+    if (ROOT / "customers").is_dir():
+        shutil.copytree(ROOT / "customers", tmp_path / "customers")
+    customer, subscription = _unused_customer(tmp_path, providers[0])
+    stack = f"consumer-{customer}"
+    assert onboarding.main(["onboard", customer, "--subscription", subscription, "--contract", "AC-1"], tmp_path) == 0
+    entry = yaml.safe_load((tmp_path / "customers" / f"{customer}.yaml").read_text())
+    assert entry["subscriptions"] == [subscription] and entry["approval"] == "manual"
+    assert _all_green(tmp_path)[stack].outputs["connectionState"] == "Pending"
+
+    assert onboarding.main(["approve", customer, "--reason", "contract AC-1"], tmp_path) == 0
+    assert _all_green(tmp_path)[stack].outputs["connectionState"] == "Approved"
+
+    assert onboarding.main(["offboard", customer], tmp_path) == 0
+    assert not (tmp_path / "customers" / f"{customer}.yaml").exists()
+    assert stack not in _all_green(tmp_path)
+
+
+def test_the_scripts_refuse_bad_input_by_name_and_write_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _copy_stack_files(tmp_path, LAB)
+    before = {p.name: p.read_text() for p in tmp_path.iterdir()}
+    for argv, said in [
+        (["onboard", "ACME", "--subscription", TRADEWINDS], "is not a DNS label"),
+        (["onboard", "acme", "--subscription", "not-a-guid"], "is not a subscription id"),
+        (["onboard", "acme", "--subscription", TRADEWINDS], "already onboarded (visibility in the provider's"),
+        (["onboard", "acme", "--subscription", ACME, "--service", "saas-9"], "no service saas-9"),
+        (["onboard", "acme", "--subscription", ACME, "--provider", "provider-9"], "no provider stack provider-9"),
+        (["approve", "nobody", "--reason", "x"], "nobody is not in the registry"),
+        (["offboard", "nobody"], "nobody is not in the registry"),
+    ]:
+        assert onboarding.main(argv, tmp_path) == 1, argv
+        assert said in capsys.readouterr().err, argv
+        assert {p.name: p.read_text() for p in tmp_path.iterdir()} == before, argv
+
+
+def test_a_bad_csv_row_refuses_the_whole_file_naming_the_row(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _copy_stack_files(tmp_path, LAB)
+    rows = tmp_path / "customers.csv"
+    rows.write_text(
+        "customer,subscriptions,approval,contract\n"
+        f"acme,{ACME},auto,AC-1\n"
+        "globex,00000000-5555-4555-8555-555555555555,sometimes,GX-1\n"
+    )
+    assert onboarding.main(["onboard", "--from", str(rows)], tmp_path) == 1
+    assert "customers.csv row 3" in capsys.readouterr().err
+    assert not (tmp_path / "customers").exists() and not (tmp_path / "Pulumi.consumer-acme.yaml").exists()
+    rows.write_text(f"customer,subscriptions,approval,contract\nacme,{ACME},auto,AC-1\n")
+    assert onboarding.main(["onboard", "--from", str(rows)], tmp_path) == 0
+    assert stack_settings("consumer-acme", tmp_path).registered is not None  # type: ignore[union-attr]
+
+
+def test_a_full_service_sends_the_next_customer_to_a_new_one_and_eight_full_ones_refuse(tmp_path: Path) -> None:
+    _copy_stack_files(tmp_path, LAB)
+    lab_visible = len(stack_config("provider", tmp_path)["visibility"])
+    batch = [
+        onboarding.Onboarding(f"c{n}", [scale.subscription_of(n)], stack=False)
+        for n in range(MAX_SUBSCRIPTIONS - lab_visible)
+    ]
+    onboarding.write(tmp_path, onboarding.plan_onboarding(tmp_path, batch))
+    change = onboarding.plan_onboarding(
+        tmp_path, [onboarding.Onboarding("next", [scale.subscription_of(9999)], stack=False)]
+    )
+    assert any("declared service saas-2 on provider" in note for note in change.notes)
+    assert "- saas-2" in change.files["Pulumi.provider.yaml"]
+    assert "# Customers' subscriptions" in change.files["Pulumi.provider.yaml"]  # the user's comments stay
+    _edit(tmp_path / "Pulumi.provider.yaml", **{"pls-saas:additionalServices": [f"saas-{k}" for k in range(2, 9)]})
+    full = [
+        onboarding.Onboarding(
+            f"big{k}",
+            [f"{n:08d}-{k:04d}-4666-8666-666666666666" for n in range(MAX_SUBSCRIPTIONS)],
+            service=f"saas-{k}",
+            stack=False,
+        )
+        for k in range(2, 9)
+    ]
+    onboarding.write(tmp_path, onboarding.plan_onboarding(tmp_path, full))
+    with pytest.raises(onboarding.OnboardingRefusedError, match=r"every service is full .* another provider stack"):
+        onboarding.plan_onboarding(tmp_path, [onboarding.Onboarding("late", [scale.subscription_of(9998)])])
+
+
+def test_a_1001st_endpoint_is_refused_by_azure() -> None:
+    world = World()
+    sim = deploy(
+        world, "provider", config_for("provider", visibility=["*"], allowAnyoneWithAlias=True, autoApproval=[])
+    )
+    service = world.azure.service_by_alias(sim.outputs["alias"])
+    assert service is not None
+    for n in range(1000):
+        world.azure.connect(
+            f"/subscriptions/{scale.subscription_of(n)}/resourceGroups/r/providers/Microsoft.Network/privateEndpoints/e{n}",
+            scale.subscription_of(n),
+            service.alias,
+            f"e{n}",
+            "",
+            False,
+        )
+    with pytest.raises(AzureError, match="1000 private endpoint connections"):
+        world.azure.connect(
+            f"/subscriptions/{ACME}/resourceGroups/r/providers/Microsoft.Network/privateEndpoints/late",
+            ACME,
+            service.alias,
+            "late",
+            "",
+            False,
+        )
 
 
 def test_onboarding_a_customer_on_its_own_vnet_the_way_the_stack_file_comment_says(tmp_path: Path) -> None:
@@ -512,7 +632,8 @@ def test_an_address_from_the_offline_placeholder_ranges_is_marked_as_not_real() 
 
 @pytest.fixture(scope="module")
 def crowded(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A repository of 250 customers over three providers, onboarded the README's way (tooling.scale)."""
+    """A repository of 250 customers over the provider's three services, onboarded with scripts/onboard's code
+    and approved with scripts/approve's (tooling.scale)."""
     root = tmp_path_factory.mktemp("crowded")
     scale.generate(root, 250)
     return root
@@ -520,18 +641,19 @@ def crowded(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_one_customers_plan_deploys_only_its_provider_and_itself(crowded: Path) -> None:
     planned = deploy_for("consumer-c0150", crowded)
-    assert set(planned.deployed) == {"provider-2", "consumer-c0150"} and planned.failed == {}
+    assert set(planned.deployed) == {"provider", "consumer-c0150"} and planned.failed == {}
     assert planned.deployed["consumer-c0150"].outputs["connectionState"] == "Pending"  # manual, not approved
-    approved = deploy_for("consumer-c0151", crowded)  # manual, approved by the provider's stack file
+    approved = deploy_for("consumer-c0151", crowded)  # manual, approved in its registry entry
     assert approved.deployed["consumer-c0151"].outputs["connectionState"] == "Approved"
 
 
 def test_the_providers_plan_deploys_no_customer_and_holds_every_customers_connection(crowded: Path) -> None:
-    planned = deploy_for("provider-2", crowded)
-    assert set(planned.deployed) == {"provider-2"} and planned.assumed == []
-    connections = planned.deployed["provider-2"].outputs["connections"]
+    planned = deploy_for("provider", crowded)
+    assert set(planned.deployed) == {"provider"} and planned.assumed == []
+    connections = planned.deployed["provider"].outputs["connections"]
     statuses = {c["privateEndpointId"].split("/")[-1]: c["status"] for c in connections}
-    assert len(statuses) == 100
+    assert len(statuses) == 250 + 2  # and the lab's tradewinds and contoso (fabrikam is given another alias)
+    assert {c["service"] for c in connections} == {"saas", "saas-2", "saas-3"}
     assert statuses["c0100-saas-pe"] == "Approved"  # auto-approved
     assert statuses["c0101-saas-pe"] == "Approved"  # approved by its endpoint's id
     assert statuses["c0102-saas-pe"] == "Pending"

@@ -41,7 +41,7 @@ def violations(resources: Sequence[View]) -> list[tuple[str, str, str]]:
         for name, rule in rules.RESOURCE_RULES.items()
         for message in rule(r.resource_type, r.props)
     ]
-    found += [("pls-nat-subnet-policies-disabled", n, m) for n, m in rules.pls_nat_subnet_policies_disabled(resources)]
+    found += [(name, n, m) for name, rule in rules.STACK_RULES.items() for n, m in rule(resources)]
     return found
 
 
@@ -182,6 +182,43 @@ def test_nat_subnet_with_policies_enabled_is_caught() -> None:
     assert rules.pls_nat_subnet_policies_disabled([service, subnet]) == [
         ("pls", "NAT subnet nat must have privateLinkServiceNetworkPolicies Disabled")
     ]
+
+
+def test_services_on_one_load_balancer_must_agree_on_proxy_protocol_and_own_their_frontends() -> None:
+    balancer = View(rules.LOAD_BALANCER, "ilb-lb", {})
+
+    def service(name: str, proxy: bool, frontend: str) -> View:
+        props = {"enableProxyProtocol": proxy, "loadBalancerFrontendIpConfigurations": [{"id": frontend}]}
+        return View(rules.PRIVATE_LINK_SERVICE, name, props, {"loadBalancerFrontendIpConfigurations": [balancer]})
+
+    assert (
+        rules.pls_services_share_a_load_balancer_as_azure_allows([service("a", True, "f1"), service("b", True, "f2")])
+        == []
+    )
+    found = rules.pls_services_share_a_load_balancer_as_azure_allows(
+        [service("a", True, "f1"), service("b", False, "f1")]
+    )
+    assert [message for _, message in found] == [
+        "the Private Link Services of ilb-lb disagree on PROXY protocol: turn it on for all",
+        "two Private Link Services of ilb-lb share a frontend: give each its own",
+    ]
+    nine = [service(f"s{n}", True, f"f{n}") for n in range(9)]
+    assert (
+        "has 9 Private Link Services; Azure allows 8"
+        in rules.pls_services_share_a_load_balancer_as_azure_allows(nine)[0][1]
+    )
+
+
+def test_the_program_with_several_services_passes_every_rule() -> None:
+    sim = run_stack("provider", additionalServices=["saas-2", "saas-3 natSubnetCidr=10.50.3.0/24"])
+    resources = views(sim)
+    assert violations(resources) == []
+    services = [r for r in resources if r.resource_type == rules.PRIVATE_LINK_SERVICE]
+    assert len(services) == 3
+    assert all(
+        [d.name for d in s.property_dependencies["loadBalancerFrontendIpConfigurations"]] == ["ilb-lb"]
+        for s in services
+    )
 
 
 @pytest.mark.parametrize("stack", stack_files(LAB))

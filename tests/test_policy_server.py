@@ -13,6 +13,7 @@ from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
 from policy import rules
+from tests.conftest import run_stack
 from tests.plugin_process import serving
 from tooling.engine import ROOT, Registration, Simulation
 from tooling.repository import LAB, RepositoryWorld, stack_files
@@ -63,7 +64,7 @@ def test_the_pack_describes_its_mandatory_policies(analyzer: analyzer_pb2_grpc.A
     info = analyzer.GetAnalyzerInfo(empty_pb2.Empty(), timeout=20)
     assert info.name == "pls-guardrails"
     names = {p.name for p in info.policies}
-    assert names == {*rules.RESOURCE_RULES, "pls-nat-subnet-policies-disabled"}
+    assert names == {*rules.RESOURCE_RULES, *rules.STACK_RULES}
     assert {p.enforcementLevel for p in info.policies} == {MANDATORY}
 
 
@@ -95,3 +96,16 @@ def test_a_deliberately_broken_provider_is_refused_by_the_named_policies(
     }
     assert {d.enforcementLevel for d in diagnostics} == {MANDATORY}
     assert all(d.policyPackName == "pls-guardrails" for d in diagnostics)
+
+
+def test_services_of_one_load_balancer_that_disagree_on_proxy_protocol_are_refused(
+    analyzer: analyzer_pb2_grpc.AnalyzerStub,
+) -> None:
+    sim = run_stack("provider", additionalServices=["saas-2"])
+    assert _analyze(analyzer, sim, sim.resources) == []
+    broken = copy.deepcopy([r for r in sim.resources if r.custom])
+    second = next(r for r in broken if r.type == rules.PRIVATE_LINK_SERVICE and r.inputs["serviceName"] == "saas-2")
+    second.inputs["enableProxyProtocol"] = False
+    (diagnostic,) = _analyze(analyzer, sim, broken)
+    assert diagnostic.policyName == "pls-services-share-a-load-balancer-as-azure-allows"
+    assert "disagree on PROXY protocol" in diagnostic.message

@@ -62,7 +62,8 @@ def repository_copy(root: Path, customers: int) -> Path:
 
     def ignored(folder: str, names: list[str]) -> set[str]:
         stack_files_here = {n for n in names if n.startswith("Pulumi.") and n != "Pulumi.yaml"}
-        return set(skipped(folder, names)) | (stack_files_here if Path(folder) == ROOT else set())
+        users = stack_files_here | ({"customers"} & set(names))  # the users' stack files and registry stay behind
+        return set(skipped(folder, names)) | (users if Path(folder) == ROOT else set())
 
     shutil.copytree(ROOT, root, ignore=ignored, dirs_exist_ok=True)
     for shared in (".venv", ".tools"):

@@ -119,9 +119,17 @@ def _next_service_name(settings: ProviderSettings, declared: set[str]) -> str:
     return f"{settings.service_name}-{n}"[:40].rstrip("-")
 
 
+def _round_trip() -> YAML:
+    """A YAML reader and writer that keeps a file's comments and the stack files' layout."""
+    document = YAML()
+    document.indent(mapping=2, sequence=4, offset=2)
+    document.width = 4096  # an endpoint id stays on its line
+    return document
+
+
 def _with_service(provider_text: str, project: str, entry: str) -> str:
     """The provider's stack file with `entry` appended to additionalServices, its comments kept."""
-    document = YAML()
+    document = _round_trip()
     data = document.load(provider_text)
     key = f"{project}:additionalServices"
     data["config"].setdefault(key, [])
@@ -312,7 +320,7 @@ def write(root: Path, change: _Change) -> None:
         (root / path).write_text(text)
 
 
-def _registered(root: Path, customer: str) -> Customer:
+def _entry_of(root: Path, customer: str) -> Customer:
     registry = read_registry(root / REGISTRY)
     entry = registry.entry(customer)
     if entry is None:
@@ -323,37 +331,64 @@ def _registered(root: Path, customer: str) -> Customer:
     return entry
 
 
-def plan_approval(root: Path, customer: str, endpoint_id: str, reason: str, status: str) -> _Change:
-    """The customer's entry with a decision about its endpoint (the stack file's when no id is given)."""
-    entry = _registered(root, customer)
-    if not endpoint_id:
-        stack = f"consumer-{customer}"
-        if not (root / f"Pulumi.{stack}.yaml").exists():
+@dataclass(frozen=True)
+class Approval:
+    """One decision to record: about the customer's endpoint (its stack file's when endpoint_id is empty)."""
+
+    customer: str
+    reason: str
+    endpoint_id: str = ""
+    status: str = "Approved"
+
+
+def plan_approvals(root: Path, approvals: Sequence[Approval]) -> _Change:
+    """Each customer's entry with its decisions (one per endpoint: a new one replaces the old), checked once."""
+    change = _Change()
+    for approval in approvals:
+        entry = _entry_of(root, approval.customer)
+        endpoint_id = approval.endpoint_id or _stack_endpoint(root, approval.customer)
+        if not approval.reason.strip():
             raise OnboardingRefusedError(
-                f"{customer} has no stack file here: give --endpoint-id (the customer's privateEndpointId)"
+                '--reason: say why (e.g. "contract AC-1"); the customer sees it on its connection'
             )
-        consumer = stack_settings(stack, root)
-        assert isinstance(consumer, ConsumerSettings)
-        endpoint_id = consumer.private_endpoint_id
-    if not reason.strip():
-        raise OnboardingRefusedError('--reason: say why (e.g. "contract AC-1"); the customer sees it on its connection')
-    decisions = [d.model_dump() for d in entry.decisions if d.endpoint.lower() != endpoint_id.lower()]
-    decisions.append({"endpoint": endpoint_id, "status": status, "reason": reason.strip()})
-    path = f"{REGISTRY}/{customer}{REGISTRY_SUFFIX}"
-    document = YAML()
-    document.width = 4096  # an endpoint id stays on its line
-    data = document.load((root / path).read_text())
-    data["decisions"] = decisions
-    out = io.StringIO()
-    document.dump(data, out)
-    change = _Change(files={path: out.getvalue()})
+        path = f"{REGISTRY}/{approval.customer}{REGISTRY_SUFFIX}"
+        document = _round_trip()
+        data = document.load(change.files.get(path) or (root / path).read_text())
+        decisions = [
+            d for d in data.get("decisions") or [] if str(d.get("endpoint", "")).lower() != endpoint_id.lower()
+        ]
+        data["decisions"] = [
+            *decisions,
+            {"endpoint": endpoint_id, "status": approval.status, "reason": approval.reason.strip()},
+        ]
+        out = io.StringIO()
+        document.dump(data, out)
+        change.files[path] = out.getvalue()
+        change.notes.append(
+            f"{approval.customer}: {approval.status} {endpoint_id} ({approval.reason.strip()}); "
+            f"now scripts/deploy {entry.provider}"
+        )
     _check_staged(root, change, providers(root))
-    change.notes.append(f"{customer}: {status} {endpoint_id} ({reason.strip()}); now scripts/deploy {entry.provider}")
     return change
 
 
+def _stack_endpoint(root: Path, customer: str) -> str:
+    """The endpoint the customer's stack file creates."""
+    stack = f"consumer-{customer}"
+    if not (root / f"Pulumi.{stack}.yaml").exists():
+        raise OnboardingRefusedError(
+            f"{customer} has no stack file here: give --endpoint-id (the customer's privateEndpointId)"
+        )
+    try:
+        consumer = stack_settings(stack, root)
+    except SettingsError as error:
+        raise OnboardingRefusedError(f"Pulumi.{stack}.yaml has problems; fix them first:\n{error}") from None
+    assert isinstance(consumer, ConsumerSettings)
+    return consumer.private_endpoint_id
+
+
 def plan_offboarding(root: Path, customer: str) -> _Change:
-    entry = _registered(root, customer)
+    entry = _entry_of(root, customer)
     change = _Change(removed=[f"{REGISTRY}/{customer}{REGISTRY_SUFFIX}"])
     if (root / f"Pulumi.consumer-{customer}.yaml").exists():
         change.removed.append(f"Pulumi.consumer-{customer}.yaml")
@@ -434,7 +469,7 @@ def main(argv: Sequence[str] | None = None, root: Path = ROOT) -> int:
             change = plan_onboarding(root, onboardings)
         elif args.command == "approve":
             status = "Rejected" if args.reject else "Approved"
-            change = plan_approval(root, args.customer, args.endpoint_id, args.reason, status)
+            change = plan_approvals(root, [Approval(args.customer, args.reason, args.endpoint_id, status)])
         else:
             change = plan_offboarding(root, args.customer)
     except OnboardingRefusedError as refusal:

@@ -197,6 +197,15 @@ def check_registry(
         counts[customer.service][0] += len(customer.subscriptions)
         counts[customer.service][1] += len(customer.subscriptions) if customer.approval == "auto" else 0
         for decision in customer.decisions:
+            if decision.endpoint.split("/")[2].lower() not in customer.subscriptions:
+                c.problems.append(
+                    Problem(
+                        f"{entry}:decisions",
+                        decision.endpoint,
+                        "is in another subscription than the customer's",
+                        "decide about this customer's own endpoints (its stack's privateEndpointId)",
+                    )
+                )
             if decision.endpoint.lower() in decided:
                 c.problems.append(
                     Problem(
