@@ -376,7 +376,10 @@ def architecture_diagram(provider: Simulation, consumers: Iterable[Simulation]) 
                 if a in nodes and b in nodes and a != b:
                     edges.add((nodes[a], nodes[b]))
         lines.extend(f"  {a} --> {b}" for a, b in sorted(edges))
-        return {t.type.rsplit(":", 1)[-1]: nodes[t.urn] for t in shown}
+        by_type: dict[str, str] = {}
+        for t in shown:  # by name: the first service ("pls") is the one a customer without a registry entry reaches
+            by_type.setdefault(t.type.rsplit(":", 1)[-1], nodes[t.urn])
+        return by_type
 
     provider_nodes = component_graph(provider, "provider", f"provider stack ({provider.stack})")
     for sim in consumers:
@@ -387,11 +390,17 @@ def architecture_diagram(provider: Simulation, consumers: Iterable[Simulation]) 
     return "\n".join(lines) + "\n"
 
 
+DIAGRAM_SERVICES = ["saas-2"]
+"""The README's provider has a second service on its load balancer, as scripts/onboard declares it."""
+
+
 def readme_diagram() -> str:
-    """The diagram README.md shows: the lab's provider and its first customer, as shipped (not as a user's stack
-    files have it since, so an edit of theirs never makes the README stale)."""
+    """The diagram README.md shows: the lab's provider, with a second service, and its first customer, as
+    shipped (not as a user's stack files have it since, so an edit of theirs never makes the README stale)."""
     lab = repository(LAB)
-    return architecture_diagram(lab.result(PROVIDER_STACK_FILE), [lab.result("consumer")])
+    config = {**deployed_config(PROVIDER_STACK_FILE, LAB), "additionalServices": DIAGRAM_SERVICES}
+    provider = deploy(lab.world.fork(), PROVIDER_STACK_FILE, config)  # the cached lab stays as it was
+    return architecture_diagram(provider, [lab.result("consumer")])
 
 
 def plan_all(root: Path = ROOT) -> tuple[list[str], bool]:
