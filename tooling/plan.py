@@ -188,13 +188,15 @@ def preview_against(stack: str, revision: str) -> Preview:
     """Deploy the repository as of `revision` (what is deployed), then this stack's file as it is now: each
     resource's step, and the inputs that make it."""
     with tempfile.TemporaryDirectory() as old_root:
-        # The stack files as of `revision`, in one call however many there are.
-        archive = subprocess.run(
-            ["git", "archive", "--format=tar", revision, "--", ":(glob)Pulumi.*.yaml"], cwd=ROOT, capture_output=True
-        )
-        if archive.returncode == 0:
-            with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as files:
-                files.extractall(old_root, filter="data")
+        # The stack files and the registry as of `revision`, in one call each however many there are (a
+        # revision without a registry has none: that archive fails and extracts nothing).
+        for files in (":(glob)Pulumi.*.yaml", ":(glob)customers/*.yaml"):
+            archive = subprocess.run(
+                ["git", "archive", "--format=tar", revision, "--", files], cwd=ROOT, capture_output=True
+            )
+            if archive.returncode == 0:
+                with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as extracted:
+                    extracted.extractall(old_root, filter="data")
         if not Path(old_root, f"Pulumi.{stack}.yaml").exists():
             return Preview([f"new stack (Pulumi.{stack}.yaml is not in {revision}): everything is created"], False)
         before = deploy_for(stack, Path(old_root))

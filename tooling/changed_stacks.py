@@ -1,0 +1,166 @@
+"""scripts/changed-stacks <base-ref>: the stacks a change between <base-ref> and the working tree touches, in
+deployment order, one per line: what a pull request previews and a merge deploys.
+
+- a customer's stack file: that customer; its registry entry (customers/<name>.yaml): its provider (whose lists
+  and decisions come from it) and the customer;
+- a provider's stack file: that provider;
+- the program (Pulumi.yaml, __main__.py, components/, pls/, the lock file) or the policy pack: every stack;
+- anything else (docs, tests, tooling, workflows): none.
+
+Providers come first, then customers; a provider that decides about a listed customer's endpoint comes again
+after it (Azure takes a decision only about an endpoint that has asked). A removed stack file is not listed:
+its stack is destroyed by hand first (README, Offboarding), and its provider is listed. A customer's stack
+file that gives the alias (providerAlias) is another tenant's to run, never listed. --json prints the three
+phases (providers, customers, decisions) for a workflow's matrices, and `stacks`: each touched stack once;
+--all: every stack that is ours to run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import subprocess
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from pls.config import ConsumerSettings, ProviderSettings, SettingsError, load_schema
+from tooling.engine import ROOT
+from tooling.repository import stack_config, stack_files, stack_settings
+
+EVERY_STACK = ("Pulumi.yaml", "__main__.py", "components/", "pls/", "policy/", "pyproject.toml", "uv.lock")
+REGISTRY = "customers/"
+
+
+def changed_files(base: str, root: Path = ROOT) -> list[str]:
+    """Files that differ between `base` and the working tree, untracked ones included."""
+
+    def git(*args: str) -> list[str]:
+        out = subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, text=True).stdout
+        return [line for line in out.splitlines() if line]
+
+    return sorted({*git("diff", "--name-only", base, "--"), *git("ls-files", "--others", "--exclude-standard")})
+
+
+def _stack_of(path: str) -> str | None:
+    name = Path(path).name
+    if "/" in path or not name.startswith("Pulumi.") or name == "Pulumi.yaml" or not name.endswith(".yaml"):
+        return None
+    return name[len("Pulumi.") : -len(".yaml")]
+
+
+def _entry_provider(path: str, base: str, root: Path) -> set[str]:
+    """The provider stacks a registry entry names, now and at `base` (an entry may move)."""
+    texts = []
+    if (root / path).exists():
+        texts.append((root / path).read_text())
+    shown = subprocess.run(["git", "show", f"{base}:{path}"], cwd=root, capture_output=True, text=True)
+    if shown.returncode == 0:
+        texts.append(shown.stdout)
+    providers = set()
+    for text in texts:
+        entry = yaml.safe_load(text)
+        providers.add(str(entry.get("provider", "provider")) if isinstance(entry, dict) else "provider")
+    return providers
+
+
+@dataclass(frozen=True)
+class Phases:
+    """The touched stacks in the order they deploy: each phase after the one before, its stacks in parallel."""
+
+    providers: list[str]
+    customers: list[str]
+    decisions: list[str]
+    """Providers again: they decide about a listed customer's endpoint, which must have asked first."""
+
+    @property
+    def in_order(self) -> list[str]:
+        return [*self.providers, *self.customers, *self.decisions]
+
+
+def ours(root: Path = ROOT) -> set[str]:
+    """The stack files this repository runs: all but other tenants' customers (they set providerAlias)."""
+    return {s for s in stack_files(root) if not stack_config(s, root).get("providerAlias")}
+
+
+def changed_stacks(files: Iterable[str], base: str, root: Path = ROOT) -> Phases:
+    """The stacks `files` touch, in deployment order (a provider may come twice: before and after its customers)."""
+    existing = ours(root)
+    touched: set[str] = set()
+    for path in files:
+        if any(path == prefix or path.startswith(prefix) for prefix in EVERY_STACK):
+            touched |= existing
+            continue
+        if path.startswith(REGISTRY) and path.endswith(".yaml"):
+            touched |= _entry_provider(path, base, root)
+            touched.add(f"consumer-{Path(path).stem}")
+            continue
+        stack = _stack_of(path)
+        if stack is None:
+            continue
+        if stack in existing:
+            touched.add(stack)
+        elif (provider := _deleted_customers_provider(path, base, root)) is not None:
+            touched.add(provider)
+    touched &= existing
+    roles = {stack: stack_config(stack, root).get("role") for stack in touched}
+    providers = sorted(s for s in touched if roles[s] == "provider")
+    customers = sorted(s for s in touched if roles[s] == "consumer")
+    endpoints = set()
+    for customer in customers:
+        try:
+            settings = stack_settings(customer, root)
+        except SettingsError:
+            continue  # its plan names the problem; it is still listed
+        if isinstance(settings, ConsumerSettings):
+            endpoints.add(settings.private_endpoint_id.lower())
+    again = []
+    for provider in providers:
+        try:
+            settings = stack_settings(provider, root)
+        except SettingsError:
+            continue
+        assert isinstance(settings, ProviderSettings)
+        if any(d["private_endpoint_id"].lower() in endpoints for d in settings.connection_decisions):
+            again.append(provider)
+    return Phases(providers, customers, again)
+
+
+def _deleted_customers_provider(path: str, base: str, root: Path) -> str | None:
+    """The provider stack a removed customer's stack file named (its lists and decisions change with it)."""
+    shown = subprocess.run(["git", "show", f"{base}:{path}"], cwd=root, capture_output=True, text=True)
+    if shown.returncode != 0:
+        return None
+    project = load_schema().project
+    config = (yaml.safe_load(shown.stdout) or {}).get("config") or {}
+    reference = str(config.get(f"{project}:providerStack", f"organization/{project}/provider"))
+    return None if config.get(f"{project}:providerAlias") else reference.rsplit("/", 1)[-1]
+
+
+def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
+    parser = argparse.ArgumentParser(prog="scripts/changed-stacks", description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("base", nargs="?", help="git revision the change is compared with, e.g. origin/main")
+    parser.add_argument("--all", action="store_true", help="every stack that is ours to run (the drift check)")
+    parser.add_argument("--json", action="store_true", help="the phases as JSON, for a workflow's matrices")
+    args = parser.parse_args(argv)
+    if bool(args.base) == args.all:
+        parser.error("give a base revision, or --all")
+    try:
+        files = list(EVERY_STACK) if args.all else changed_files(args.base, root)
+    except subprocess.CalledProcessError as error:
+        print(f"git cannot compare with {args.base}: {error.stderr.strip()}", file=sys.stderr)
+        return 2
+    phases = changed_stacks(files, args.base or "HEAD", root)
+    if args.json:
+        print(json.dumps({**dataclasses.asdict(phases), "stacks": list(dict.fromkeys(phases.in_order))}))
+    elif phases.in_order:
+        print("\n".join(phases.in_order))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
