@@ -10,11 +10,16 @@ from typing import Any
 
 import pytest
 
+import pls.config
 from tooling import plan
 from tooling.engine import Simulation, World, deploy, simulate
 from tooling.repository import LAB, RepositoryWorld, deployed_config
 
 PROVIDER_STACK = "organization/pls-saas/provider"
+
+# A configuration a test builds by hand names the registry relatively (customerRegistry: customers): it is the
+# lab's (none), never the repository's own customers/, which users fill with scripts/onboard.
+pls.config.REGISTRY_BASE = LAB
 
 
 def config_for(stack_file: str, **overrides: Any) -> dict[str, Any]:

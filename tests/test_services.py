@@ -20,6 +20,7 @@ from pls.config import ConsumerSettings, ProviderSettings, SettingsError, parse
 from pls.webserver import render_web_server
 from tests.conftest import FIRST_DEPLOYMENT, config_for
 from tests.real_nginx import LINK_ID, free_port, parse_response, proxied, request, running
+from tooling.capacity import capacity_notes
 from tooling.engine import SimulationError, World, aliases, deploy, engine_urn, simulate
 
 ACME = "a0000000-0000-4000-8000-000000000001"
@@ -251,3 +252,23 @@ def test_a_registry_decision_about_an_endpoint_that_never_asked_names_its_file(t
     cause = failure.value.cause
     assert isinstance(cause, SettingsError) and cause.keys == {"customers/acme.yaml:decisions"}
     assert "has asked to connect to the service saas-2" in str(cause)
+
+
+def test_the_capacity_report_counts_each_services_use_and_names_those_with_room(tmp_path: Path) -> None:
+    for n in range(85):
+        register(tmp_path, f"c{n}", service="saas", subscriptions=[subscription(n)])
+    settings = settings_of(provider(tmp_path, additionalServices=["saas-2 natSubnetCidr=10.50.3.0/28"]))
+    connections = [{"service": "saas"}] * 85 + [{"service": "saas-2"}] * 3
+    lines = capacity_notes(settings, connections)
+    assert lines == [
+        "capacity (2 of 8 services on the load balancer):",
+        f"  saas: endpoints 85/1000, visibility 85/100, auto-approval 0/100, NAT IPs {settings.nat_ip_count}/8, "
+        f"NAT subnet 10.50.2.0/24 {256 - 5 - settings.nat_ip_count} addresses free",
+        "  saas-2: endpoints 3/1000, visibility 0/100, auto-approval 0/100, NAT IPs 1/8, NAT subnet 10.50.3.0/28 "
+        "10 addresses free",
+        "warning: saas uses 85 of 100 visibility; services with room: saas-2",
+    ]
+    full = settings_of(provider(tmp_path))
+    assert capacity_notes(full, [{"service": "saas"}] * 85)[-1] == (
+        "warning: saas uses 85 of 100 visibility; none has room: scripts/onboard declares the next service"
+    )

@@ -64,10 +64,13 @@ def check_stack_file(repository: RepositoryWorld, stack: str, root: Path) -> Non
     if isinstance(settings, ProviderSettings):
         assert sim.outputs["alias"].startswith(f"{settings.service_name}.")
         assert len(sim.of_type("compute:VirtualMachine")) == settings.web_vm_count
-        service = repository.world.azure.service_by_alias(sim.outputs["alias"])
-        assert service is not None and service.nat_ip_count == settings.nat_ip_count
-        for decision in settings.connection_decisions:
-            assert service.connections[decision["private_endpoint_id"].lower()].status == decision["status"]
+        assert sim.outputs["aliases"][settings.service_name] == sim.outputs["alias"]
+        for published in settings.services:
+            service = repository.world.azure.service_by_alias(sim.outputs["aliases"][published.name])
+            assert service is not None and service.nat_ip_count == published.nat_ip_count
+            assert service.visibility == list(published.visibility)
+            for decision in published.decisions:
+                assert service.connections[decision["private_endpoint_id"].lower()].status == decision["status"]
         return
     assert isinstance(settings, ConsumerSettings)
     endpoint = sim.one("network:PrivateEndpoint")

@@ -21,11 +21,25 @@ def capacity_notes(provider: ProviderSettings, connections: Sequence[Mapping[str
         "load balancer):"
     ]
     warnings = []
+    endpoints_of = {s.name: sum(1 for c in connections if c.get("service") == s.name) for s in provider.services}
+    room = [
+        s.name
+        for s in provider.services
+        if endpoints_of[s.name] < WARN_AT * azure_rules.MAX_CONNECTIONS
+        and (s.visibility == ("*",) or len(s.visibility) < WARN_AT * azure_rules.MAX_SUBSCRIPTIONS)
+    ]
+    elsewhere = (
+        f"services with room: {', '.join(room)}"
+        if room
+        else "none has room: scripts/onboard declares the next service"
+        if len(provider.services) < azure_rules.MAX_SERVICES_PER_LOAD_BALANCER
+        else "none has room on this load balancer: start another provider stack (README, Onboarding)"
+    )
     sharing: dict[str, int] = {}
     for service in provider.services:
         sharing[service.nat_subnet_cidr] = sharing.get(service.nat_subnet_cidr, 0) + service.nat_ip_count
     for service in provider.services:
-        endpoints = sum(1 for c in connections if c.get("service") == service.name)
+        endpoints = endpoints_of[service.name]
         anyone = service.visibility == ("*",)
         subnet = ipaddress.IPv4Network(service.nat_subnet_cidr)
         free = subnet.num_addresses - azure_rules.AZURE_RESERVED_IPS - sharing[service.nat_subnet_cidr]
@@ -45,10 +59,7 @@ def capacity_notes(provider: ProviderSettings, connections: Sequence[Mapping[str
         )
         for what, count, limit in used:
             if what != "NAT IPs" and count >= WARN_AT * limit:
-                warnings.append(
-                    f"warning: {service.name} uses {count} of {limit} {what}: new customers go to a service with "
-                    "room (scripts/onboard picks one, and declares the next when all are full)"
-                )
+                warnings.append(f"warning: {service.name} uses {count} of {limit} {what}; {elsewhere}")
         if free < azure_rules.NAT_HEADROOM:
             warnings.append(
                 f"warning: {service.name}'s NAT subnet {subnet} has {free} free addresses, fewer than Microsoft's "

@@ -276,12 +276,35 @@ def stack_settings(stack: str, root: Path = ROOT) -> Settings:
     """The stack file's validated settings (SettingsError if it has a problem), parsed once per file content: a
     provider read for each of its customers, and each customer read by a provider's plan twice (its requests and
     its decisions), is parsed once."""
-    return _parsed(stack, (root / f"Pulumi.{stack}.yaml").read_text(), root, registry_contents(stack, root))
+    return _parsed(stack, (root / f"Pulumi.{stack}.yaml").read_text(), root, _registry_fingerprint(stack, root))
 
 
 @functools.cache
-def _parsed(stack: str, _text: str, root: Path, _registry: tuple[tuple[str, str], ...]) -> Settings:
+def _parsed(stack: str, _text: str, root: Path, _registry: tuple[tuple[str, int, int], ...]) -> Settings:
     return parse(deployed_config(stack, root), stack=stack)
+
+
+def _registry_fingerprint(stack: str, root: Path) -> tuple[tuple[str, int, int], ...]:
+    """The registry files the stack's settings read, by name, modification time and size: a provider's are
+    looked at for each of its customers, so they are listed and stat'ed, not read, each time."""
+    config = stack_config(stack, root)
+    directory = config.get("customerRegistry")
+    if not isinstance(directory, str) or not os.path.isdir(directory):
+        return ()
+    if config.get("role") == "provider":
+        with os.scandir(directory) as entries:
+            found = [(e.name, e.stat()) for e in entries if e.name.endswith(REGISTRY_SUFFIX) and e.is_file()]
+    else:
+        own = os.path.join(directory, f"{config.get('customer')}{REGISTRY_SUFFIX}")
+        found = [(os.path.basename(own), os.stat(own))] if os.path.isfile(own) else []
+    return tuple(sorted((name, status.st_mtime_ns, status.st_size) for name, status in found))
+
+
+def _registry_files(stack: str, root: Path) -> list[Path]:
+    """The customer registry's files the stack's settings read: every entry for a provider, its own for a customer
+    (so a customer's settings are not parsed again when another customer onboards)."""
+    directory = Path(str(stack_config(stack, root).get("customerRegistry", "")))
+    return [directory / name for name, _, _ in _registry_fingerprint(stack, root)]
 
 
 @functools.cache
@@ -297,17 +320,8 @@ def undecided_registry(contents: tuple[tuple[str, str], ...]) -> str:
 
 
 def registry_contents(stack: str, root: Path) -> tuple[tuple[str, str], ...]:
-    """What of the customer registry the stack's settings read, by file: every entry for a provider, its own for a
-    customer (so a customer's settings are not parsed again when another customer onboards)."""
-    config = stack_config(stack, root)
-    directory = config.get("customerRegistry")
-    if not isinstance(directory, str) or not Path(directory).is_dir():
-        return ()
-    if config.get("role") == "provider":
-        paths = sorted(Path(directory).glob(f"*{REGISTRY_SUFFIX}"))
-    else:
-        paths = [Path(directory) / f"{config.get('customer')}{REGISTRY_SUFFIX}"]
-    return tuple((p.name, p.read_text()) for p in paths if p.is_file())
+    """The registry files the stack's settings read, by name and content."""
+    return tuple((path.name, path.read_text()) for path in _registry_files(stack, root))
 
 
 def expected_connection(consumer: ConsumerSettings, root: Path = ROOT) -> str | None:

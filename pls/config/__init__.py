@@ -156,9 +156,13 @@ def parse(raw: Mapping[Any, Any], *, stack: str) -> Settings:
     return settings
 
 
+REGISTRY_BASE = PROJECT_FILE.parent
+"""What a relative customerRegistry is relative to: the project (the tests point it at their own scenario)."""
+
+
 def registry_directory(value: str) -> Path:
-    """Where customerRegistry points: an absolute path, or one relative to the project."""
-    return PROJECT_FILE.parent / value
+    """Where customerRegistry points: an absolute path, or one relative to REGISTRY_BASE."""
+    return REGISTRY_BASE / value
 
 
 def _registered(role: str, values: dict[str, Any], stack: str, problems: list[Problem]) -> dict[str, Any]:
