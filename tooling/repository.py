@@ -21,9 +21,10 @@ import yaml
 
 from pls import contract
 from pls.config import ConsumerSettings, ProviderSettings, Settings, SettingsError, load_schema, parse
-from pls.config.registry import REGISTRY_SUFFIX
+from pls.config.registry import REGISTRY_SUFFIX, SAFE_LOADER
 from tooling.engine import ROOT, Simulation, SimulationError, World, deploy
 
+SAFE_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 SECRET_PLACEHOLDER = "offline-placeholder-for-a-secret"
 LAB = ROOT / "tests" / "scenarios" / "lab"
 """The lab's stack files as shipped, frozen: the scenario the README's diagram and most tests are built from.
@@ -68,7 +69,7 @@ def stack_config(stack: str, root: Path = ROOT) -> dict[str, Any]:
 @functools.cache
 def _document(text: str) -> dict[str, Any]:
     """A stack file's YAML, parsed once per content: a thousand customers' files are read by several checks."""
-    return yaml.safe_load(text) or {}
+    return yaml.load(text, Loader=SAFE_LOADER) or {}
 
 
 def deployed_config(stack: str, root: Path = ROOT) -> dict[str, Any]:
@@ -121,7 +122,7 @@ class _Lifecycle:
     def provider_undecided(self, stack: str) -> None:
         """A provider's first deployment: nobody has asked yet, so it decides nothing (neither its stack file nor
         its registry's entries)."""
-        registry = undecided_registry(registry_contents(stack, self.root))
+        registry = registry_deciding(registry_contents(stack, self.root), "")
         self.attempt(stack, approvedConnections=[], rejectedConnections=[], customerRegistry=registry)
 
     def customer(self, stack: str) -> None:
@@ -135,11 +136,14 @@ class _Lifecycle:
         else:
             self.attempt(stack)
 
-    def provider_decided(self, stack: str, asking: Mapping[str, tuple[str, str, str]] | None = None) -> bool:
+    def provider_decided(
+        self, stack: str, asking: Mapping[str, tuple[str, str, str]] | None = None, only_about: str = ""
+    ) -> bool:
         """The provider's deployment with its decisions, once the endpoints they are about have asked: those
         deployed here have; `asking` (lower-case endpoint id -> its id, request message and service) ask without being
         deployed, when the service is visible to them; any other decided endpoint is assumed to be another
-        tenant's. Whether it decides anything."""
+        tenant's. With `only_about` (an endpoint id), the deployment makes that endpoint's decision only: the other
+        decided endpoints still hold their connections, so the service has as many. Whether it decides anything."""
         if stack in self.repo.failed:
             return False
         settings = stack_settings(stack, self.root)
@@ -160,8 +164,19 @@ class _Lifecycle:
                 if endpoint_id.lower() not in service.connections:
                     self.repo.assumed.append(endpoint_id)
                     self.repo.world.azure.add_connection(service, endpoint_id, "a customer outside this repository")
-        self.attempt(stack)
-        return bool(settings.connection_decisions)
+        if not only_about:
+            self.attempt(stack)
+            return bool(settings.connection_decisions)
+        about = only_about.lower()
+        own = {
+            key: [e for e in getattr(settings, field) if e.partition("|")[0].strip().lower() == about]
+            for key, field in (
+                ("approvedConnections", "approved_connections"),
+                ("rejectedConnections", "rejected_connections"),
+            )
+        }
+        self.attempt(stack, **own, customerRegistry=registry_deciding(registry_contents(stack, self.root), about))
+        return any(d["private_endpoint_id"].lower() == about for d in settings.connection_decisions)
 
 
 def provider_of(stack: str, root: Path = ROOT) -> str | None:
@@ -236,8 +251,9 @@ def deploy_for(stack: str, root: Path = ROOT) -> RepositoryWorld:
 
     A provider: itself, its decisions applied to the endpoints they are about, which ask first (a customer's
     stack file here by its request message, without deploying it; any other endpoint assumed). A customer of a
-    provider here: that provider, itself, the provider's decisions (the other decided endpoints assumed, so the
-    service holds as many connections), and its refresh. A customer given the alias: itself.
+    provider here: that provider, itself, the provider's decision about this customer (the other decided
+    endpoints hold their connections, so the service has as many, without a decision each), and its refresh.
+    A customer given the alias: itself.
     """
     lifecycle = _Lifecycle(root)
     if stack_config(stack, root).get("role") == "provider":
@@ -249,7 +265,12 @@ def deploy_for(stack: str, root: Path = ROOT) -> RepositoryWorld:
     if provider is not None:
         lifecycle.provider_undecided(provider)
     lifecycle.customer(stack)
-    if provider is not None and lifecycle.provider_decided(provider) and stack in lifecycle.repo.deployed:
+    customer = stack_settings(stack, root) if stack in lifecycle.repo.deployed else None
+    if (
+        isinstance(customer, ConsumerSettings)
+        and provider is not None
+        and lifecycle.provider_decided(provider, only_about=customer.private_endpoint_id)
+    ):
         lifecycle.attempt(stack)
     return lifecycle.repo
 
@@ -308,14 +329,16 @@ def _registry_files(stack: str, root: Path) -> list[Path]:
 
 
 @functools.cache
-def undecided_registry(contents: tuple[tuple[str, str], ...]) -> str:
-    """A copy of a registry (its files' contents) with no decisions, in a directory kept for the process."""
-    directory = Path(tempfile.mkdtemp(prefix="pls-undecided-"))
+def registry_deciding(contents: tuple[tuple[str, str], ...], endpoint_id: str) -> str:
+    """A copy of a registry (its files' contents) whose only decision is about `endpoint_id` (none for ''), in a
+    directory kept for the process."""
+    directory = Path(tempfile.mkdtemp(prefix="pls-deciding-"))
     for name, text in contents:
-        entry = yaml.safe_load(text)
+        entry = yaml.load(text, Loader=SAFE_LOADER)
         if isinstance(entry, dict):
-            entry.pop("decisions", None)
-        (directory / name).write_text(yaml.safe_dump(entry))
+            decisions = entry.get("decisions") or []
+            entry["decisions"] = [d for d in decisions if str(d.get("endpoint", "")).lower() == endpoint_id]
+        (directory / name).write_text(yaml.dump(entry, Dumper=SAFE_DUMPER))
     return str(directory)
 
 
