@@ -29,6 +29,7 @@ from pathlib import Path
 import yaml
 
 from pls.config import ConsumerSettings, ProviderSettings, SettingsError, load_schema
+from pls.config.registry import Customer
 from tooling.engine import ROOT
 from tooling.repository import stack_config, stack_files, stack_settings
 
@@ -53,18 +54,21 @@ def _stack_of(path: str) -> str | None:
     return name[len("Pulumi.") : -len(".yaml")]
 
 
+def _at_revision(path: str, base: str, root: Path) -> str | None:
+    """The file's text as of `base`; None when it was not there."""
+    shown = subprocess.run(["git", "show", f"{base}:{path}"], cwd=root, capture_output=True, text=True)
+    return shown.stdout if shown.returncode == 0 else None
+
+
 def _entry_provider(path: str, base: str, root: Path) -> set[str]:
     """The provider stacks a registry entry names, now and at `base` (an entry may move)."""
-    texts = []
-    if (root / path).exists():
-        texts.append((root / path).read_text())
-    shown = subprocess.run(["git", "show", f"{base}:{path}"], cwd=root, capture_output=True, text=True)
-    if shown.returncode == 0:
-        texts.append(shown.stdout)
+    texts = [(root / path).read_text() if (root / path).exists() else None, _at_revision(path, base, root)]
+    default = str(Customer.model_fields["provider"].default)
     providers = set()
     for text in texts:
-        entry = yaml.safe_load(text)
-        providers.add(str(entry.get("provider", "provider")) if isinstance(entry, dict) else "provider")
+        if text is not None:
+            entry = yaml.safe_load(text)
+            providers.add(str(entry.get("provider", default)) if isinstance(entry, dict) else default)
     return providers
 
 
@@ -132,13 +136,13 @@ def changed_stacks(files: Iterable[str], base: str, root: Path = ROOT) -> Phases
 
 def _deleted_customers_provider(path: str, base: str, root: Path) -> str | None:
     """The provider stack a removed customer's stack file named (its lists and decisions change with it)."""
-    shown = subprocess.run(["git", "show", f"{base}:{path}"], cwd=root, capture_output=True, text=True)
-    if shown.returncode != 0:
+    text = _at_revision(path, base, root)
+    if text is None:
         return None
-    project = load_schema().project
-    config = (yaml.safe_load(shown.stdout) or {}).get("config") or {}
-    reference = str(config.get(f"{project}:providerStack", f"organization/{project}/provider"))
-    return None if config.get(f"{project}:providerAlias") else reference.rsplit("/", 1)[-1]
+    schema = load_schema()
+    config = (yaml.safe_load(text) or {}).get("config") or {}
+    reference = str(config.get(f"{schema.project}:providerStack", schema.defaults()["providerStack"]))
+    return None if config.get(f"{schema.project}:providerAlias") else reference.rsplit("/", 1)[-1]
 
 
 def main(argv: list[str] | None = None, root: Path = ROOT) -> int:

@@ -168,14 +168,16 @@ class _Lifecycle:
             self.attempt(stack)
             return bool(settings.connection_decisions)
         about = only_about.lower()
-        own = {
-            key: [e for e in getattr(settings, field) if e.partition("|")[0].strip().lower() == about]
-            for key, field in (
-                ("approvedConnections", "approved_connections"),
-                ("rejectedConnections", "rejected_connections"),
-            )
-        }
-        self.attempt(stack, **own, customerRegistry=registry_deciding(registry_contents(stack, self.root), about))
+
+        def about_it(entries: list[str]) -> list[str]:
+            return [entry for entry in entries if entry.partition("|")[0].strip().lower() == about]
+
+        self.attempt(
+            stack,
+            approvedConnections=about_it(settings.approved_connections),
+            rejectedConnections=about_it(settings.rejected_connections),
+            customerRegistry=registry_deciding(registry_contents(stack, self.root), about),
+        )
         return any(d["private_endpoint_id"].lower() == about for d in settings.connection_decisions)
 
 

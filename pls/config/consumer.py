@@ -12,7 +12,7 @@ from pls import azure_rules
 from pls.config.common import CommonSettings
 from pls.config.errors import Problem, refuse
 from pls.config.keys import Checks, Cidr, Key, SubnetId, fqdn_ok, optional, rule
-from pls.config.registry import MAX_CUSTOMER, Customer
+from pls.config.registry import MAX_CUSTOMER, Customer, customer_name_problem
 
 STACK_PART_RE = re.compile(r"[A-Za-z0-9_.-]+")
 DEFAULT_PROVIDER_STACK = "organization/pls-saas/provider"
@@ -20,7 +20,7 @@ OWN_NETWORK_CIDRS = ("consumerVnetCidr", "endpointSubnetCidr", "workloadSubnetCi
 
 
 def _customer(customer: str) -> str:
-    if azure_rules.DNS_LABEL_RE.fullmatch(customer) is None or len(customer) > MAX_CUSTOMER:
+    if customer_name_problem(customer):
         raise refuse(
             "a consumer stack needs the customer's short name as a DNS label of at most "
             f"{MAX_CUSTOMER} characters (every Azure name of the stack is derived from it)",
