@@ -5,7 +5,6 @@ The stack's `role` picks the side: `provider` (Pulumi.provider.yaml) or `consume
 """
 
 import dataclasses
-import functools
 from collections.abc import Callable
 
 import pulumi
@@ -84,14 +83,11 @@ def every_service(
     services: dict[str, PrivateLinkService],
     connections_of: Callable[[PrivateLinkService], pulumi.Output[list[dict[str, str]]]],
 ) -> pulumi.Output[list[dict[str, str]]]:
-    """The connections (or pending ones) of every service, each naming its service."""
-
-    def named(name: str, connections: list[dict[str, str]]) -> list[dict[str, str]]:
-        return [{**connection, "service": name} for connection in connections]
-
-    return pulumi.Output.all(
-        *[connections_of(service).apply(functools.partial(named, name)) for name, service in services.items()]
-    ).apply(lambda lists: [c for conns in lists for c in conns])
+    """The connections (or pending ones) of every service, each naming its service (in one pass: a provider has
+    up to 8,000)."""
+    return pulumi.Output.all(**{name: connections_of(service) for name, service in services.items()}).apply(
+        lambda by_service: [{**c, "service": name} for name, conns in by_service.items() for c in conns]
+    )
 
 
 def network_args(s: ProviderSettings) -> ProviderNetworkArgs:

@@ -2,6 +2,7 @@
 
 import functools
 import hashlib
+import operator
 from typing import Any, NotRequired, TypedDict
 
 import pulumi
@@ -95,7 +96,8 @@ class PrivateLinkService(pulumi.ComponentResource):
     service_name: pulumi.Output[str]
     """Azure name of the service."""
     connections: pulumi.Output[list[dict[str, str]]]
-    """Every private endpoint connection as seen during this deployment, with its request message."""
+    """Every private endpoint connection as this deployment leaves it: its request message, or, once decided, the
+    decision and its reason."""
     pending_connections: pulumi.Output[list[dict[str, str]]]
     """Connections waiting for a decision that the stack configuration does not make."""
 
@@ -138,23 +140,20 @@ class PrivateLinkService(pulumi.ComponentResource):
             service_name=service.name,
             opts=pulumi.InvokeOutputOptions(parent=self),
         )
-        self.connections = live.private_endpoint_connections.apply(
-            lambda conns: [_connection_view(c) for c in conns or []]
-        )
-        decided = {d["private_endpoint_id"].lower() for d in decisions}
-        self.pending_connections = self.connections.apply(
-            lambda conns: [
-                c for c in conns if c["status"] == "Pending" and c["privateEndpointId"].lower() not in decided
-            ]
+        decided = {d["private_endpoint_id"].lower(): d for d in decisions}
+        asked = live.private_endpoint_connections.apply(lambda conns: [_connection_view(c) for c in conns or []])
+        # What each connection is once this deployment's decisions are made: the outputs agree with the customers'.
+        self.connections = asked.apply(lambda conns: [_as_decided(c, decided) for c in conns])
+        self.pending_connections = self.connections.apply(lambda conns: [c for c in conns if c["status"] == "Pending"])
+        names = asked.apply(
+            functools.partial(_connection_names, decisions=decisions, service_name=args["service_name"])
         )
         for decision in decisions:
             network.PrivateLinkServicePrivateEndpointConnection(
                 _decision_resource_name(name, decision),
                 resource_group_name=args["resource_group_name"],
                 service_name=service.name,
-                pe_connection_name=self.connections.apply(
-                    functools.partial(_connection_name_for, decision=decision, service_name=args["service_name"])
-                ),
+                pe_connection_name=names.apply(operator.itemgetter(decision["private_endpoint_id"].lower())),
                 private_link_service_connection_state={
                     "status": decision["status"],
                     "description": decision["reason"],
@@ -191,12 +190,24 @@ class PrivateLinkService(pulumi.ComponentResource):
         )
 
 
-def _connection_name_for(connections: list[dict[str, str]], decision: ConnectionDecision, service_name: str) -> str:
-    for connection in connections:
-        if connection["privateEndpointId"].lower() == decision["private_endpoint_id"].lower():
-            return connection["name"]
-    raise ValueError(
-        f"Private Link Service {service_name} has no connection from {decision['private_endpoint_id']} to "
-        f"{decision['status'].lower()}: a provider can only decide about an endpoint that has asked. Create the "
-        "consumer's private endpoint first, or drop the decision."
-    )
+def _as_decided(connection: dict[str, str], decided: dict[str, ConnectionDecision]) -> dict[str, str]:
+    decision = decided.get(connection["privateEndpointId"].lower())
+    if decision is None:
+        return connection
+    # Azure keeps the decision's reason as the connection's description, where the request message was.
+    return {**connection, "status": decision["status"], "requestMessage": decision["reason"]}
+
+
+def _connection_names(
+    connections: list[dict[str, str]], decisions: list[ConnectionDecision], service_name: str
+) -> dict[str, str]:
+    """The name of each decided endpoint's connection, by the endpoint's id in lower case."""
+    names = {c["privateEndpointId"].lower(): c["name"] for c in connections}
+    missing = [d for d in decisions if d["private_endpoint_id"].lower() not in names]
+    if missing:
+        raise ValueError(
+            f"Private Link Service {service_name} has no connection from "
+            f"{', '.join(d['private_endpoint_id'] for d in missing)} to decide about: a provider can only decide "
+            "about an endpoint that has asked. Create the consumer's private endpoint first, or drop the decision."
+        )
+    return names

@@ -12,10 +12,12 @@ ensure_uv() {
   fi
 }
 
-# .venv exactly as uv.lock pins it (hashes included); fails if pyproject.toml and the lock disagree.
+# .venv exactly as uv.lock pins it (hashes included); fails if pyproject.toml and the lock disagree. Bytecode is
+# compiled once, at install: a command would otherwise compile the SDK's modules again on every run wherever Python
+# may not write its cache (PYTHONDONTWRITEBYTECODE, a read-only tree), seconds of every plan and test worker.
 sync_env() {
   ensure_uv
-  uv sync --locked --quiet
+  uv sync --locked --quiet --compile-bytecode
 }
 
 die() {

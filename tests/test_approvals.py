@@ -69,6 +69,18 @@ def test_undeclared_requests_stay_pending_and_are_listed_with_their_message() ->
     assert mallory.status == "Pending"
 
 
+def test_the_deployment_that_decides_shows_its_decisions_in_its_outputs() -> None:
+    """No refresh needed: the provider's connections agree with what the customers see as soon as it decides."""
+    world, service = _requested()
+    decisions = {"approvedConnections": [f"{TRADEWINDS_PE} | contract TW"], "rejectedConnections": []}
+    sim = deploy(world, "provider", config_for("provider", **decisions))
+    by_endpoint = {c["privateEndpointId"]: c for c in sim.outputs["connections"]}
+    assert by_endpoint[TRADEWINDS_PE]["status"] == service.connections[TRADEWINDS_PE.lower()].status == "Approved"
+    assert by_endpoint[TRADEWINDS_PE]["requestMessage"] == "contract TW"  # Azure keeps the reason as description
+    assert by_endpoint[MALLORY_PE]["status"] == "Pending"
+    assert [c["privateEndpointId"] for c in sim.outputs["pendingConnections"]] == [MALLORY_PE]
+
+
 def test_rejection_is_applied_too() -> None:
     world, service = _requested()
     rejected = [f"{MALLORY_PE} | unknown customer"]

@@ -190,7 +190,8 @@ def provider_of(stack: str, root: Path = ROOT) -> str | None:
 
 def deploy_repository(root: Path = ROOT) -> RepositoryWorld:
     """Providers first (without decisions: nobody has asked yet), then every customer, then the providers again
-    with their decisions, then everyone's refresh: the state a team reaches by following the README."""
+    with their decisions, then the customers' refresh: the state a team reaches by following the README. (A
+    provider's outputs show its decisions as it makes them.)"""
     lifecycle = _Lifecycle(root)
     roles = {stack: stack_config(stack, root).get("role") for stack in stack_files(root)}
     providers = [s for s, role in roles.items() if role == "provider"]
@@ -200,8 +201,8 @@ def deploy_repository(root: Path = ROOT) -> RepositoryWorld:
     for stack in consumers:
         lifecycle.customer(stack)
     decided = [lifecycle.provider_decided(stack) for stack in providers]
-    if any(decided):  # everyone's refresh: each side's outputs show the decisions
-        for stack in consumers + providers:
+    if any(decided):  # the customers' refresh: their outputs show the provider's decisions
+        for stack in consumers:
             if stack in lifecycle.repo.deployed:
                 lifecycle.attempt(stack)
     return lifecycle.repo
@@ -260,8 +261,7 @@ def deploy_for(stack: str, root: Path = ROOT) -> RepositoryWorld:
     lifecycle = _Lifecycle(root)
     if stack_config(stack, root).get("role") == "provider":
         lifecycle.provider_undecided(stack)
-        if lifecycle.provider_decided(stack, _requests_to(stack, root)):
-            lifecycle.attempt(stack)  # its refresh: its outputs show the decisions
+        lifecycle.provider_decided(stack, _requests_to(stack, root))
         return lifecycle.repo
     provider = provider_of(stack, root)
     if provider is not None:
