@@ -5,6 +5,7 @@ The stack's `role` picks the side: `provider` (Pulumi.provider.yaml) or `consume
 """
 
 import dataclasses
+import functools
 from collections.abc import Callable
 
 import pulumi
@@ -83,11 +84,18 @@ def every_service(
     services: dict[str, PrivateLinkService],
     connections_of: Callable[[PrivateLinkService], pulumi.Output[list[dict[str, str]]]],
 ) -> pulumi.Output[list[dict[str, str]]]:
-    """The connections (or pending ones) of every service, each naming its service (in one pass: a provider has
-    up to 8,000)."""
-    return pulumi.Output.all(**{name: connections_of(service) for name, service in services.items()}).apply(
-        lambda by_service: [{**c, "service": name} for name, conns in by_service.items() for c in conns]
-    )
+    """The connections (or pending ones) of every service, each naming its service. Chained, not Output.all,
+    which makes an Output of every element of every list (a provider has up to 8,000 connections)."""
+    combined: pulumi.Output[list[dict[str, str]]] = pulumi.Output.from_input([])
+    for name, service in services.items():
+        combined = combined.apply(functools.partial(_naming_the_service, connections_of(service), name))
+    return combined
+
+
+def _naming_the_service(
+    connections: pulumi.Output[list[dict[str, str]]], name: str, so_far: list[dict[str, str]]
+) -> pulumi.Output[list[dict[str, str]]]:
+    return connections.apply(lambda conns: [*so_far, *({**c, "service": name} for c in conns)])
 
 
 def network_args(s: ProviderSettings) -> ProviderNetworkArgs:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import itertools
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +32,6 @@ from tooling.engine import (
     deploy,
     destroy,
     refresh,
-    replacements,
-    steps,
 )
 from tooling.offline_azure import AzureError
 from tooling.plan import Preview, connection_forecast, decision_notes, placeholder_note, plan_all, preview_against
@@ -45,6 +44,7 @@ from tooling.repository import (
     stack_files,
     stack_settings,
 )
+from tooling.steps import replacements, steps
 
 TRADEWINDS = "11111111-1111-4111-8111-111111111111"
 CONTOSO = "22222222-2222-4222-8222-222222222222"
@@ -519,21 +519,39 @@ def test_multi_region_consumers_resolve_their_regions_provider(tmp_path: Path) -
     assert deployed["consumer"].outputs["providerAlias"] == deployed["provider"].outputs["alias"] != alias
 
 
-def test_the_plan_of_a_changed_stack_file_names_the_replacement(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The working tree's provider stack file asks for a new service name; HEAD is what is deployed.
-    import tooling.plan
+def _committed(root: Path) -> Path:
+    """`root`'s stack files committed in a git repository of its own: HEAD is what is deployed."""
+    for git in (
+        ["init", "-q"],
+        ["add", "-A"],
+        ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "deployed"],
+    ):
+        subprocess.run(["git", *git], cwd=root, check=True, capture_output=True)
+    return root
 
-    monkeypatch.setattr(
-        tooling.plan,
-        "deployed_config",
-        lambda stack, root=ROOT: {
-            **config_for(stack),
-            **({"serviceName": "saas2"} if stack == "provider" and root == ROOT else {}),
-        },
-    )
-    preview = preview_against("provider", "HEAD")
+
+def test_the_plan_of_a_changed_stack_file_names_the_replacement(tmp_path: Path) -> None:
+    root = _committed(_repo_with(tmp_path))
+    # The working tree's provider stack file asks for a new service name; HEAD is what is deployed.
+    _edit(root / "Pulumi.provider.yaml", **{"pls-saas:serviceName": "saas2"})
+    preview = preview_against("provider", "HEAD", root)
     (line,) = preview.lines
     assert preview.refused and line.startswith("refused before any change") and ALIAS_CHANGES in line
+
+
+def test_the_preview_deploys_the_revision_only_when_its_stack_files_differ(tmp_path: Path) -> None:
+    root = _committed(_repo_with(tmp_path))
+    planned = deploy_for("consumer", root)
+    unchanged = preview_against("consumer", "HEAD", root, planned)
+    customs = sum(r.custom for r in planned.deployed["consumer"].resources)
+    assert unchanged == Preview([f"0 to create, 0 to update, 0 to replace, 0 to delete, {customs} unchanged"], False)
+    _edit(root / "Pulumi.consumer.yaml", **{"pls-saas:dnsRecord": "portal"})
+    changed = preview_against("consumer", "HEAD", root, deploy_for("consumer", root))
+    assert changed.lines[0].startswith("0 to create, 0 to update, 1 to replace, 0 to delete")
+    (replaced,) = changed.lines[1:]
+    assert replaced.endswith(
+        "tradewinds-dns-a (PrivateRecordSet): replaces tradewinds-dns-a (changed: relativeRecordSetName)"
+    )
 
 
 def test_the_plan_warns_a_customer_whose_name_is_not_on_the_providers_certificate(tmp_path: Path) -> None:
@@ -606,11 +624,11 @@ def test_the_plan_exits_non_zero_when_the_change_would_be_refused(monkeypatch: p
 
     # The lab's provider, whatever the user's stack file holds; the preview decides the exit status.
     monkeypatch.setattr(tooling.plan, "stack_settings", lambda stack: stack_settings(stack, LAB))
-    monkeypatch.setattr(tooling.plan, "run", lambda stack: tooling.plan.repository(LAB).result(stack))
+    monkeypatch.setattr(tooling.plan, "run", lambda stack: tooling.plan.repository(LAB))
     monkeypatch.setattr(tooling.plan, "decision_notes", lambda provider: [])
     for refused, status in ((True, 1), (False, 0)):
         preview = Preview(["refused before any change: …" if refused else "0 to create"], refused)
-        monkeypatch.setattr(tooling.plan, "preview_against", lambda stack, revision, preview=preview: preview)
+        monkeypatch.setattr(tooling.plan, "preview_against", lambda stack, revision, planned, preview=preview: preview)
         assert tooling.plan.main(["provider"]) == status
 
 

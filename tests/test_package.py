@@ -19,7 +19,8 @@ from components import _package
 from components.__main__ import SERVED
 from tests.plugin_process import serving
 from tooling import package
-from tooling.engine import ROOT, World, aliases, deploy, engine_urn
+from tooling.engine import ROOT, World, deploy
+from tooling.steps import aliases, engine_urn
 
 PLUGIN = ROOT / "components"
 RECORDED = json.loads(package.SCHEMA_FILE.read_text())
@@ -166,7 +167,7 @@ NEW_SINCE = {"pls-saas:index:PrivateServiceAccess"}
 @pytest.mark.parametrize("fixture", REPLAYS.values(), ids=REPLAYS.keys())
 def test_every_resource_of_a_stack_deployed_before_keeps_its_urn_through_aliases(fixture: str) -> None:
     """Redeploying what live stacks were deployed with, every URN they hold is claimed by exactly one resource of
-    today's program, through the aliases the engine resolves (tooling.engine.aliases), and no other resource is
+    today's program, through the aliases the engine resolves (tooling.steps.aliases), and no other resource is
     new but the new component types: the engine updates everything in place and replaces nothing."""
     before = json.loads((ROOT / fixture).read_text())["stacks"]
     world = World()

@@ -21,7 +21,8 @@ from pls.webserver import render_web_server
 from tests.conftest import FIRST_DEPLOYMENT, config_for
 from tests.real_nginx import LINK_ID, free_port, parse_response, proxied, request, running
 from tooling.capacity import capacity_notes
-from tooling.engine import SimulationError, World, aliases, deploy, engine_urn, simulate
+from tooling.engine import SimulationError, World, deploy, simulate
+from tooling.steps import aliases, engine_urn
 
 ACME = "a0000000-0000-4000-8000-000000000001"
 GLOBEX = "a0000000-0000-4000-8000-000000000002"

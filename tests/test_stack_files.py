@@ -15,12 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from pls.config import ConsumerSettings, ProviderSettings, SettingsError
+from pls.config import ConsumerSettings, ProviderSettings, Settings, SettingsError
 from tooling.engine import ROOT
 from tooling.repository import (
     LAB,
     RepositoryWorld,
+    every_stack_settings,
     expected_connection,
+    provider_file_of,
+    settings_or_problem,
     stack_config,
     stack_files,
     stack_settings,
@@ -33,10 +36,10 @@ def test_the_repository_has_a_provider() -> None:
     assert any(stack_config(s)["role"] == "provider" for s in STACKS)
 
 
-def planned_connection(stack: str, settings: ConsumerSettings, root: Path) -> str | None:
+def planned_connection(stack: str, settings: ConsumerSettings, provider: Settings | SettingsError | None) -> str | None:
     """The customer's connection as its provider's stack file decides it (None: a provider outside this
     repository): never refused as not visible, and approved on arrival when the customer says it will be."""
-    fate = expected_connection(settings, root)
+    fate = expected_connection(settings, provider)
     assert fate != "NotVisible", f"{stack}: add {settings.subscription_id} to the provider's visibility (onboarding)"
     if settings.auto_approved and fate is not None:
         assert fate == "Approved", f"{stack}: autoApproved, but the provider does not auto-approve its subscription"
@@ -47,11 +50,13 @@ def test_every_stack_file_is_valid_and_its_connection_can_be_made() -> None:
     """One check over every file, in one pass (a test per file costs more than the check with a thousand), that
     names every file with a problem at once, each with the key and the fix."""
     problems = []
-    for stack in STACKS:
+    every = every_stack_settings(ROOT)
+    for stack, settings in every.items():
         try:
-            settings = stack_settings(stack)
+            if isinstance(settings, SettingsError):
+                raise settings
             if isinstance(settings, ConsumerSettings):
-                planned_connection(stack, settings, ROOT)
+                planned_connection(stack, settings, every.get(provider_file_of(settings, ROOT) or ""))
         except (SettingsError, AssertionError) as problem:
             problems.append(f"Pulumi.{stack}.yaml: {problem}")
     assert not problems, "\n".join(problems)
@@ -84,7 +89,8 @@ def check_stack_file(repository: RepositoryWorld, stack: str, root: Path) -> Non
     # The test VM, and the outbound path Run Command needs to answer scripts/verify, only while the file wants them.
     assert len(sim.of_type("compute:VirtualMachine")) == ("verify" in sim.outputs) == settings.test_vm
     assert bool(sim.of_type("network:NatGateway")) == settings.workload_nat_gateway
-    fate = planned_connection(stack, settings, root)
+    provider_file = provider_file_of(settings, root)
+    fate = planned_connection(stack, settings, settings_or_problem(provider_file, root) if provider_file else None)
     if fate is None:  # a provider outside this repository: the alias is given
         assert sim.outputs["providerAlias"] == settings.provider_alias
     else:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pls import contract
-from pls.config import ConsumerSettings, ProviderSettings, Settings, SettingsError
+from pls.config import ConsumerSettings, ProviderSettings, SettingsError
 from tooling.capacity import capacity_notes
 from tooling.engine import (
     PLACEHOLDER_NETWORK,
@@ -36,9 +36,6 @@ from tooling.engine import (
     Simulation,
     SimulationError,
     deploy,
-    describe_replacement,
-    input_at,
-    steps,
 )
 from tooling.repository import (
     LAB,
@@ -46,13 +43,16 @@ from tooling.repository import (
     deploy_for,
     deploy_repository,
     deployed_config,
+    every_stack_settings,
     expected_connection,
     one_line,
-    provider_stack_file,
+    provider_file_of,
+    settings_or_problem,
     stack_files,
     stack_settings,
     verdicts,
 )
+from tooling.steps import describe_replacement, input_at, steps
 
 PROVIDER_STACK_FILE = "provider"
 FATES = {
@@ -86,9 +86,9 @@ def repository(root: Path = ROOT) -> RepositoryWorld:
     return deploy_repository(root)
 
 
-def run(stack: str) -> Simulation:
+def run(stack: str) -> RepositoryWorld:
     """The stack's offline deployment, with what it depends on deployed (tooling.repository.deploy_for)."""
-    return deploy_for(stack).result(stack)
+    return deploy_for(stack)
 
 
 def placeholder_note(value: object) -> str:
@@ -139,12 +139,12 @@ LOOK_ALIKE = re.compile(
 
 def connection_forecast(consumer: ConsumerSettings, root: Path = ROOT) -> list[str]:
     """What happens to the customer's connection, from the provider's stack file when it is in the repository."""
-    fate = expected_connection(consumer, root)
+    provider_stack = provider_file_of(consumer, root)
+    provider = settings_or_problem(provider_stack, root) if provider_stack else None
+    fate = expected_connection(consumer, provider)
     if fate is None:
         return ["connection: decided by a provider outside this repository (providerAlias); Pending until it acts"]
     lines = [f"connection: {FATES[fate]}"]
-    provider_stack = provider_stack_file(consumer.provider_stack_read or "", root) or ""
-    provider = stack_settings(provider_stack, root)  # parsed already: expected_connection read it
     assert isinstance(provider, ProviderSettings) and consumer.subscription_id is not None
     if consumer.auto_approved and consumer.subscription_id not in provider.service(consumer.service).auto_approval:
         lines.append(
@@ -184,29 +184,50 @@ class Preview:
     """Azure, the engine or the program would refuse the change: nothing would change at all."""
 
 
-def preview_against(stack: str, revision: str) -> Preview:
+DEPLOYED_FILES = (":(glob)Pulumi.*.yaml", ":(glob)customers/*.yaml")
+"""What a revision says is deployed: the stack files and the customer registry (the program is this one)."""
+
+
+def _deployed_files_unchanged(revision: str, root: Path) -> bool:
+    """No stack file or registry entry differs from the revision's: none changed, removed or added since."""
+    changed = subprocess.run(["git", "diff", "--quiet", revision, "--", *DEPLOYED_FILES], cwd=root, capture_output=True)
+    added = subprocess.run(
+        ["git", "ls-files", "--others", "--exclude-standard", "--", *DEPLOYED_FILES],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
+    return changed.returncode == 0 and added.returncode == 0 and not added.stdout.strip()
+
+
+def preview_against(stack: str, revision: str, root: Path = ROOT, planned: RepositoryWorld | None = None) -> Preview:
     """Deploy the repository as of `revision` (what is deployed), then this stack's file as it is now: each
-    resource's step, and the inputs that make it."""
-    with tempfile.TemporaryDirectory() as old_root:
-        # The stack files and the registry as of `revision`, in one call each however many there are (a
-        # revision without a registry has none: that archive fails and extracts nothing).
-        for files in (":(glob)Pulumi.*.yaml", ":(glob)customers/*.yaml"):
-            archive = subprocess.run(
-                ["git", "archive", "--format=tar", revision, "--", files], cwd=ROOT, capture_output=True
-            )
-            if archive.returncode == 0:
-                with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as extracted:
-                    extracted.extractall(old_root, filter="data")
-        if not Path(old_root, f"Pulumi.{stack}.yaml").exists():
-            return Preview([f"new stack (Pulumi.{stack}.yaml is not in {revision}): everything is created"], False)
-        before = deploy_for(stack, Path(old_root))
-        if stack not in before.deployed:
-            return Preview([f"not deployed as of {revision}: {before.failed[stack]}"], False)
-        previous = before.deployed[stack]
-        try:
-            current = deploy(before.world, stack, deployed_config(stack))
-        except SimulationError as refused:
-            return Preview([f"refused before any change: {refused.cause}"], True)
+    resource's step, and the inputs that make it. `planned` is this stack's deployment from the files as they
+    are now (deploy_for): when no stack file or registry entry differs from the revision's, it is what is
+    deployed, and nothing is deployed twice."""
+    if planned is not None and stack in planned.deployed and _deployed_files_unchanged(revision, root):
+        previous = current = planned.deployed[stack]
+    else:
+        with tempfile.TemporaryDirectory() as old_root:
+            # The stack files and the registry as of `revision`, in one call each however many there are (a
+            # revision without a registry has none: that archive fails and extracts nothing).
+            for files in DEPLOYED_FILES:
+                archive = subprocess.run(
+                    ["git", "archive", "--format=tar", revision, "--", files], cwd=root, capture_output=True
+                )
+                if archive.returncode == 0:
+                    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as extracted:
+                        extracted.extractall(old_root, filter="data")
+            if not Path(old_root, f"Pulumi.{stack}.yaml").exists():
+                return Preview([f"new stack (Pulumi.{stack}.yaml is not in {revision}): everything is created"], False)
+            before = deploy_for(stack, Path(old_root))
+            if stack not in before.deployed:
+                return Preview([f"not deployed as of {revision}: {before.failed[stack]}"], False)
+            previous = before.deployed[stack]
+            try:
+                current = deploy(before.world, stack, deployed_config(stack, root))
+            except SimulationError as refused:
+                return Preview([f"refused before any change: {refused.cause}"], True)
     found = steps(previous, current)
     counts = {op: sum(1 for step in found if step.op == op) for op in (*SYMBOLS, "same")}
     summary = ", ".join(f"{counts[op]} to {op}" for op in SYMBOLS) + f", {counts['same']} unchanged"
@@ -409,12 +430,7 @@ def plan_all(root: Path = ROOT) -> tuple[list[str], bool]:
     """Every stack file, deployed once in the README's order (each provider's work shared by its customers):
     one row per stack with its verdict, and whether any was refused."""
     refused = verdicts(root)
-    settings: dict[str, Settings | SettingsError] = {}
-    for stack in stack_files(root):
-        try:
-            settings[stack] = stack_settings(stack, root)
-        except SettingsError as invalid:
-            settings[stack] = invalid
+    settings = every_stack_settings(root)
     rows = ["| stack | role | verdict | connection |", "| --- | --- | --- | --- |"]
     for stack, these in sorted(settings.items(), key=lambda item: (not isinstance(item[1], ProviderSettings), item[0])):
         if isinstance(these, SettingsError):
@@ -423,7 +439,8 @@ def plan_all(root: Path = ROOT) -> tuple[list[str], bool]:
         verdict = f"refused: {refused[stack].replace('|', '/')}" if stack in refused else "ok"
         connection = ""
         if isinstance(these, ConsumerSettings):
-            connection = expected_connection(these, root) or "decided by a provider elsewhere"
+            provider = settings.get(provider_file_of(these, root) or "")
+            connection = expected_connection(these, provider) or "decided by a provider elsewhere"
         rows.append(f"| {stack} | {these.role} | {verdict} | {connection} |")
     return rows, bool(refused) or any(isinstance(these, SettingsError) for these in settings.values())
 
@@ -445,7 +462,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("name a stack, or --all")
     try:
         settings = stack_settings(args.stack)
-        sim = run(args.stack)
+        planned = run(args.stack)
+        sim = planned.result(args.stack)
     except (SettingsError, SimulationError) as failure:
         print(getattr(failure, "cause", failure), file=sys.stderr)
         return 2
@@ -467,7 +485,7 @@ def main(argv: list[str] | None = None) -> int:
         args.mermaid.write_text(stack_diagram(sim))
         print(f"\nDiagram written to {args.mermaid}")
     if args.against:
-        preview = preview_against(args.stack, args.against)
+        preview = preview_against(args.stack, args.against, planned=planned)
         print(f"\nAgainst {args.against}: " + "\n".join(preview.lines))
         if preview.refused:
             return 1

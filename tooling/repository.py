@@ -119,11 +119,13 @@ class _Lifecycle:
         except SimulationError as failure:
             self.repo.failed[stack] = failure
 
-    def provider_undecided(self, stack: str) -> None:
+    def provider_undecided(self, stack: str, entries: Entries | None = None) -> None:
         """A provider's first deployment: nobody has asked yet, so it decides nothing (neither its stack file nor
-        its registry's entries)."""
-        registry = registry_deciding(registry_contents(stack, self.root), "")
-        self.attempt(stack, approvedConnections=[], rejectedConnections=[], customerRegistry=registry)
+        its registry's entries). It publishes its stack file's lists and `entries` (default: its whole registry)."""
+        contents = registry_contents(stack, self.root) if entries is None else entries
+        self.attempt(
+            stack, approvedConnections=[], rejectedConnections=[], customerRegistry=registry_deciding(contents, "")
+        )
 
     def customer(self, stack: str) -> None:
         provider = provider_of(stack, self.root)
@@ -137,13 +139,17 @@ class _Lifecycle:
             self.attempt(stack)
 
     def provider_decided(
-        self, stack: str, asking: Mapping[str, tuple[str, str, str]] | None = None, only_about: str = ""
+        self,
+        stack: str,
+        asking: Mapping[str, tuple[str, str, str]] | None = None,
+        only_about: str = "",
+        entries: Entries | None = None,
     ) -> bool:
         """The provider's deployment with its decisions, once the endpoints they are about have asked: those
         deployed here have; `asking` (lower-case endpoint id -> its id, request message and service) ask without being
         deployed, when the service is visible to them; any other decided endpoint is assumed to be another
-        tenant's. With `only_about` (an endpoint id), the deployment makes that endpoint's decision only: the other
-        decided endpoints still hold their connections, so the service has as many. Whether it decides anything."""
+        tenant's. With `only_about` (an endpoint id), the deployment publishes its stack file's lists and `entries`
+        only, and makes that endpoint's decision only. Whether it decides anything."""
         if stack in self.repo.failed:
             return False
         settings = stack_settings(stack, self.root)
@@ -159,7 +165,7 @@ class _Lifecycle:
                     and published.fate(endpoint_id.split("/")[2]) != "NotVisible"
                 ):
                     self.repo.world.azure.add_connection(service, endpoint_id, message)
-            for decision in published.decisions:
+            for decision in published.decisions if not only_about else ():
                 endpoint_id = decision["private_endpoint_id"]
                 if endpoint_id.lower() not in service.connections:
                     self.repo.assumed.append(endpoint_id)
@@ -176,7 +182,9 @@ class _Lifecycle:
             stack,
             approvedConnections=about_it(settings.approved_connections),
             rejectedConnections=about_it(settings.rejected_connections),
-            customerRegistry=registry_deciding(registry_contents(stack, self.root), about),
+            customerRegistry=registry_deciding(
+                registry_contents(stack, self.root) if entries is None else entries, about
+            ),
         )
         return any(d["private_endpoint_id"].lower() == about for d in settings.connection_decisions)
 
@@ -252,11 +260,11 @@ def deploy_for(stack: str, root: Path = ROOT) -> RepositoryWorld:
     """What one stack's plan deploys: the stack and what it depends on, never every customer, so its cost does
     not grow with the number of customers.
 
-    A provider: itself, its decisions applied to the endpoints they are about, which ask first (a customer's
+    A provider: itself, then its decisions applied to the endpoints they are about, which ask first (a customer's
     stack file here by its request message, without deploying it; any other endpoint assumed). A customer of a
-    provider here: that provider, itself, the provider's decision about this customer (the other decided
-    endpoints hold their connections, so the service has as many, without a decision each), and its refresh.
-    A customer given the alias: itself.
+    provider here: the provider's stack file checked with its whole registry, the provider deployed publishing the
+    stack file's lists and this customer's registry entry (what this customer's connection depends on), itself,
+    the provider's decision about it, and its refresh. A customer given the alias: itself.
     """
     lifecycle = _Lifecycle(root)
     if stack_config(stack, root).get("role") == "provider":
@@ -264,14 +272,19 @@ def deploy_for(stack: str, root: Path = ROOT) -> RepositoryWorld:
         lifecycle.provider_decided(stack, _requests_to(stack, root))
         return lifecycle.repo
     provider = provider_of(stack, root)
+    own_entry = registry_contents(stack, root)
     if provider is not None:
-        lifecycle.provider_undecided(provider)
+        checked = settings_or_problem(provider, root)
+        if isinstance(checked, SettingsError):
+            lifecycle.repo.failed[provider] = SimulationError(checked, [])
+        else:
+            lifecycle.provider_undecided(provider, entries=own_entry)
     lifecycle.customer(stack)
     customer = stack_settings(stack, root) if stack in lifecycle.repo.deployed else None
     if (
         isinstance(customer, ConsumerSettings)
         and provider is not None
-        and lifecycle.provider_decided(provider, only_about=customer.private_endpoint_id)
+        and lifecycle.provider_decided(provider, only_about=customer.private_endpoint_id, entries=own_entry)
     ):
         lifecycle.attempt(stack)
     return lifecycle.repo
@@ -330,33 +343,59 @@ def _registry_files(stack: str, root: Path) -> list[Path]:
     return [directory / name for name, _, _ in _registry_fingerprint(stack, root)]
 
 
+Entries = tuple[tuple[str, str], ...]
+"""Registry entries by file name and content."""
+
+
 @functools.cache
-def registry_deciding(contents: tuple[tuple[str, str], ...], endpoint_id: str) -> str:
+def registry_deciding(contents: Entries, endpoint_id: str) -> str:
     """A copy of a registry (its files' contents) whose only decision is about `endpoint_id` (none for ''), in a
-    directory kept for the process."""
+    directory kept for the process. An entry without decisions, or that is not YAML (the program names its
+    problem), is copied as it is."""
     directory = Path(tempfile.mkdtemp(prefix="pls-deciding-"))
     for name, text in contents:
-        entry = yaml.load(text, Loader=SAFE_LOADER)
-        if isinstance(entry, dict):
-            decisions = entry.get("decisions") or []
-            entry["decisions"] = [d for d in decisions if str(d.get("endpoint", "")).lower() == endpoint_id]
-        (directory / name).write_text(yaml.dump(entry, Dumper=SAFE_DUMPER))
+        try:
+            entry = yaml.load(text, Loader=SAFE_LOADER) if "decisions" in text else None
+        except yaml.YAMLError:
+            entry = None
+        if isinstance(entry, dict) and isinstance(entry.get("decisions"), list):
+            entry["decisions"] = [
+                d
+                for d in entry["decisions"]
+                if isinstance(d, dict) and str(d.get("endpoint", "")).lower() == endpoint_id
+            ]
+            text = yaml.dump(entry, Dumper=SAFE_DUMPER)
+        (directory / name).write_text(text)
     return str(directory)
 
 
-def registry_contents(stack: str, root: Path) -> tuple[tuple[str, str], ...]:
+def registry_contents(stack: str, root: Path) -> Entries:
     """The registry files the stack's settings read, by name and content."""
     return tuple((path.name, path.read_text()) for path in _registry_files(stack, root))
 
 
-def expected_connection(consumer: ConsumerSettings, root: Path = ROOT) -> str | None:
-    """What the provider's stack file says happens to this customer's connection, when that file is here."""
-    provider_stack = provider_stack_file(consumer.provider_stack_read or "", root)
-    if provider_stack is None or consumer.subscription_id is None:
-        return None
+def settings_or_problem(stack: str, root: Path = ROOT) -> Settings | SettingsError:
+    """The stack file's settings, or its problem."""
     try:
-        provider = stack_settings(provider_stack, root)
-    except SettingsError:
+        return stack_settings(stack, root)
+    except SettingsError as invalid:
+        return invalid
+
+
+def every_stack_settings(root: Path = ROOT) -> dict[str, Settings | SettingsError]:
+    """Every stack file's settings, or its problem, each read once: a check of every file reads a provider's
+    settings (and so its registry) once, not once per customer."""
+    return {stack: settings_or_problem(stack, root) for stack in stack_files(root)}
+
+
+def provider_file_of(consumer: ConsumerSettings, root: Path = ROOT) -> str | None:
+    """The provider stack file of this repository that the customer reaches (None: a provider elsewhere)."""
+    return provider_stack_file(consumer.provider_stack_read or "", root)
+
+
+def expected_connection(consumer: ConsumerSettings, provider: Settings | SettingsError | None) -> str | None:
+    """What the provider's stack file says happens to this customer's connection (None: no valid provider file
+    here decides it)."""
+    if not isinstance(provider, ProviderSettings) or consumer.subscription_id is None:
         return None
-    assert isinstance(provider, ProviderSettings)
     return provider.connection_fate(consumer.subscription_id, consumer.private_endpoint_id, consumer.service)
