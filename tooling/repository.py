@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import copy
 import functools
+import math
 import multiprocessing
 import os
 import struct
@@ -216,39 +217,51 @@ def deploy_repository(root: Path = ROOT) -> RepositoryWorld:
     return lifecycle.repo
 
 
+PARALLEL_FROM = 100
+"""Stack files from which --all spreads its work over the machine's cores (below, starting them costs more)."""
+
+
 def verdicts(root: Path = ROOT) -> dict[str, str]:
-    """Every stack file deployed once as deploy_repository does (without the refresh), one provider's group at a
-    time (the provider and its customers here share nothing with another group), the groups in parallel over
-    the machine's cores: each refused stack's cause, on one line."""
-    groups: dict[str, list[str]] = {}
+    """Each refused stack file's cause, on one line: a provider's as its own plan finds it (deploy_for), each
+    customer's deployed after its provider's first deployment. The customers are split in as many parts as the
+    machine has cores, each part deploying its provider first, so a provider of a thousand customers keeps every
+    core busy; the parts, and each provider's plan, run in parallel."""
+    providers: list[str] = []
+    customers: dict[str, list[str]] = {}
     for stack in stack_files(root):
-        config = stack_config(stack, root)
-        provider = stack if config.get("role") == "provider" else provider_of(stack, root)
-        groups.setdefault(provider or "", []).append(stack)
-    # Customers of a provider elsewhere depend on nothing here: chunks of a provider group's size.
-    elsewhere = groups.pop("", [])
-    work = [*groups.values(), *(elsewhere[i : i + 100] for i in range(0, len(elsewhere), 100))]
-    if len(work) <= 1:
-        return _group_verdicts(root, work[0] if work else [])
+        if stack_config(stack, root).get("role") == "provider":
+            providers.append(stack)
+        else:
+            customers.setdefault(provider_of(stack, root) or "", []).append(stack)
+    cores = os.cpu_count() or 1
+    share = max(1, math.ceil(sum(map(len, customers.values())) / cores))
+    work: list[tuple[str, list[str]]] = [(provider, []) for provider in providers] + [
+        (provider, group[start : start + share])
+        for provider, group in customers.items()
+        for start in range(0, len(group), share)
+    ]
+    work.sort(key=lambda item: -len(item[1]))  # the longest first, so no core is left with one at the end
+    if len(providers) + sum(map(len, customers.values())) < PARALLEL_FROM:
+        return {stack: cause for provider, part in work for stack, cause in _verdicts_of(root, provider, part).items()}
     found: dict[str, str] = {}
-    workers = min(len(work), os.cpu_count() or 1)
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        for verdict in pool.map(_group_verdicts, [root] * len(work), work):
+    with ProcessPoolExecutor(min(len(work), cores), mp_context=multiprocessing.get_context("spawn")) as pool:
+        for verdict in pool.map(_verdicts_of, [root] * len(work), *zip(*work, strict=True)):
             found.update(verdict)
     return found
 
 
-def _group_verdicts(root: Path, stacks: list[str]) -> dict[str, str]:
-    lifecycle = _Lifecycle(root)
-    providers = [s for s in stacks if stack_config(s, root).get("role") == "provider"]
-    for stack in providers:
-        lifecycle.provider_undecided(stack)
-    for stack in stacks:
-        if stack not in providers:
-            lifecycle.customer(stack)
-    for stack in providers:
-        lifecycle.provider_decided(stack)
-    return {stack: one_line(failure.cause) for stack, failure in lifecycle.repo.failed.items()}
+def _verdicts_of(root: Path, provider: str, customers: list[str]) -> dict[str, str]:
+    """The provider's plan without `customers`, or their deployments after the provider's first ('' for none)."""
+    if not customers:
+        failed = deploy_for(provider, root).failed
+    else:
+        lifecycle = _Lifecycle(root)
+        if provider:
+            lifecycle.provider_undecided(provider)
+        for customer in customers:
+            lifecycle.customer(customer)
+        failed = {stack: failure for stack, failure in lifecycle.repo.failed.items() if stack in customers}
+    return {stack: one_line(failure.cause) for stack, failure in failed.items()}
 
 
 def one_line(error: BaseException) -> str:
