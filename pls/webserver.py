@@ -331,8 +331,9 @@ upstream pls_app {{
 {servers}"""
 
 
-class _CloudConfigDumper(yaml.SafeDumper):
-    """Writes multi-line strings as literal blocks, so the user data reads like the files it writes."""
+class _CloudConfigDumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
+    """Writes multi-line strings as literal blocks, so the user data reads like the files it writes (with
+    libyaml's emitter where PyYAML has it: the same text, a tenth of the time)."""
 
 
 _CloudConfigDumper.add_representer(

@@ -16,10 +16,10 @@ import functools
 import hashlib
 import ipaddress
 import json
-import runpy
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import CodeType
 from typing import Any
 
 import pulumi
@@ -154,8 +154,17 @@ class SimulationError(Exception):
         self.registrations = registrations
 
 
+PROGRAM = ROOT / "__main__.py"
+
+
+@functools.cache
+def _compiled(source: str) -> CodeType:
+    return compile(source, str(PROGRAM), "exec")
+
+
 def run_main() -> None:
-    runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+    """The program, as `pulumi up` runs it (a fresh __main__ module), compiled once per content."""
+    exec(_compiled(PROGRAM.read_text()), {"__name__": "__main__", "__file__": str(PROGRAM)})
 
 
 class EngineError(Exception):
