@@ -13,7 +13,7 @@ import pulumi
 from components.certificate_vault import CertificateVault, CertificateVaultArgs
 from components.consumer_network import ConsumerNetwork, ConsumerNetworkArgs, ExistingSubnets, NewNetwork
 from components.internal_load_balancer import AdditionalFrontend, InternalLoadBalancer, InternalLoadBalancerArgs
-from components.linux_vm import ObservedCertificate
+from components.linux_vm import LocalHealthProbe, ObservedCertificate
 from components.log_workspace import LogWorkspace, LogWorkspaceArgs, TextLog
 from components.private_link_service import PrivateLinkService, PrivateLinkServiceArgs
 from components.private_service_access import PrivateServiceAccess, PrivateServiceAccessArgs, VerificationVm
@@ -24,16 +24,16 @@ from pls import contract
 from pls.config import ConsumerSettings, ProviderSettings, load
 from pls.config.services import PublishedService
 from pls.deployed import check_deployed, deployed_services
-from pls.webserver import (
+from pls.nginx_site import (
     ACCESS_LOG,
     ACCESS_LOG_COLUMNS,
     ACCESS_LOG_TABLE,
-    CERT_STORE,
     HEALTH_PATH,
     HEALTH_PORT,
+    LOCAL_HEALTH_PORT,
     WHOAMI_PATH,
-    render_web_server,
 )
+from pls.webserver import BOOTSTRAP, CERT_STORE, render_web_server
 
 LOCK_NOTES = (
     "Deleting this Private Link Service changes its alias for every customer. Set lockService: false "
@@ -184,10 +184,12 @@ def web_tier_args(
         vm=s.vm,
         count=s.web_vm_count,
         zones=list(s.zones),
-        cloud_init_by_zone={
-            str(zone): render_web_server(dataclasses.replace(s.web_server, zone=str(zone))).cloud_init
+        cloud_init=BOOTSTRAP,
+        software_by_zone={
+            str(zone): render_web_server(dataclasses.replace(s.web_server, zone=str(zone))).software_script
             for zone in s.zones
         },
+        health_probe=LocalHealthProbe(port=LOCAL_HEALTH_PORT, path=HEALTH_PATH),
         tags=s.tags,
     )
     if vault and s.tls_certificate_name:

@@ -12,6 +12,9 @@ from components.log_workspace import send_diagnostics
 FRONTEND = "frontend"
 BACKEND_POOL = "web"
 PROBE = "http"
+PROBE_INTERVAL_SECONDS = 5
+PROBE_THRESHOLD = 2
+"""Consecutive probes that count a backend out, or back in."""
 RULE_NAMES = {80: "http", 443: "https"}
 
 
@@ -118,8 +121,8 @@ class InternalLoadBalancer(pulumi.ComponentResource):
                     "protocol": "Http",
                     "port": args.get("probe_port", 80),
                     "request_path": args.get("probe_path", "/"),
-                    "interval_in_seconds": 5,
-                    "probe_threshold": 2,
+                    "interval_in_seconds": PROBE_INTERVAL_SECONDS,
+                    "probe_threshold": PROBE_THRESHOLD,
                 }
             ],
             # Rules come and go with the ports; the frontend (and so the service's alias) never changes with them.

@@ -57,6 +57,27 @@ class ObservedCertificate(TypedDict):
     """The role assignment that lets the identity read: the extension fails if it starts first."""
 
 
+class VmSoftware(TypedDict):
+    """Software a managed Run Command applies to the VM in place. Azure runs the script when the VM is created and
+    again whenever the script changes, or the VM's size does (it restarted). The deployment waits for it, and
+    fails, naming the VM, when it exits non-zero."""
+
+    script: pulumi.Input[str]
+    """A shell script (#!/bin/sh), run as root. What it prints is the Run Command's output."""
+    timeout_seconds: NotRequired[int]
+    """How long it may run (default 3600 s)."""
+
+
+class LocalHealthProbe(TypedDict):
+    """The Application Health extension's probe, from inside the VM: http://localhost:<port><path> answers 200
+    while the application is healthy (Azure's automatic guest patching watches it to catch a bad patch)."""
+
+    port: int
+    """A loopback port (it needs no PROXY protocol header: the probe comes from the VM itself)."""
+    path: str
+    """e.g. /healthz"""
+
+
 class LinuxVmArgs(TypedDict):
     resource_group_name: pulumi.Input[str]
     """Resource group of the VM and its NIC."""
@@ -71,7 +92,16 @@ class LinuxVmArgs(TypedDict):
     zone: NotRequired[int]
     """Availability zone (1-3); default: none."""
     cloud_init: NotRequired[str]
-    """cloud-init user data (#cloud-config). Azure cannot change it on a VM: a change replaces the VM."""
+    """cloud-init user data (#cloud-config) for the first boot. Azure cannot change a VM's custom data and cloud-init
+    runs it once, so a change reaches only VMs created after it: change a running VM with `software`."""
+    software: NotRequired[VmSoftware]
+    """Software applied in place by a managed Run Command, after the VM's extensions."""
+    health_probe: NotRequired[LocalHealthProbe]
+    """Report the application's health from inside the VM (the Application Health extension)."""
+    automatic_patching: NotRequired[bool]
+    """Azure installs critical and security patches itself (automatic VM guest patching, AutomaticByPlatform): in
+    the VM's off-peak hours, never in two availability zones at once, watching the VM's health (default false: the
+    image's own updates). The image must be one Azure supports for it (Ubuntu 22.04 and 24.04 are)."""
     load_balancer_backend_pool_ids: NotRequired[Sequence[pulumi.Input[str]]]
     """Load balancer backend pools the NIC joins."""
     application_security_group_ids: NotRequired[Sequence[pulumi.Input[str]]]
@@ -125,20 +155,30 @@ class LinuxVm(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
+        linux: compute.LinuxConfigurationArgsDict = {
+            "disable_password_authentication": True,
+            "ssh": {
+                "public_keys": [
+                    {
+                        "path": f"/home/{admin}/.ssh/authorized_keys",
+                        "key_data": profile["ssh_public_key"],
+                    }
+                ]
+            },
+        }
+        if args.get("automatic_patching"):
+            linux["provision_vm_agent"] = True
+            linux["patch_settings"] = {
+                "patch_mode": compute.LinuxVMGuestPatchMode.AUTOMATIC_BY_PLATFORM,
+                "assessment_mode": compute.LinuxPatchAssessmentMode.AUTOMATIC_BY_PLATFORM,
+                "automatic_by_platform_settings": {
+                    "reboot_setting": compute.LinuxVMGuestPatchAutomaticByPlatformRebootSetting.IF_REQUIRED
+                },
+            }
         os_profile: compute.OSProfileArgsDict = {
             "computer_name": args["computer_name"],
             "admin_username": admin,
-            "linux_configuration": {
-                "disable_password_authentication": True,
-                "ssh": {
-                    "public_keys": [
-                        {
-                            "path": f"/home/{admin}/.ssh/authorized_keys",
-                            "key_data": profile["ssh_public_key"],
-                        }
-                    ]
-                },
-            },
+            "linux_configuration": linux,
         }
         if "cloud_init" in args:
             os_profile["custom_data"] = base64.b64encode(args["cloud_init"].encode()).decode()
@@ -179,15 +219,23 @@ class LinuxVm(pulumi.ComponentResource):
             hardware_profile={"vm_size": profile.get("size", DEFAULT_SIZE)},
             storage_profile=storage_profile,
             os_profile=os_profile,
-            network_profile={"network_interfaces": [{"id": nic.id, "primary": True, "delete_option": "Delete"}]},
+            # The NIC is a resource of its own: it outlives the VM (a replacement gets it back, with its place in the
+            # load balancer's pool), so deleting the VM detaches it.
+            network_profile={
+                "network_interfaces": [{"id": nic.id, "primary": True, "delete_option": compute.DeleteOptions.DETACH}]
+            },
             security_profile=security_profile,
             diagnostics_profile={"boot_diagnostics": {"enabled": True}},
             identity=identity,
             tags=tags,
-            # Azure cannot change a VM's custom data: new software means a new VM. The old one goes first,
-            # because the NIC (and its place in the load balancer's pool) passes to the new one.
             opts=pulumi.ResourceOptions(
-                parent=self, replace_on_changes=["osProfile.customData"], delete_before_replace=True
+                parent=self,
+                # Azure cannot put a VM in another zone or on another image: that is a new VM. The old one goes
+                # first, because its name and NIC (with its place in the load balancer's pool) pass to the new one.
+                replace_on_changes=["storageProfile.imageReference", "zones"],
+                delete_before_replace=True,
+                # Custom data is the first boot's; `software` changes a running VM.
+                ignore_changes=["osProfile.customData"],
             ),
         )
 
@@ -209,8 +257,9 @@ class LinuxVm(pulumi.ComponentResource):
                 **rest,
             )
 
+        extensions: list[compute.VirtualMachineExtension] = []
         if certificate:
-            extension(
+            kv_certificate = extension(
                 "kv-certificate",
                 "Microsoft.Azure.KeyVault",
                 "KeyVaultForLinux",
@@ -233,14 +282,53 @@ class LinuxVm(pulumi.ComponentResource):
                 },
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[certificate["granted_by"]]),
             )
+            extensions.append(kv_certificate)
         if data_collection_rule_id is not None:
-            extension("monitoring-agent", "Microsoft.Azure.Monitor", "AzureMonitorLinuxAgent", "1.0", opts=child)
+            extensions.append(
+                extension("monitoring-agent", "Microsoft.Azure.Monitor", "AzureMonitorLinuxAgent", "1.0", opts=child)
+            )
             monitor.DataCollectionRuleAssociation(
                 f"{name}-log-collection",
                 resource_uri=vm.id,
                 association_name=f"{name}-log-collection",
                 data_collection_rule_id=data_collection_rule_id,
                 opts=child,
+            )
+        if "health_probe" in args:
+            extensions.append(
+                extension(
+                    "app-health",
+                    "Microsoft.ManagedServices",
+                    "ApplicationHealthLinux",
+                    "1.0",  # binary health states: 200 is healthy, anything else is not
+                    settings={
+                        "protocol": "http",
+                        "port": args["health_probe"]["port"],
+                        "requestPath": args["health_probe"]["path"],
+                        "intervalInSeconds": 5,
+                        "numberOfProbes": 1,
+                    },
+                    opts=child,
+                )
+            )
+        if "software" in args:
+            software = args["software"]
+            compute.VirtualMachineRunCommandByVirtualMachine(
+                f"{name}-software",
+                resource_group_name=args["resource_group_name"],
+                vm_name=vm.name,
+                location=args["location"],
+                run_command_name="software",
+                source={"script": software["script"]},
+                # A resize restarts the VM: the script runs again, and the deployment waits for it (and so for the
+                # VM's health, which the script checks). A new VM (image, zone) gets it anew, with its extensions.
+                parameters=[{"name": "VM_SIZE", "value": profile.get("size", DEFAULT_SIZE)}],
+                async_execution=False,
+                treat_failure_as_deployment_failure=True,
+                timeout_in_seconds=software.get("timeout_seconds", 3600),
+                tags=tags,
+                # Last: the certificate and the agents are in place when the software starts using them.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=extensions),
             )
         self.vm_id = vm.id
         self.vm_name = vm.name

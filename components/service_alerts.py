@@ -64,6 +64,10 @@ class ServiceAlertsArgs(TypedDict):
     """Tags for what the component creates."""
 
 
+STAYS_UNHEALTHY_PERCENT = 25
+"""A backend that passed fewer of the last 15 minutes' probes than this is down, not rolling or rebooting."""
+
+
 @dataclass(frozen=True)
 class _MetricRule:
     role: str
@@ -73,6 +77,8 @@ class _MetricRule:
     split_by: str
     severity: int
     description: str
+    window: str = "PT5M"
+    """How far back each evaluation looks (ISO 8601)."""
 
 
 def connections_query(service_id: str, threshold: int) -> str:
@@ -180,10 +186,14 @@ class ServiceAlerts(pulumi.ComponentResource):
                 "health-probes",
                 azure_metrics.HEALTH_PROBE_STATUS,
                 "LessThan",
-                100,
+                # Out of the pool for most of 15 minutes: nginx or the app stays down on that VM. A rollout, a
+                # patch or a restart takes a VM out for minutes, and must not page anyone.
+                STAYS_UNHEALTHY_PERCENT,
                 "BackendIPAddress",
                 1,
-                "A web VM failed the load balancer's health probe in the last 5 minutes.",
+                "A web VM has failed the load balancer's health probe for most of the last 15 minutes: it stays out "
+                "of the pool (nginx or the app is down on it).",
+                window="PT15M",
             ),
             _MetricRule(
                 "data-path",
@@ -215,7 +225,7 @@ class ServiceAlerts(pulumi.ComponentResource):
                 enabled=True,
                 scopes=[scope],
                 evaluation_frequency="PT1M",
-                window_size="PT5M",
+                window_size=rule.window,
                 auto_mitigate=True,
                 criteria=_metric_criteria(rule),
                 actions=actions,

@@ -67,6 +67,9 @@ NAT_HEADROOM = 8  # Microsoft recommends at least eight free NAT IPs in the NAT 
 AZURE_RESERVED_IPS = 5
 AZURE_SMALLEST_SUBNET = 29
 MAX_CUSTOM_DATA = 65535  # a VM's customData (cloud-init), in bytes before base64
+# Ours, not Azure's: the provider's cloud-config travels in every web VM's Run Command script; it was custom data
+# before, and keeps that limit (an app larger than this belongs in a package or the image).
+MAX_APP_CLOUD_CONFIG = MAX_CUSTOM_DATA
 MAX_KEY_VAULT_IP_RULES = 1000  # Key Vault service limits: IPv4 firewall rules per vault
 MAX_ALERT_EMAILS = 20  # e-mail receivers an action group takes (kept small: a list address pages a team)
 RETENTION_DAYS = (30, 730)  # Log Analytics: the interactive retention a workspace takes

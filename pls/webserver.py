@@ -1,19 +1,13 @@
-"""The web VMs' software: nginx in front of the provider's app, with the consumer's identity, TLS and per-tenant limits.
+"""The web VMs' software: what reaches each VM, and how, from the web tier's settings.
 
-No Azure here: one function renders everything from plain values, so the artefacts are
-checked by the tools that consume them (cloud-init schema, a real nginx on loopback, the demo app).
+No Azure here: one function renders everything from plain values, so the artefacts are checked by the tools
+that consume them (cloud-init's schema, a real nginx on loopback applying the software, the demo app).
 
-PROXY protocol is one switch. When it is on, nginx must parse the PROXY v2 header that the
-Private Link Service (and every load-balancer health probe) puts in front of each connection,
-trust the client address in it only from the NAT subnet, and log that address. Azure puts the
-consumer's LinkID in TLV type 0xEE (PP2_TYPE_AZURE): a subtype byte 0x01, then a little-endian
-uint32. nginx (>= 1.23.2) hands the TLV over only as raw bytes, so a few lines of njs turn
-it into a number; on an older nginx the variable is absent and the LinkID stays empty.
-
-What the blog post's incident teaches: every tenant arrives from the same NAT IPs, so nothing
-may be keyed on the connection's source address. nginx forwards the consumer's address and
-LinkID to the app as headers it sets itself (whatever the client sent under those names is
-dropped), and the rate limit is per LinkID: one private endpoint, one tenant.
+How it reaches a VM: the VM's custom data is a fixed first-boot bootstrap (install nginx and njs), and
+everything else is the software a managed Run Command applies in place (pls/vm_software.py): the script is that
+program followed by what it applies. Azure runs it again whenever it changes, so a new rate limit, upstream, app
+or TLS setting reaches running VMs without rebuilding them; nginx checks each new configuration before it
+reloads, and a VM whose services restart is drained first. The site itself is pls/nginx_site.py's.
 
 TLS: the certificate stays in the provider's Key Vault; the Key Vault VM extension writes it to
 CERT_STORE on each VM (a full-chain `<vault>.<certificate>.pem` and a `<vault>.<certificate>.keyid`
@@ -24,76 +18,42 @@ arrives nginx serves a self-signed placeholder, so the rendered config never cha
 
 from __future__ import annotations
 
+import ast
+import hashlib
 import ipaddress
 import json
+import shlex
 import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
-SITE_PATH = "/etc/nginx/sites-available/pls.conf"
-NJS_PATH = "/etc/nginx/njs/azure_pls.js"
-ACCESS_LOG = "/var/log/nginx/pls-access.log"
-ACCESS_LOG_TABLE = "PlsNginxAccess_CL"
-ACCESS_LOG_COLUMNS: tuple[tuple[str, str, str], ...] = (
-    # (field and Log Analytics column, nginx variable, Log Analytics type): who, from where, how much.
-    ("Client", "$remote_addr", "string"),
-    ("ConnectedFrom", "$realip_remote_addr", "string"),
-    ("LinkId", "$pls_link_id", "string"),
-    ("Server", "$hostname", "string"),
-    ("Host", "$host", "string"),
-    ("Request", "$request", "string"),
-    ("Status", "$status", "int"),
-    ("Bytes", "$body_bytes_sent", "long"),
-    ("RequestTime", "$request_time", "real"),
+from pls.nginx_site import (
+    DEFAULT_SITE,
+    DRAIN_FLAG,
+    HEALTH_PATH,
+    HEALTH_PORT,
+    HTTPS_PORT,
+    LOCAL_HEALTH_PORT,
+    NJS_MODULE,
+    NJS_PATH,
+    SITE_LINK,
+    SITE_PATH,
+    TLS_ACTIVATE_PATH,
+    TLS_LIVE_DIR,
+    site_config,
 )
-"""Each access log line is `<ISO 8601 time> <JSON object of these fields>`: the Azure Monitor agent splits records
-on the leading timestamp, and the data collection rule's transformation parses the JSON into these columns."""
+
 DEMO_APP_PATH = "/opt/pls/demo_app.py"
-TLS_ACTIVATE_PATH = "/usr/local/sbin/pls-tls-activate"
-TLS_LIVE_DIR = "/etc/nginx/pls-tls"
 CERT_STORE = "/var/lib/waagent/Microsoft.Azure.KeyVault.Store/pls"
 """Where the Key Vault VM extension puts the certificate: a folder of its own, watched by the path unit."""
+DEMO_APP_UNIT = "pls-demo-app.service"
+TLS_PATH_UNIT = "pls-tls.path"
+SYSTEMD_DIR = "/etc/systemd/system"
+STATE_FILE = "/var/lib/pls/software.json"
+"""What the last run of the software applied: the files it wrote, the units it enabled, the app's revision."""
 PACKAGES = ("nginx", "libnginx-mod-http-js")
-HEALTH_PATH = "/healthz"
-HEALTH_PORT = 80
-"""The load balancer probes plain HTTP here, with PROXY protocol LOCAL headers when it is on, even with HTTPS."""
-HTTPS_PORT = 443
-WHOAMI_PATH = "/_pls/whoami.json"
-"""Answered by nginx itself, whatever the app: what the verify step reads."""
-
-FORWARDED_HEADERS = {
-    "X-Forwarded-For": "$remote_addr",
-    "X-Real-IP": "$remote_addr",
-    "X-Forwarded-Proto": "$scheme",
-    "X-Forwarded-Host": "$host",
-    "X-Azure-Private-Link-Id": "$pls_link_id",
-    # An empty value drops the header: a client's own Forwarded must not reach the app either.
-    "Forwarded": "",
-}
-"""What the app receives about the consumer. nginx sets each one, so a client's header of the same name never passes."""
-
-NJS_MODULE = textwrap.dedent(
-    """\
-    // Decodes the Azure Private Link TLV (type 0xEE) of a PROXY protocol v2 header:
-    // subtype 0x01, then the private endpoint's LinkID as a little-endian uint32.
-    function decodeLinkId(tlv) {
-        if (!tlv || tlv.length !== 5 || tlv[0] !== 0x01) {
-            return '';
-        }
-        return String((tlv[1] | (tlv[2] << 8) | (tlv[3] << 16) | (tlv[4] << 24)) >>> 0);
-    }
-
-    function linkId(r) {
-        return decodeLinkId(r.rawVariables.proxy_protocol_tlv_0xee);
-    }
-
-    export default {linkId, decodeLinkId};
-    """
-)
-
 DEMO_APP = textwrap.dedent(
     '''\
     """Stand-in for the provider's app: answers every GET with what it was told about the consumer, as JSON."""
@@ -135,14 +95,14 @@ DEMO_APP = textwrap.dedent(
     '''
 )
 
-TLS_ACTIVATE = textwrap.dedent(
+_TLS_ACTIVATE = textwrap.dedent(
     """\
     #!/bin/sh
     # Points nginx at the newest certificate the Key Vault VM extension installed (stable symlinks
     # <vault>.<certificate>.pem and .keyid), or at a self-signed placeholder until one arrives; then reloads.
     set -eu
-    store="${PLS_TLS_STORE:-%(store)s}"
-    live="${PLS_TLS_LIVE:-%(live)s}"
+    store=%(store)s
+    live=%(live)s
     mkdir -p "$live"
     chain=""
     for candidate in "$store"/*.pem; do
@@ -157,9 +117,9 @@ TLS_ACTIVATE = textwrap.dedent(
         ln -sfn "$live/placeholder.pem" "$live/fullchain.pem"
         ln -sfn "$live/placeholder.key" "$live/privkey.pem"
     fi
-    sh -c "${PLS_TLS_RELOAD:-nginx -t -q && systemctl reload nginx}"
+    sh -c "${PLS_TLS_RELOAD:-%(reload)s}"
     """
-) % {"store": CERT_STORE, "live": TLS_LIVE_DIR}
+)
 
 HttpOnTls = Literal["redirect", "off"]
 
@@ -173,6 +133,21 @@ class RateLimit:
 
 
 @dataclass(frozen=True)
+class VmCommands:
+    """The commands the software runs on the VM (a test runs the same script against nginx on loopback)."""
+
+    first_boot: tuple[str, ...] = ("cloud-init", "status", "--wait")
+    """Waits until cloud-init's first boot has finished (it installs nginx)."""
+    install: tuple[str, ...] = ("apt-get", "install", "-y", "-q", "--no-upgrade")
+    """Installs the packages given after it (apt-get installs nothing twice)."""
+    refresh_packages: tuple[str, ...] = ("apt-get", "update", "-q")
+    nginx_check: tuple[str, ...] = ("nginx", "-t")
+    nginx_reload: tuple[str, ...] = ("systemctl", "reload-or-restart", "nginx")
+    """A graceful reload: open connections finish on the old workers."""
+    systemctl: tuple[str, ...] = ("systemctl",)
+
+
+@dataclass(frozen=True)
 class WebServerConfig:
     proxy_protocol: bool
     trusted_proxy_cidrs: tuple[str, ...]
@@ -181,10 +156,12 @@ class WebServerConfig:
     """The availability zone the VM is in, shown by nginx and by the demo app."""
     app_upstream: str = "127.0.0.1:8080"
     """host:port of the provider's app on the VM; nginx forwards every request but health and whoami to it."""
+    app_health_path: str = "/"
+    """The app's path nginx's /healthz asks: the VM is healthy while the app answers it below 500."""
     demo_app: bool = True
     """Install the built-in demo app, listening on app_upstream."""
     app_cloud_config: Mapping[str, Any] = field(default_factory=dict)
-    """The provider's own cloud-config (installs its app), merged with ours."""
+    """The provider's own cloud-config (installs its app): its packages, write_files and runcmd, applied in place."""
     tls: bool = False
     """Serve HTTPS on https_port with the Key Vault certificate."""
     http_on_tls: HttpOnTls = "redirect"
@@ -194,12 +171,22 @@ class WebServerConfig:
     rate_limit: RateLimit = RateLimit(per_second=50, burst=100)
     http_port: int = HEALTH_PORT
     https_port: int = HTTPS_PORT
-    njs_path: str = NJS_PATH
-    access_log: str = ACCESS_LOG
-    tls_live_dir: str = TLS_LIVE_DIR
+    local_health_port: int = LOCAL_HEALTH_PORT
     service_ports: tuple[tuple[int, int], ...] = ()
     """The (HTTP, HTTPS) ports of each Private Link Service after the first: the load balancer sends each service
     to ports of its own, and each is served like the first's."""
+    settle_seconds: int = 15
+    """How long the load balancer's probe takes to count a VM out or back in (its interval times its threshold,
+    and one more interval): a change waits that long after draining a VM and after it is healthy again."""
+    health_timeout_seconds: int = 600
+    """How long a changed VM may take to answer /healthz before the change fails, naming the VM."""
+    root: str = ""
+    """Where the VM's file system is: '' on Azure; a test's directory offline (every path is under it)."""
+    commands: VmCommands = VmCommands()
+
+    def vm(self, path: str) -> str:
+        """A path on the VM, as the software sees it."""
+        return self.root + path
 
 
 @dataclass(frozen=True)
@@ -208,7 +195,22 @@ class RenderedWebServer:
     njs_module: str
     demo_app: str
     tls_activate: str
-    cloud_init: str
+    bootstrap: str
+    """The VMs' custom data: the first boot installs nginx and njs (the same for every VM, whatever the settings:
+    Azure cannot change custom data, and nothing here ever needs it to)."""
+    software: dict[str, Any]
+    """What the VM's Run Command applies in place (pls/vm_software.py)."""
+    software_script: str
+    """The Run Command's script: pls/vm_software.py and the software it applies."""
+
+
+BOOTSTRAP = (
+    "#cloud-config\n"
+    "# The first boot of a web VM: nginx and njs. Its Run Command applies everything else, in place.\n"
+    "package_update: true\n"
+    "packages:\n" + "".join(f"  - {package}\n" for package in PACKAGES)
+)
+"""cloud-init's first boot on every web VM (it needs outbound access for apt: the backend subnet's NAT gateway)."""
 
 
 def upstream_is_loopback(upstream: str) -> bool:
@@ -219,155 +221,57 @@ def upstream_is_loopback(upstream: str) -> bool:
         return host == "localhost"
 
 
-def _proxy_headers() -> str:
-    return "".join(f'        proxy_set_header {name} "{value}";\n' for name, value in FORWARDED_HEADERS.items())
+APP_KEYS = ("packages", "write_files", "runcmd")
+"""What the provider's cloud-config may hold: the parts the web tier applies to running VMs in place."""
+FILE_KEYS = {"path", "content", "permissions", "owner", "encoding"}
+ENCODINGS = ("text/plain", "b64", "base64")
 
 
-def _site_config(cfg: WebServerConfig) -> str:
-    proxy = " proxy_protocol" if cfg.proxy_protocol else ""
-    if cfg.proxy_protocol:
-        trusted = "".join(f"    set_real_ip_from {cidr};\n" for cidr in cfg.trusted_proxy_cidrs)
-        link_id = f"""\
-js_import azure_pls from {cfg.njs_path};
-js_set $pls_link_id azure_pls.linkId;
-"""
-        real_ip = f"""\
-    # The client address in the PROXY header is believed only from the Private Link NAT subnet.
-{trusted}    real_ip_header proxy_protocol;
-"""
-    else:
-        link_id = """\
-map "" $pls_link_id {
-    default "";
-}
-"""
-        real_ip = ""
-    whoami = (
-        '{"host": "$hostname", "zone": "' + cfg.zone + '", "client": "$remote_addr", '
-        '"connectedFrom": "$realip_remote_addr", "linkId": "$pls_link_id", "tenant": "$pls_tenant", '
-        '"scheme": "$scheme", "serverName": "$ssl_server_name", '
-        f'"proxyProtocol": {str(cfg.proxy_protocol).lower()}}}\\n'
-    )
-    limit = f"limit_req zone=pls_tenants burst={cfg.rate_limit.burst} nodelay;"
-    common = f"""\
-{real_ip}    access_log {cfg.access_log} pls_access;
-    limit_req_status 429;
+@dataclass(frozen=True)
+class AppParts:
+    """The provider's cloud-config, as the software applies it: packages, files and commands."""
 
-    location = {HEALTH_PATH} {{
-        access_log off;
-        default_type text/plain;
-        return 200 "ok\\n";
-    }}
-"""
-    served = f"""\
-    location = {WHOAMI_PATH} {{
-        {limit}
-        default_type application/json;
-        return 200 '{whoami}';
-    }}
+    packages: tuple[str, ...] = ()
+    files: tuple[dict[str, str], ...] = ()
+    commands: tuple[Any, ...] = ()
 
-    location / {{
-        {limit}
-        proxy_pass http://pls_app;
-        proxy_http_version 1.1;
-        proxy_set_header Connection "";
-{_proxy_headers()}    }}
-"""
-    names = " ".join(cfg.server_names) or "_"
-    more_http = "".join(f"    listen {http}{proxy} default_server;\n" for http, _ in cfg.service_ports)
-    more_https = "".join(f"    listen {https} ssl{proxy} default_server;\n" for _, https in cfg.service_ports)
-    if not cfg.tls:
-        servers = f"""\
-server {{
-    listen {cfg.http_port}{proxy} default_server;
-{more_http}    server_name {names};
-{common}
-{served}}}
-"""
-    else:
-        plain = (
-            "    location / {\n        return 308 https://$host$request_uri;\n    }\n"
-            if cfg.http_on_tls == "redirect"
-            else "    location / {\n        return 404;\n    }\n"
+
+def app_parts(document: Mapping[str, Any], ours: set[str]) -> AppParts:
+    """The provider's cloud-config read as what the software applies in place, or ValueError naming what cannot be
+    (a key other than packages, write_files and runcmd, a file the web tier writes, a malformed entry)."""
+    other = sorted(set(document) - set(APP_KEYS))
+    if other:
+        raise ValueError(
+            f"{', '.join(other)}: the web tier applies only {', '.join(APP_KEYS)} to running VMs (in place); do the "
+            "rest from runcmd, or put your app in vmImage (appCloudConfig: none)"
         )
-        servers = f"""\
-server {{
-    listen {cfg.http_port}{proxy} default_server;
-{more_http}    server_name {names};
-{common}
-{plain}}}
-
-server {{
-    listen {cfg.https_port} ssl{proxy} default_server;
-{more_https}    server_name {names};
-    # Links kept by {TLS_ACTIVATE_PATH}: the Key Vault certificate, or a placeholder until it arrives.
-    ssl_certificate {cfg.tls_live_dir}/fullchain.pem;
-    ssl_certificate_key {cfg.tls_live_dir}/privkey.pem;
-    ssl_protocols TLSv1.2 TLSv1.3;
-    ssl_session_cache shared:pls_tls:10m;
-{common}
-{served}}}
-"""
-    fields = (f'"{name}":"{var}"' if kind == "string" else f'"{name}":{var}' for name, var, kind in ACCESS_LOG_COLUMNS)
-    access_log_json = "{" + ",".join(fields) + "}"
-    return f"""\
-# Rendered by pls/webserver.py. PROXY protocol: {"on" if cfg.proxy_protocol else "off"}. \
-TLS: {f"on, HTTP {cfg.http_on_tls}" if cfg.tls else "off"}.
-{link_id}
-# One tenant is one private endpoint (its LinkID); without a LinkID, the client address.
-map $pls_link_id $pls_tenant {{
-    ""      $remote_addr;
-    default $pls_link_id;
-}}
-limit_req_zone $pls_tenant zone=pls_tenants:10m rate={cfg.rate_limit.per_second}r/s;
-
-log_format pls_access escape=json '$time_iso8601 {access_log_json}';
-
-upstream pls_app {{
-    server {cfg.app_upstream};
-    keepalive 16;
-}}
-
-{servers}"""
-
-
-class _CloudConfigDumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
-    """Writes multi-line strings as literal blocks, so the user data reads like the files it writes (with
-    libyaml's emitter where PyYAML has it: the same text, a tenth of the time)."""
-
-
-_CloudConfigDumper.add_representer(
-    str,
-    lambda dumper, text: dumper.represent_scalar("tag:yaml.org,2002:str", text, style="|" if "\n" in text else None),
-)
-
-MERGED_LISTS = ("packages", "write_files", "runcmd", "bootcmd")
-"""Keys whose lists add up when the provider's cloud-config is merged with ours; any other shared key is a conflict."""
-
-
-def merge_cloud_config(ours: Mapping[str, Any], theirs: Mapping[str, Any]) -> dict[str, Any]:
-    """Ours, then the provider's: lists of MERGED_LISTS concatenated, other keys must not collide.
-
-    Raises ValueError naming the conflict (a key both set differently, or a file both write).
-    """
-    merged = dict(ours)
-    for key, value in theirs.items():
-        if key in MERGED_LISTS:
-            if not isinstance(value, list):
-                raise ValueError(f"{key} must be a list")
-            merged[key] = [*merged.get(key, []), *value]
-        elif key in merged and merged[key] != value:
-            raise ValueError(f"{key} is set by the web tier's own cloud-config ({json.dumps(merged[key])})")
-        else:
-            merged[key] = value
-    files = merged.get("write_files", [])
-    if not all(isinstance(f, dict) and isinstance(f.get("path"), str) for f in files):
+    packages, files, commands = (document.get(key, []) for key in APP_KEYS)
+    if not isinstance(packages, list) or not all(isinstance(p, str) and p.strip() for p in packages):
+        raise ValueError("packages must be a list of package names")
+    if not isinstance(commands, list) or not all(
+        isinstance(c, str) or (isinstance(c, list) and c and all(isinstance(part, str | int) for part in c))
+        for c in commands
+    ):
+        raise ValueError("runcmd must be a list of commands: each a string (run by sh) or a list of arguments")
+    if not isinstance(files, list) or not all(isinstance(f, dict) and isinstance(f.get("path"), str) for f in files):
         raise ValueError("every write_files entry must be a mapping with a path")
-    paths: list[str] = [f["path"] for f in files]
-    clashing = sorted({p for p in paths if paths.count(p) > 1})
+    for entry in files:
+        unsupported = sorted(set(entry) - FILE_KEYS)
+        if unsupported or entry.get("encoding", "text/plain") not in ENCODINGS or not entry["path"].startswith("/"):
+            raise ValueError(
+                f"write_files {entry['path']}: the web tier writes path (absolute), content, permissions, owner and "
+                f"encoding ({', '.join(ENCODINGS)}) in place"
+                + (f", not {', '.join(unsupported)}" if unsupported else "")
+            )
+    paths = [entry["path"] for entry in files]
+    clashing = sorted({p for p in paths if paths.count(p) > 1 or p in ours})
     if clashing:
         raise ValueError(f"write_files writes {', '.join(clashing)}, which the web tier writes too")
-    return merged
+    normalized = tuple(
+        {key: str(value) for key, value in entry.items()} | {"content": str(entry.get("content", ""))}
+        for entry in files
+    )
+    return AppParts(tuple(packages), normalized, tuple(commands))
 
 
 def _systemd_unit(description: str, sections: Mapping[str, Mapping[str, str]]) -> str:
@@ -381,25 +285,43 @@ def _file(path: str, content: str, permissions: str = "0644") -> dict[str, str]:
     return {"path": path, "content": content, "permissions": permissions}
 
 
+def _revision(value: object) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:12]
+
+
+VM_SOFTWARE = Path(__file__).with_name("vm_software.py")
+APPLY = "raise SystemExit(main(json.loads({})))"
+"""The script's last line of Python: apply the software (a JSON document in a string literal)."""
+
+
+def software_in(script: str) -> dict[str, Any]:
+    """The software a Run Command's script applies (what render_web_server put in it)."""
+    prefix, suffix = APPLY.split("{}")
+    (line,) = [line for line in script.splitlines() if line.startswith(prefix)]
+    return dict(json.loads(ast.literal_eval(line.removeprefix(prefix).removesuffix(suffix))))
+
+
 def render_web_server(cfg: WebServerConfig) -> RenderedWebServer:
-    site = _site_config(cfg)
-    files = [_file(SITE_PATH, site), _file(cfg.njs_path, NJS_MODULE)]
-    # write_files runs before the packages are installed: the site goes to sites-available
-    # only, so it cannot clash with the package's default site while nginx first starts.
-    runcmd: list[list[str]] = [
-        ["rm", "-f", "/etc/nginx/sites-enabled/default"],
-        ["ln", "-sf", SITE_PATH, "/etc/nginx/sites-enabled/pls.conf"],
-    ]
+    site = site_config(cfg)
+    reload = f"{shlex.join((*cfg.commands.nginx_check, '-q'))} && {shlex.join(cfg.commands.nginx_reload)}"
+    tls_activate = _TLS_ACTIVATE % {
+        "store": shlex.quote(cfg.vm(CERT_STORE)),
+        "live": shlex.quote(cfg.vm(TLS_LIVE_DIR)),
+        "reload": reload,
+    }
+    files = [_file(SITE_PATH, site), _file(NJS_PATH, NJS_MODULE)]
+    services = []
     if cfg.demo_app:
+        unit = f"{SYSTEMD_DIR}/{DEMO_APP_UNIT}"
         files += [
             _file(DEMO_APP_PATH, DEMO_APP),
             _file(
-                "/etc/systemd/system/pls-demo-app.service",
+                unit,
                 _systemd_unit(
                     "Demo app behind nginx (stand-in for the provider's app)",
                     {
                         "Service": {
-                            "ExecStart": f"/usr/bin/python3 {DEMO_APP_PATH} {cfg.app_upstream}",
+                            "ExecStart": f"/usr/bin/python3 {cfg.vm(DEMO_APP_PATH)} {cfg.app_upstream}",
                             "Environment": f"PLS_ZONE={cfg.zone}",
                             "DynamicUser": "yes",
                             "Restart": "always",
@@ -409,39 +331,74 @@ def render_web_server(cfg: WebServerConfig) -> RenderedWebServer:
                 ),
             ),
         ]
-        runcmd += [["systemctl", "daemon-reload"], ["systemctl", "enable", "--now", "pls-demo-app.service"]]
+        services.append({"unit": DEMO_APP_UNIT, "files": [DEMO_APP_PATH, unit], "serves": True})
+    prepare = [
+        ["mkdir", "-p", cfg.vm(str(Path(SITE_LINK).parent))],
+        ["ln", "-sfn", cfg.vm(SITE_PATH), cfg.vm(SITE_LINK)],
+        ["rm", "-f", cfg.vm(DEFAULT_SITE)],
+    ]
     if cfg.tls:
+        path_unit = f"{SYSTEMD_DIR}/{TLS_PATH_UNIT}"
         files += [
-            _file(TLS_ACTIVATE_PATH, TLS_ACTIVATE, permissions="0755"),
+            _file(TLS_ACTIVATE_PATH, tls_activate, permissions="0755"),
             _file(
-                "/etc/systemd/system/pls-tls.path",
+                path_unit,
                 _systemd_unit(
                     "Watch the Key Vault certificate store",
-                    {"Path": {"PathChanged": CERT_STORE}, "Install": {"WantedBy": "multi-user.target"}},
+                    {"Path": {"PathChanged": cfg.vm(CERT_STORE)}, "Install": {"WantedBy": "multi-user.target"}},
                 ),
             ),
             _file(
-                "/etc/systemd/system/pls-tls.service",
+                f"{SYSTEMD_DIR}/pls-tls.service",
                 _systemd_unit(
                     "Point nginx at the newest Key Vault certificate",
-                    {"Service": {"Type": "oneshot", "ExecStart": TLS_ACTIVATE_PATH}},
+                    {"Service": {"Type": "oneshot", "ExecStart": cfg.vm(TLS_ACTIVATE_PATH)}},
                 ),
             ),
         ]
-        runcmd += [
-            ["mkdir", "-p", CERT_STORE],
-            ["env", "PLS_TLS_RELOAD=true", TLS_ACTIVATE_PATH],
-            ["systemctl", "daemon-reload"],
-            ["systemctl", "enable", "--now", "pls-tls.path"],
-        ]
-    runcmd += [["nginx", "-t"], ["systemctl", "restart", "nginx"]]
-    ours = {"package_update": True, "packages": list(PACKAGES), "write_files": files, "runcmd": runcmd}
-    cloud_config = merge_cloud_config(ours, cfg.app_cloud_config)
-    cloud_init = "#cloud-config\n" + yaml.dump(cloud_config, Dumper=_CloudConfigDumper, sort_keys=False, width=1000)
+        services.append({"unit": TLS_PATH_UNIT, "files": [path_unit], "serves": False})
+        # The certificate's links (a placeholder until Key Vault's arrives) exist before nginx checks the site.
+        prepare += [["mkdir", "-p", cfg.vm(CERT_STORE)], ["env", "PLS_TLS_RELOAD=true", cfg.vm(TLS_ACTIVATE_PATH)]]
+    app = app_parts(cfg.app_cloud_config, {f["path"] for f in files})
+    software: dict[str, Any] = {
+        "zone": cfg.zone,
+        "root": cfg.root,
+        "commands": {name: list(argv) for name, argv in vars(cfg.commands).items()},
+        "packages": [*PACKAGES, *app.packages],
+        "files": [*files, *app.files],
+        "prepare": prepare,
+        "services": services,
+        "app_files": [f["path"] for f in app.files],
+        "app_commands": list(app.commands),
+        "app_revision": _revision([app.packages, app.files, app.commands]),
+        "health": {
+            "port": cfg.http_port,
+            "path": HEALTH_PATH,
+            "proxy_protocol": cfg.proxy_protocol,
+            "app_url": f"http://{cfg.app_upstream}{cfg.app_health_path}",
+            "drain_flag": DRAIN_FLAG,
+            "settle_seconds": cfg.settle_seconds,
+            "timeout_seconds": cfg.health_timeout_seconds,
+        },
+        "state_file": STATE_FILE,
+    }
+    software["revision"] = _revision(software)
+    script = (
+        "#!/bin/sh\n"
+        f"# The web tier's software, revision {software['revision']}, for a VM in zone {cfg.zone}: rendered by\n"
+        "# pls/webserver.py; Azure runs it again whenever it changes, and it applies the software in place.\n"
+        "export DEBIAN_FRONTEND=noninteractive\n"
+        "exec python3 - <<'PLS_SOFTWARE'\n"
+        f"{VM_SOFTWARE.read_text()}\n"
+        f"{APPLY.format(json.dumps(json.dumps(software, sort_keys=True)))}\n"
+        "PLS_SOFTWARE\n"
+    )
     return RenderedWebServer(
         site_config=site,
         njs_module=NJS_MODULE,
         demo_app=DEMO_APP,
-        tls_activate=TLS_ACTIVATE,
-        cloud_init=cloud_init,
+        tls_activate=tls_activate,
+        bootstrap=BOOTSTRAP,
+        software=software,
+        software_script=script,
     )

@@ -1,6 +1,9 @@
-"""A real nginx (>= 1.23.2, with njs) running the rendered site on loopback, in front of the real demo app.
+"""A real nginx (>= 1.23.2, with njs) on loopback, configured by the web tier's own software script (what each web
+VM's Run Command runs), in front of the real demo app.
 
-nginx comes from `.tools/nginx` (scripts/fetch-nginx: Debian trixie's, which .ci/run fetches) or from the
+The VM's file system is a folder of the test's (WebServerConfig.root) and the VM's commands are loopback's: nginx
+checked and reloaded with its prefix, nothing installed, no systemd (the harness runs the demo app as systemd
+would). nginx comes from `.tools/nginx` (scripts/fetch-nginx: Debian trixie's, which .ci/run fetches) or from the
 system when it is new enough. Locally a missing one skips with its reason; in CI (CI=true) it fails.
 """
 
@@ -22,7 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from pls.webserver import WebServerConfig, render_web_server
+from pls.nginx_site import ACCESS_LOG, TLS_ACTIVATE_PATH
+from pls.webserver import CERT_STORE, VmCommands, WebServerConfig, render_web_server
 from tests import proxy_v2
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -147,15 +151,19 @@ class RunningNginx:
     prefix: Path
     process: subprocess.Popen[bytes]
     upstream: subprocess.Popen[bytes] | None
-    cert_store: Path
 
     @property
     def access_log(self) -> Path:
-        return self.prefix / "access.log"
+        return Path(self.config.vm(ACCESS_LOG))
 
     @property
     def error_log(self) -> Path:
         return self.prefix / "error.log"
+
+    @property
+    def cert_store(self) -> Path:
+        """Where the Key Vault VM extension puts the certificate on the VM."""
+        return Path(self.config.vm(CERT_STORE))
 
     def header(self) -> bytes:
         """What the load balancer puts in front of a consumer's request on this listener."""
@@ -182,32 +190,74 @@ class RunningNginx:
     def log_lines(self) -> list[str]:
         return self.access_log.read_text().splitlines() if self.access_log.exists() else []
 
-    def reload_command(self) -> str:
-        return f"{self.binary} -p {self.prefix} -c {self.prefix / 'nginx.conf'} -s reload"
+    def workers(self) -> set[int]:
+        """The master's worker processes."""
+        found = set()
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rpartition(")")[2].split()
+            except OSError:
+                continue  # gone meanwhile
+            if int(fields[1]) == self.process.pid:
+                found.add(int(stat.parent.name))
+        return found
+
+    def apply(self, config: WebServerConfig) -> subprocess.CompletedProcess[str]:
+        """The software's script for `config`, run as the VM's Run Command runs it; when nginx reloads, until its old
+        workers are gone (new connections then meet the new configuration only)."""
+        script = self.prefix / "software.sh"
+        script.write_text(render_web_server(config).software_script)
+        before = self.workers()
+        done = subprocess.run(["sh", str(script)], capture_output=True, text=True, timeout=120, check=False)
+        deadline = time.monotonic() + 10
+        while done.returncode == 0 and before & self.workers() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return done
 
     def activate_tls(self) -> None:
-        """Runs the rendered TLS activation script, as the path unit does when the Key Vault extension writes."""
-        _run_tls_activation(self.prefix, self.cert_store, self.config, reload=self.reload_command())
+        """The TLS activation script the software installed, run as the path unit does when the extension writes."""
+        activate = self.config.vm(TLS_ACTIVATE_PATH)
+        subprocess.run(["sh", activate], check=True, timeout=60, capture_output=True)
         time.sleep(0.3)  # the master re-reads its configuration and starts new workers
 
+    def start_app(self) -> None:
+        """The demo app, as its systemd unit runs it."""
+        rendered = render_web_server(self.config)
+        (self.prefix / "demo_app.py").write_text(rendered.demo_app)
+        self.upstream = subprocess.Popen(
+            [sys.executable, str(self.prefix / "demo_app.py"), self.config.app_upstream],
+            env={**os.environ, "PLS_ZONE": self.config.zone},
+            stderr=subprocess.DEVNULL,
+        )
+        wait_listening(int(self.config.app_upstream.rpartition(":")[2]), self.upstream)
+
+    def stop_app(self) -> None:
+        if self.upstream is not None:
+            self.upstream.terminate()
+            self.upstream.wait(timeout=10)
+            self.upstream = None
+
     def stop(self) -> None:
-        for process in (self.process, self.upstream):
-            if process is not None:
-                process.terminate()
-                process.wait(timeout=10)
+        self.stop_app()
+        self.process.terminate()
+        self.process.wait(timeout=10)
 
 
 def start(prefix: Path, config: WebServerConfig, *, upstream: bool = True) -> RunningNginx:
-    """nginx with the rendered site (ports, paths and the trusted proxy overridden for loopback) and the demo app."""
+    """A VM after its first boot (launch), with the web tier's software (config's) applied as its Run Command does."""
+    server = launch(prefix, config, upstream=upstream)
+    applied = server.apply(config)
+    assert applied.returncode == 0, applied.stderr
+    wait_listening(config.http_port, server.process, prefix / "error.log")
+    return server
+
+
+def launch(prefix: Path, config: WebServerConfig, *, upstream: bool = True) -> RunningNginx:
+    """A VM whose cloud-init has installed nginx: nginx on loopback with no site yet, and the demo app."""
     binary, modules = modern_nginx()
     prefix.chmod(0o755)
-    rendered = render_web_server(config)
-    (prefix / "azure_pls.js").write_text(rendered.njs_module)
-    (prefix / "site.conf").write_text(rendered.site_config)
-    (prefix / "demo_app.py").write_text(rendered.demo_app)
-    (prefix / "pls-tls-activate").write_text(rendered.tls_activate)
-    cert_store = prefix / "keyvault-store"
-    cert_store.mkdir()
+    for folder in ("/etc/nginx/sites-enabled", str(Path(ACCESS_LOG).parent)):  # what the nginx package makes
+        Path(config.vm(folder)).mkdir(parents=True, exist_ok=True)
     temp_paths = "".join(
         f"  {kind}_temp_path {prefix}/{kind};\n" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     )
@@ -215,24 +265,21 @@ def start(prefix: Path, config: WebServerConfig, *, upstream: bool = True) -> Ru
         f"load_module {modules / 'ngx_http_js_module.so'};\n"
         f"daemon off;\nworker_processes 1;\npid {prefix}/nginx.pid;\nerror_log {prefix}/error.log info;\n"
         "events { worker_connections 64; }\n"
-        f"http {{\n  client_header_timeout 5s;\n{temp_paths}  include {prefix}/site.conf;\n}}\n"
+        f"http {{\n  client_header_timeout 5s;\n{temp_paths}  include {config.vm('/etc/nginx/sites-enabled')}/*;\n}}\n"
     )
-    app = None
+    process = subprocess.Popen([*_nginx(prefix, binary)], stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while not (prefix / "nginx.pid").exists():
+        assert process.poll() is None and time.monotonic() < deadline, (prefix / "error.log").read_text()
+        time.sleep(0.05)
+    server = RunningNginx(config, binary, prefix, process, None)
     if upstream:
-        app = subprocess.Popen(
-            [sys.executable, str(prefix / "demo_app.py"), config.app_upstream],
-            env={**os.environ, "PLS_ZONE": config.zone},
-            stderr=subprocess.DEVNULL,
-        )
-        wait_listening(int(config.app_upstream.rpartition(":")[2]), app)
-    if config.tls:  # as cloud-init does before nginx starts: a placeholder until Key Vault's certificate arrives
-        _run_tls_activation(prefix, cert_store, config, reload="true")
-    conf = ["-p", str(prefix), "-c", str(prefix / "nginx.conf")]
-    check = subprocess.run([binary, "-t", *conf], capture_output=True, text=True, timeout=30)
-    assert check.returncode == 0, check.stderr
-    process = subprocess.Popen([binary, *conf], stderr=subprocess.DEVNULL)
-    wait_listening(config.http_port, process, prefix / "error.log")
-    return RunningNginx(config, binary, prefix, process, app, cert_store)
+        server.start_app()
+    return server
+
+
+def _nginx(prefix: Path, binary: str) -> tuple[str, ...]:
+    return (binary, "-p", str(prefix), "-c", str(prefix / "nginx.conf"))
 
 
 @contextlib.contextmanager
@@ -245,18 +292,11 @@ def running(prefix: Path, **overrides: object) -> Iterator[RunningNginx]:
         server.stop()
 
 
-def _run_tls_activation(prefix: Path, cert_store: Path, config: WebServerConfig, reload: str) -> None:
-    env = {
-        **os.environ,
-        "PLS_TLS_STORE": str(cert_store),
-        "PLS_TLS_LIVE": config.tls_live_dir,
-        "PLS_TLS_RELOAD": reload,
-    }
-    subprocess.run(["sh", str(prefix / "pls-tls-activate")], env=env, check=True, timeout=60, capture_output=True)
-
-
 def loopback_config(prefix: Path, **overrides: object) -> WebServerConfig:
-    """The rendered site as on a VM, but on free loopback ports, with the test client as the 'NAT subnet'."""
+    """The software as on a VM, but on free loopback ports, with the test client as the 'NAT subnet', the VM's file
+    system under `prefix`, and this nginx's commands."""
+    binary, _ = modern_nginx()
+    nginx = _nginx(prefix, binary)
     defaults: dict[str, object] = {
         "proxy_protocol": True,
         "trusted_proxy_cidrs": ("127.0.0.0/8",),
@@ -264,8 +304,17 @@ def loopback_config(prefix: Path, **overrides: object) -> WebServerConfig:
         "app_upstream": f"127.0.0.1:{free_port()}",
         "http_port": free_port(),
         "https_port": free_port(),
-        "njs_path": str(prefix / "azure_pls.js"),
-        "access_log": str(prefix / "access.log"),
-        "tls_live_dir": str(prefix / "tls"),
+        "local_health_port": free_port(),
+        "root": str(prefix / "vm"),
+        "commands": VmCommands(
+            first_boot=("true",),
+            install=("true",),
+            refresh_packages=("true",),
+            nginx_check=(*nginx, "-t"),
+            nginx_reload=(*nginx, "-s", "reload"),
+            systemctl=("true",),
+        ),
+        "settle_seconds": 0,
+        "health_timeout_seconds": 10,
     }
     return WebServerConfig(**{**defaults, **overrides})  # type: ignore[arg-type]

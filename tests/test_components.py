@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import itertools
 from collections.abc import Callable
 
 import pulumi
@@ -17,7 +18,7 @@ from components.private_link_service import PrivateLinkService, PrivateLinkServi
 from components.private_service_access import PrivateServiceAccess, PrivateServiceAccessArgs, VerificationVm
 from components.provider_network import ProviderNetwork, ProviderNetworkArgs
 from components.virtual_network import SubnetSpec, VirtualNetwork, VirtualNetworkArgs
-from components.web_tier import WebTier, WebTierArgs
+from components.web_tier import WebTier, WebTierArgs, batches
 from tooling.engine import Simulation, World, simulate
 from tooling.repository import offline_ssh_public_key
 
@@ -111,7 +112,7 @@ def test_linux_vm_without_zone_or_cloud_init() -> None:
     assert sim.outputs["ip"] == "192.168.1.4"
 
 
-def test_web_tier_spreads_over_the_given_zones_each_vm_with_its_zones_cloud_init() -> None:
+def _web_tier(count: int, zones: list[int]) -> Simulation:
     def program() -> None:
         WebTier(
             "web",
@@ -122,23 +123,81 @@ def test_web_tier_spreads_over_the_given_zones_each_vm_with_its_zones_cloud_init
                 backend_pool_id="pool-id",
                 application_security_group_id="asg-id",
                 vm=VM,
-                count=4,
-                zones=[1, 3],
-                cloud_init_by_zone={"1": "#cloud-config\n# zone 1\n", "3": "#cloud-config\n# zone 3\n"},
+                count=count,
+                zones=zones,
+                cloud_init="#cloud-config\n# first boot\n",
+                software_by_zone={str(zone): f"#!/bin/sh\n# zone {zone}\n" for zone in zones},
+                health_probe={"port": 8081, "path": "/healthz"},
                 tags=TAGS,
             ),
         )
 
-    sim = run(program)
+    return run(program)
+
+
+def test_web_tier_spreads_over_the_given_zones_each_vm_with_its_zones_software() -> None:
+    sim = _web_tier(4, [1, 3])
     vms = sorted(sim.of_type("compute:VirtualMachine"), key=lambda r: r.name)
     assert [v.inputs["zones"] for v in vms] == [["1"], ["3"], ["1"], ["3"]]
     for vm in vms:
-        cloud_init = base64.b64decode(vm.inputs["osProfile"]["customData"]).decode()
-        assert cloud_init == f"#cloud-config\n# zone {vm.inputs['zones'][0]}\n"
+        assert base64.b64decode(vm.inputs["osProfile"]["customData"]).decode() == "#cloud-config\n# first boot\n"
         assert vm.inputs["storageProfile"]["imageReference"]["offer"] == "0001-com-ubuntu-server-jammy"
+        # The first boot's only: a running VM changes through its software, never a new VM for new custom data.
+        assert vm.ignore_changes == ["osProfile.customData"]
+        assert vm.replace_on_changes == ["storageProfile.imageReference", "zones"] and vm.delete_before_replace
+        # The NIC outlives the VM, so a replacement gets it back with its place in the pool.
+        assert vm.inputs["networkProfile"]["networkInterfaces"][0]["deleteOption"] == "Detach"
+        assert vm.inputs["osProfile"]["linuxConfiguration"]["patchSettings"] == {
+            "patchMode": "AutomaticByPlatform",
+            "assessmentMode": "AutomaticByPlatform",
+            "automaticByPlatformSettings": {"rebootSetting": "IfRequired"},
+        }
+    for software in sim.of_type("compute:VirtualMachineRunCommandByVirtualMachine"):
+        vm = next(v for v in vms if v.parent == software.parent)
+        assert software.inputs["source"] == {"script": f"#!/bin/sh\n# zone {vm.inputs['zones'][0]}\n"}
+        assert software.inputs["treatFailureAsDeploymentFailure"] is True and software.inputs["asyncExecution"] is False
+        assert {p["name"]: p["value"] for p in software.inputs["parameters"]} == {"VM_SIZE": VM["size"]}
+        assert sim.depends_on(software, vm)
+    for health in sim.of_type("compute:VirtualMachineExtension"):
+        assert (health.inputs["publisher"], health.inputs["type"]) == (
+            "Microsoft.ManagedServices",
+            "ApplicationHealthLinux",
+        )
+        assert health.inputs["settings"] == {
+            "protocol": "http",
+            "port": 8081,
+            "requestPath": "/healthz",
+            "intervalInSeconds": 5,
+            "numberOfProbes": 1,
+        }
     for nic in sim.of_type("network:NetworkInterface"):
         assert nic.inputs["ipConfigurations"][0]["loadBalancerBackendAddressPools"] == [{"id": "pool-id"}]
         assert nic.inputs["ipConfigurations"][0]["applicationSecurityGroups"] == [{"id": "asg-id"}]
+
+
+@pytest.mark.parametrize(
+    ("count", "zones", "expected"),
+    [
+        (4, [1, 3], [[1, 3], [2, 4]]),  # a zone at a time
+        (3, [2, 1, 3], [[1], [2], [3]]),  # in the order the zones are given
+        (3, [1], [[1], [2], [3]]),  # one zone: a VM at a time
+        (2, [1, 2, 3], [[1], [2]]),  # a zone without a VM is no batch
+    ],
+)
+def test_web_tier_changes_its_vms_a_batch_at_a_time(count: int, zones: list[int], expected: list[list[int]]) -> None:
+    assert [[index + 1 for index in batch] for batch in batches(count, zones)] == expected
+    sim = _web_tier(count, zones)
+    resources = {vm.name.removesuffix("-vm"): vm for vm in sim.of_type("compute:VirtualMachine")}
+    software = {
+        r.name.removesuffix("-software"): r for r in sim.of_type("compute:VirtualMachineRunCommandByVirtualMachine")
+    }
+    for earlier, later in itertools.pairwise(expected):
+        for before, after in itertools.product(earlier, later):
+            # Every VM of a batch starts only when the previous batch's software (and so its health) is done.
+            assert sim.depends_on(resources[f"web-{after}"], software[f"web-{before}"])
+    for batch in expected:
+        for one, other in itertools.permutations(batch, 2):
+            assert not sim.depends_on(resources[f"web-{one}"], resources[f"web-{other}"]), "a batch changes at once"
 
 
 def test_internal_load_balancer_builds_child_ids_from_the_subscription() -> None:

@@ -587,12 +587,13 @@ def test_the_plan_warns_a_customer_that_would_expect_proxy_protocol_from_a_provi
     assert "scripts/verify would expect the wrong client address and LinkID (set proxyProtocol: false)" in warning
 
 
-def test_new_web_vm_software_is_named_as_a_replacement_of_each_web_vm_and_keeps_the_alias() -> None:
+def test_new_web_vm_software_is_applied_in_place_and_keeps_the_alias() -> None:
     world = World()
     before = deploy(world, "provider", _provider())
     after = deploy(world, "provider", _provider(tenantRateLimit=7))
-    replaced = sorted((r.name, changed) for r, changed in replacements(before, after))
-    assert replaced == [(f"web-{i}-vm", ["osProfile.customData"]) for i in (1, 2, 3)]
+    assert replacements(before, after) == []
+    changed = sorted((step.resource.name, step.changed) for step in steps(before, after) if step.op != "same")
+    assert changed == [(f"web-{i}-software", ("source",)) for i in (1, 2, 3)]
     assert after.outputs["alias"] == before.outputs["alias"]
 
 

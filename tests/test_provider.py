@@ -8,15 +8,13 @@ import inspect
 import ipaddress
 import re
 import subprocess
-from pathlib import Path
 from typing import Any
 
-import yaml
-
 from pls.config import ProviderSettings, parse
+from pls.webserver import BOOTSTRAP, software_in
 from tests.conftest import config_for, run_stack
 from tests.real_nginx import need
-from tooling.engine import Registration, Simulation
+from tooling.engine import ROOT, Registration, Simulation
 from tooling.repository import RepositoryWorld
 
 
@@ -41,10 +39,16 @@ def _subnet(sim: Simulation, role: str) -> Registration:
     return next(r for r in sim.of_type("network:Subnet") if r.inputs["subnetName"] == role)
 
 
-def _cloud_init(vm: Registration) -> dict[str, Any]:
-    text = base64.b64decode(vm.inputs["osProfile"]["customData"]).decode()
-    assert text.startswith("#cloud-config\n")
-    return yaml.safe_load(text)
+def _software(sim: Simulation, vm: Registration) -> dict[str, Any]:
+    """What the VM's Run Command applies to it."""
+    (run_command,) = [
+        r for r in sim.of_type("compute:VirtualMachineRunCommandByVirtualMachine") if r.parent == vm.parent
+    ]
+    return software_in(run_command.inputs["source"]["script"])
+
+
+def _files(sim: Simulation, vm: Registration) -> dict[str, str]:
+    return {f["path"]: f["content"] for f in _software(sim, vm)["files"]}
 
 
 def test_load_balancer_is_standard_internal_with_nic_pool(provider: Simulation) -> None:
@@ -97,11 +101,11 @@ def test_one_web_vm_per_zone_ssh_key_only(provider: Simulation) -> None:
         assert vm.inputs["hardwareProfile"]["vmSize"] == "Standard_B1s"
 
 
-def test_cloud_init_installs_nginx_and_the_app_and_names_each_vms_zone(provider: Simulation) -> None:
+def test_each_web_vm_boots_nginx_and_its_software_names_its_zone(provider: Simulation) -> None:
     for vm in provider.of_type("compute:VirtualMachine"):
-        config = _cloud_init(vm)
-        assert "nginx" in config["packages"]
-        files = {f["path"]: f["content"] for f in config["write_files"]}
+        assert base64.b64decode(vm.inputs["osProfile"]["customData"]).decode() == BOOTSTRAP
+        assert "nginx" in _software(provider, vm)["packages"]
+        files = _files(provider, vm)
         site = files["/etc/nginx/sites-available/pls.conf"]
         assert f'"zone": "{vm.inputs["zones"][0]}"' in site and '"host": "$hostname"' in site
         assert f"server {_settings().web_server.app_upstream};" in site
@@ -109,9 +113,15 @@ def test_cloud_init_installs_nginx_and_the_app_and_names_each_vms_zone(provider:
         assert f"Environment=PLS_ZONE={vm.inputs['zones'][0]}" in demo_unit
 
 
-def test_new_software_replaces_a_web_vm_because_azure_cannot_change_custom_data(provider: Simulation) -> None:
+def test_a_web_vm_is_replaced_only_for_a_new_image_or_zone_and_its_software_changes_in_place(
+    provider: Simulation,
+) -> None:
     for vm in provider.of_type("compute:VirtualMachine"):
-        assert vm.replace_on_changes == ["osProfile.customData"] and vm.delete_before_replace
+        assert vm.replace_on_changes == ["storageProfile.imageReference", "zones"] and vm.delete_before_replace
+        assert vm.ignore_changes == ["osProfile.customData"]
+        (software,) = [r for r in provider.of_type("RunCommandByVirtualMachine") if r.parent == vm.parent]
+        assert software.inputs["treatFailureAsDeploymentFailure"] is True and software.inputs["asyncExecution"] is False
+        assert provider.depends_on(software, vm)
 
 
 def test_nics_join_pool_and_asg_without_public_ip(provider: Simulation) -> None:
@@ -225,7 +235,7 @@ def test_proxy_protocol_switches_the_service_and_nginx_together() -> None:
         assert sim.one("network:PrivateLinkService").inputs["enableProxyProtocol"] is enabled
         assert sim.outputs["proxyProtocol"] is enabled
         for vm in sim.of_type("compute:VirtualMachine"):
-            (site,) = [f["content"] for f in _cloud_init(vm)["write_files"] if f["path"].endswith("pls.conf")]
+            site = _files(sim, vm)["/etc/nginx/sites-available/pls.conf"]
             assert ("listen 80 proxy_protocol" in site) is enabled
             assert ("set_real_ip_from 10.50.2.0/24;" in site) is enabled
 
@@ -327,7 +337,7 @@ def test_tls_wires_vault_identity_role_and_extension_with_no_secret_anywhere() -
     assert [r["frontendPort"] for r in lb.inputs["loadBalancingRules"]] == [443, 80]
     assert lb.inputs["probes"][0]["port"] == 80
     for vm in vms:
-        site = next(f["content"] for f in _cloud_init(vm)["write_files"] if f["path"].endswith("pls.conf"))
+        site = _files(sim, vm)["/etc/nginx/sites-available/pls.conf"]
         assert "listen 443 ssl proxy_protocol default_server;" in site
         assert "server_name api.saas.example.com;" in site
 
@@ -364,17 +374,15 @@ def test_without_tls_there_is_no_key_vault_part_at_all() -> None:
     assert "keyVaultName" not in sim.outputs
 
 
-def test_the_example_app_cloud_config_replaces_the_demo_app_and_passes_cloud_inits_schema(tmp_path: Path) -> None:
+def test_the_example_app_cloud_config_replaces_the_demo_app_and_passes_cloud_inits_schema() -> None:
     sim = run_stack("provider", appCloudConfig="examples/app-cloud-config.yaml", appUpstream="127.0.0.1:3000")
     for vm in sim.of_type("compute:VirtualMachine"):
-        config = _cloud_init(vm)
-        files = {f["path"]: f["content"] for f in config["write_files"]}
+        files = _files(sim, vm)
         assert "/opt/pls/demo_app.py" not in files and "/opt/saas/app.py" in files
         assert "server 127.0.0.1:3000;" in files["/etc/nginx/sites-available/pls.conf"]
-        assert config["runcmd"][-1] == ["systemctl", "enable", "--now", "saas-app.service"]
-    user_data = tmp_path / "user-data"
-    user_data.write_text(base64.b64decode(vm.inputs["osProfile"]["customData"]).decode())
-    result = subprocess.run([need("cloud-init"), "schema", "-c", str(user_data)], capture_output=True, text=True)
+        assert _software(sim, vm)["app_commands"][-1] == ["systemctl", "enable", "--now", "saas-app.service"]
+    example = ROOT / "examples" / "app-cloud-config.yaml"
+    result = subprocess.run([need("cloud-init"), "schema", "-c", str(example)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -7,11 +7,15 @@ missing one skips with its reason; in CI (CI=true, .ci/run provides them) a miss
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
+import http.server
 import json
+import re
 import socket
 import ssl
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,14 +24,15 @@ from typing import Any
 import pytest
 import yaml
 
+from pls.nginx_site import ACCESS_LOG_COLUMNS, DRAIN_FLAG, NJS_MODULE, SITE_PATH
+from pls.vm_software import PROXY_V2_LOCAL
 from pls.webserver import (
-    ACCESS_LOG_COLUMNS,
+    BOOTSTRAP,
     CERT_STORE,
-    NJS_MODULE,
     RateLimit,
     WebServerConfig,
-    merge_cloud_config,
     render_web_server,
+    software_in,
 )
 from tests import proxy_v2
 from tests.certificates import install_like_key_vault_extension, make_ca
@@ -36,6 +41,8 @@ from tests.real_nginx import (
     IO_TIMEOUT,
     LINK_ID,
     RunningNginx,
+    launch,
+    loopback_config,
     need,
     parse_response,
     proxied,
@@ -52,7 +59,22 @@ APP_CLOUD_CONFIG = {
 }
 
 
-# --- the rendered cloud-init -------------------------------------------------------------------
+# --- what reaches a VM: the first boot's cloud-init, and the software its Run Command applies ------------------
+
+
+def test_the_first_boot_passes_cloud_inits_schema_and_is_the_same_whatever_the_settings(tmp_path: Path) -> None:
+    cloud_init = need("cloud-init")
+    user_data = tmp_path / "user-data"
+    user_data.write_text(BOOTSTRAP)
+    result = subprocess.run([cloud_init, "schema", "-c", str(user_data)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert yaml.safe_load(BOOTSTRAP) == {"package_update": True, "packages": ["nginx", "libnginx-mod-http-js"]}
+    # Azure cannot change a VM's custom data: nothing a setting changes may be in it.
+    plain = WebServerConfig(proxy_protocol=False, trusted_proxy_cidrs=("10.50.2.0/24",), zone="1")
+    everything = dataclasses.replace(
+        plain, proxy_protocol=True, zone="3", tls=True, server_names=FQDNS, app_cloud_config=APP_CLOUD_CONFIG
+    )
+    assert render_web_server(plain).bootstrap == render_web_server(everything).bootstrap == BOOTSTRAP
 
 
 @pytest.mark.parametrize(
@@ -73,43 +95,74 @@ APP_CLOUD_CONFIG = {
     ],
     ids=["plain", "tls", "providers-app"],
 )
-def test_cloud_init_passes_the_schema(tmp_path: Path, config: WebServerConfig) -> None:
-    cloud_init = need("cloud-init")
+def test_the_software_holds_every_file_service_and_command_of_the_web_tier(config: WebServerConfig) -> None:
     rendered = render_web_server(config)
-    user_data = tmp_path / "user-data"
-    user_data.write_text(rendered.cloud_init)
-    result = subprocess.run([cloud_init, "schema", "-c", str(user_data)], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stdout + result.stderr
-    document = yaml.safe_load(rendered.cloud_init)
-    files = {f["path"]: f["content"] for f in document["write_files"]}
+    software = software_in(rendered.software_script)
+    assert software == rendered.software
+    files = {f["path"]: f["content"] for f in software["files"]}
     assert files["/etc/nginx/sites-available/pls.conf"] == rendered.site_config
     assert files["/etc/nginx/njs/azure_pls.js"] == NJS_MODULE
-    assert document["packages"][:2] == ["nginx", "libnginx-mod-http-js"]
-    assert document["runcmd"][-1] == ["systemctl", "restart", "nginx"] or config.app_cloud_config
-    assert ("/opt/pls/demo_app.py" in files) == config.demo_app
-    assert ("/usr/local/sbin/pls-tls-activate" in files) == config.tls
+    assert software["packages"][:2] == ["nginx", "libnginx-mod-http-js"]
+    assert ["ln", "-sfn", "/etc/nginx/sites-available/pls.conf", "/etc/nginx/sites-enabled/pls.conf"] in software[
+        "prepare"
+    ]
+    units = {service["unit"]: service for service in software["services"]}
+    assert ("/opt/pls/demo_app.py" in files) == config.demo_app == ("pls-demo-app.service" in units)
+    assert ("/usr/local/sbin/pls-tls-activate" in files) == config.tls == ("pls-tls.path" in units)
+    if config.demo_app:
+        assert units["pls-demo-app.service"]["serves"], "restarting the app drains the VM"
     if config.tls:
         assert f"PathChanged={CERT_STORE}" in files["/etc/systemd/system/pls-tls.path"]
+        assert not units["pls-tls.path"]["serves"]
+    health = software["health"]
+    assert (health["port"], health["path"], health["proxy_protocol"]) == (80, "/healthz", config.proxy_protocol)
+    assert health["app_url"] == f"http://{config.app_upstream}/"
     if config.app_cloud_config:
         # The provider's parts come after ours, whole.
-        assert document["packages"] == ["nginx", "libnginx-mod-http-js", "redis-server"]
+        assert software["packages"] == ["nginx", "libnginx-mod-http-js", "redis-server"]
         assert files["/opt/app/app.env"] == "PORT=3000\n"
-        assert document["runcmd"][-1] == ["systemctl", "enable", "--now", "redis-server"]
+        assert software["app_files"] == ["/opt/app/app.env"]
+        assert software["app_commands"] == [["systemctl", "enable", "--now", "redis-server"]]
+    assert (
+        rendered.software_script.startswith("#!/bin/sh\n")
+        and "exec python3 - <<'PLS_SOFTWARE'" in rendered.software_script
+    )
+
+
+def test_every_change_of_the_software_is_a_new_revision_and_the_same_software_is_the_same_script() -> None:
+    base = WebServerConfig(proxy_protocol=True, trusted_proxy_cidrs=("10.50.2.0/24",), zone="1")
+    same = render_web_server(base).software_script
+    assert render_web_server(base).software_script == same  # Azure runs it again only when it changes
+    changed = {
+        "rate limit": dataclasses.replace(base, rate_limit=RateLimit(per_second=80, burst=100)),
+        "upstream": dataclasses.replace(base, app_upstream="127.0.0.1:9090"),
+        "app": dataclasses.replace(base, demo_app=False, app_cloud_config=APP_CLOUD_CONFIG),
+        "tls": dataclasses.replace(base, tls=True, server_names=FQDNS),
+        "zone": dataclasses.replace(base, zone="2"),
+    }
+    revisions = {what: render_web_server(config).software["revision"] for what, config in changed.items()}
+    assert len({*revisions.values(), render_web_server(base).software["revision"]}) == len(changed) + 1
 
 
 @pytest.mark.parametrize(
     ("theirs", "complaint"),
     [
         ({"write_files": [{"path": "/etc/nginx/sites-available/pls.conf", "content": ""}]}, "pls.conf"),
-        ({"package_update": False}, "package_update is set by the web tier"),
+        ({"package_update": False}, "package_update: the web tier applies only packages, write_files, runcmd"),
+        ({"users": ["default"]}, "do the rest from runcmd, or put your app in vmImage"),
         ({"packages": "nginx"}, "packages must be a list"),
         ({"write_files": ["/etc/motd"]}, "must be a mapping with a path"),
+        ({"write_files": [{"path": "/etc/motd", "append": True}]}, "not append"),
+        ({"write_files": [{"path": "/etc/motd", "encoding": "gzip"}]}, "encoding"),
+        ({"write_files": [{"path": "etc/motd"}]}, "path (absolute)"),
+        ({"runcmd": [{"not": "a command"}]}, "runcmd must be a list of commands"),
     ],
 )
-def test_a_providers_cloud_config_that_clashes_with_ours_is_refused(theirs: dict[str, Any], complaint: str) -> None:
-    ours = yaml.safe_load(render_web_server(WebServerConfig(False, ("10.50.2.0/24",), "1")).cloud_init)
-    with pytest.raises(ValueError, match=complaint):
-        merge_cloud_config(ours, theirs)
+def test_a_providers_cloud_config_the_web_tier_cannot_apply_in_place_is_refused(
+    theirs: dict[str, Any], complaint: str
+) -> None:
+    with pytest.raises(ValueError, match=re.escape(complaint)):
+        render_web_server(WebServerConfig(False, ("10.50.2.0/24",), "1", app_cloud_config=theirs))
 
 
 # --- nginx in front of the demo app ------------------------------------------------------------
@@ -338,6 +391,116 @@ def test_with_http_off_only_the_probe_is_answered_on_port_80(tmp_path: Path) -> 
     with running(tmp_path, tls=True, http_on_tls="off", server_names=FQDNS) as server:
         assert server.get("/", proxied(), host=FQDNS[0]).status == 404
         assert server.get("/healthz", proxy_v2.local_header()).status == 200
+
+
+# --- the software applied in place, zone by zone: what a VM's Run Command does to a running nginx --------------
+
+
+def test_the_probe_sends_what_azures_load_balancer_sends() -> None:
+    assert proxy_v2.local_header() == PROXY_V2_LOCAL
+    header, rest = proxy_v2.parse(PROXY_V2_LOCAL + b"GET /")
+    assert header.command == proxy_v2.COMMAND_LOCAL and header.tlvs == {} and rest == b"GET /"
+
+
+def test_a_configuration_nginx_refuses_fails_naming_the_vm_and_the_old_one_keeps_serving(tmp_path: Path) -> None:
+    with running(tmp_path) as server:
+        site = Path(server.config.vm(SITE_PATH))
+        serving = site.read_text()
+        # A rate nginx refuses ("invalid rate"): the software must not take nginx down with it.
+        refused = server.apply(dataclasses.replace(server.config, rate_limit=RateLimit(per_second=0, burst=1)))
+        assert refused.returncode == 1
+        assert refused.stderr.startswith(f"{socket.gethostname()} (zone 2): nginx refused the new configuration")
+        assert "invalid rate" in refused.stderr and "nginx still serves the previous configuration" in refused.stderr
+        assert site.read_text() == serving
+        assert server.get("/_pls/whoami.json", proxied()).status == 200
+        assert server.get("/healthz", proxy_v2.local_header()).status == 200
+        again = server.apply(server.config)  # the same software again changes nothing and says so
+        assert again.returncode == 0 and "changed nothing; nginx reloaded; healthy" in again.stdout, again.stderr
+
+
+def test_a_new_rate_limit_is_applied_in_place_by_a_reload(tmp_path: Path) -> None:
+    with running(tmp_path, rate_limit=RateLimit(per_second=1, burst=1)) as server:
+        assert 429 in [server.get("/", proxied(TENANT_A)).status for _ in range(5)]
+        applied = server.apply(dataclasses.replace(server.config, rate_limit=RateLimit(per_second=80, burst=200)))
+        assert applied.returncode == 0, applied.stderr
+        assert "changed /etc/nginx/sites-available/pls.conf; nginx reloaded; healthy" in applied.stdout
+        assert [server.get("/", proxied(TENANT_B)).status for _ in range(20)] == [200] * 20
+
+
+def test_a_restart_of_the_app_drains_the_vm_first(tmp_path: Path) -> None:
+    calls = tmp_path / "systemctl.log"
+    flag = Path(loopback_config(tmp_path).vm(DRAIN_FLAG))
+    # systemd, as far as the software can tell: every call logged, with whether the VM was draining then.
+    systemctl = ("sh", "-c", f'echo "$* $(test -e {flag} && echo draining)" >> {calls}', "systemctl")
+    with running(tmp_path) as server:
+        config = dataclasses.replace(
+            server.config, commands=dataclasses.replace(server.config.commands, systemctl=systemctl)
+        )
+        moved = dataclasses.replace(config, zone="3")  # the demo app's unit changes: it restarts
+        applied = server.apply(moved)
+        assert applied.returncode == 0, applied.stderr
+        assert "drained, restarted pls-demo-app.service; healthy" in applied.stdout
+        log = calls.read_text().splitlines()
+        assert "restart pls-demo-app.service draining" in log
+        assert not flag.exists() and server.get("/healthz", proxy_v2.local_header()).status == 200
+        calls.unlink()
+        assert server.apply(dataclasses.replace(moved, rate_limit=RateLimit(per_second=9, burst=9))).returncode == 0
+        assert not any("restart" in line for line in calls.read_text().splitlines()), "nginx alone reloads in place"
+
+
+class _App(http.server.BaseHTTPRequestHandler):
+    """An app whose health is what its path says: /down answers 503, /missing 404, the rest 200."""
+
+    def do_GET(self) -> None:
+        status = {"/down": 503, "/missing": 404}.get(self.path, 200)
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("health_path", "status"), [("/", 200), ("/missing", 200), ("/down", 503)])
+def test_the_vm_is_healthy_while_the_app_answers_its_health_path_below_500(
+    tmp_path: Path, health_path: str, status: int
+) -> None:
+    app = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _App)
+    threading.Thread(target=app.serve_forever, daemon=True).start()
+    config = loopback_config(
+        tmp_path,
+        app_upstream=f"127.0.0.1:{app.server_address[1]}",
+        app_health_path=health_path,
+        demo_app=False,
+        health_timeout_seconds=2,
+    )
+    server = launch(tmp_path, config, upstream=False)
+    try:
+        applied = server.apply(config)
+        if status == 200:
+            assert applied.returncode == 0, applied.stderr
+        else:  # the software waits for the VM's health and fails naming it: the deployment stops at this zone
+            assert applied.returncode == 1
+            assert applied.stderr.startswith(f"{socket.gethostname()} (zone 2): /healthz did not answer 200 within 2 s")
+            assert "(last answer: 503 app answered 503)" in applied.stderr
+        assert server.get("/healthz", proxy_v2.local_header()).status == status
+        local = server.exchange(request("/healthz"), port=config.local_health_port)
+        assert parse_response(local).status == status, "the Application Health extension's listener agrees"
+    finally:
+        server.stop()
+        app.shutdown()
+
+
+def test_an_app_that_stops_answering_takes_its_vm_out_of_the_pool_until_it_answers_again(
+    proxied_nginx: RunningNginx,
+) -> None:
+    proxied_nginx.stop_app()
+    try:
+        down = proxied_nginx.get("/healthz", proxy_v2.local_header())
+        assert (down.status, down.body) == (503, "app answered 502\n")
+    finally:
+        proxied_nginx.start_app()
+    assert proxied_nginx.get("/healthz", proxy_v2.local_header()).status == 200
 
 
 # --- the njs LinkID decoder, run by node --------------------------------------------------------

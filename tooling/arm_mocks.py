@@ -50,6 +50,7 @@ ARM: dict[str, tuple[str, str, str | None]] = {
     "azure-native:privatedns:VirtualNetworkLink": ("virtualNetworkLinks", "virtualNetworkLinkName", "privateZoneName"),
     "azure-native:privatedns:PrivateRecordSet": ("A", "relativeRecordSetName", "privateZoneName"),
     "azure-native:compute:VirtualMachineExtension": ("extensions", "vmExtensionName", "vmName"),
+    "azure-native:compute:VirtualMachineRunCommandByVirtualMachine": ("runCommands", "runCommandName", "vmName"),
     "azure-native:keyvault:Vault": ("Microsoft.KeyVault/vaults", "vaultName", None),
     "azure-native:managedidentity:UserAssignedIdentity": (
         "Microsoft.ManagedIdentity/userAssignedIdentities",

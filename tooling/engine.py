@@ -35,7 +35,7 @@ from pulumi.runtime.sync_await import _sync_await
 from pls.config import AZURE_NATIVE, load_schema
 from tooling.arm_mocks import AzureMocks
 from tooling.offline_azure import AzureError, OfflineAzure
-from tooling.steps import describe_replacement, matched, replacements_of
+from tooling.steps import describe_replacement, keep_ignored_changes, matched, replacements_of
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBSCRIPTION_ID = "00000000-0000-4000-8000-000000000001"
@@ -54,6 +54,7 @@ class Registration:
     property_dependencies: dict[str, set[str]] = field(default_factory=dict)
     protect: bool = False
     replace_on_changes: list[str] = field(default_factory=list)
+    ignore_changes: list[str] = field(default_factory=list)
     delete_before_replace: bool = False
     aliases: list[dict[str, Any]] = field(default_factory=list)
     provider: str = ""
@@ -139,6 +140,7 @@ class RecordingMonitor(MockMonitor):
             },
             protect=bool(getattr(request, "protect", False)),
             replace_on_changes=list(getattr(request, "replaceOnChanges", [])),
+            ignore_changes=list(getattr(request, "ignoreChanges", [])),
             delete_before_replace=bool(getattr(request, "deleteBeforeReplace", False)),
             aliases=[json_format.MessageToDict(alias) for alias in getattr(request, "aliases", [])],
             provider=getattr(request, "provider", ""),
@@ -358,6 +360,7 @@ def deploy(world: World, stack: str, config: Mapping[str, Any]) -> Simulation:
             current = simulate(stack, config, world=world)
             registrations = current.resources
             was = matched(previous, current) if previous else {}
+            keep_ignored_changes(was, current)
             for resource, changed in replacements_of(was, current):
                 if was[resource.urn].protect:
                     raise EngineError(

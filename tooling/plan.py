@@ -52,7 +52,8 @@ from tooling.repository import (
     stack_settings,
     verdicts,
 )
-from tooling.steps import describe_replacement, input_at, steps
+from tooling.rollout import rollout
+from tooling.steps import custom_dependencies, describe_replacement, input_at, steps
 
 PROVIDER_STACK_FILE = "provider"
 FATES = {
@@ -241,7 +242,7 @@ def preview_against(stack: str, revision: str, root: Path = ROOT, planned: Repos
         elif step.changed:
             what += f": {', '.join(step.changed)}"
         lines.append(f"  {SYMBOLS[step.op]:<2} {step.op:<7} {what}")
-    return Preview(lines, False)
+    return Preview(lines + rollout(previous, current, found).lines(), False)
 
 
 def _summary(resource: Registration) -> str:
@@ -274,35 +275,9 @@ def resource_tree(sim: Simulation) -> list[str]:
     return lines
 
 
-def _custom_dependencies(sim: Simulation) -> dict[str, set[str]]:
-    """Direct dependencies between cloud resources: a dependency on a component means all of its resources."""
-    by_urn = sim.by_urn
-
-    def customs_under(urn: str) -> set[str]:
-        found = {urn} if by_urn[urn].custom else set()
-        for r in sim.resources:
-            if r.parent == urn:
-                found |= customs_under(r.urn)
-        return found
-
-    def inherited(resource: Registration) -> set[str]:
-        deps = set(resource.dependencies)
-        parent = by_urn.get(resource.parent)
-        while parent is not None:
-            deps |= parent.dependencies
-            parent = by_urn.get(parent.parent)
-        return deps
-
-    result: dict[str, set[str]] = {}
-    for resource in sim.resources:
-        if resource.custom:
-            result[resource.urn] = set().union(*(customs_under(d) for d in inherited(resource) if d in by_urn))
-    return result
-
-
 def critical_path(sim: Simulation) -> list[Registration]:
     """The longest chain of resources that must be created one after another."""
-    deps = _custom_dependencies(sim)
+    deps = custom_dependencies(sim)
 
     @functools.cache
     def longest(urn: str) -> tuple[str, ...]:
@@ -351,7 +326,7 @@ def stack_diagram(sim: Simulation) -> str:
         lines.append("  end")
     edges = {
         (_ident(sim.by_urn[d].name), _ident(sim.by_urn[urn].name))
-        for urn, deps in _custom_dependencies(sim).items()
+        for urn, deps in custom_dependencies(sim).items()
         for d in deps
     }
     lines.extend(f"  r_{a} --> r_{b}" for a, b in sorted(edges))
@@ -393,7 +368,7 @@ def architecture_diagram(provider: Simulation, consumers: Iterable[Simulation]) 
         lines.extend(f'    {nodes[t.urn]}["{_label(t)}"]' for t in shown if t.parent not in sim.by_urn)
         lines.append("  end")
         edges = set()
-        for urn, deps in _custom_dependencies(sim).items():
+        for urn, deps in custom_dependencies(sim).items():
             for dep in deps:
                 a, b = parts[dep].urn, parts[urn].urn
                 if a in nodes and b in nodes and a != b:

@@ -5,6 +5,7 @@ delete, or nothing). Used by tooling.engine's deploy and by the plan.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,25 @@ def input_at(inputs: Mapping[str, Any], path: str) -> Any:
     for part in path.split("."):
         value = value.get(part) if isinstance(value, Mapping) else None
     return value
+
+
+def keep_ignored_changes(was: dict[str, Registration], current: Simulation) -> None:
+    """What the engine does with ignoreChanges: an ignored input keeps the value of the resource's previous state
+    (which is what Azure has), so it neither updates nor replaces anything."""
+    for resource in current.resources:
+        before = was.get(resource.urn)
+        for path in resource.ignore_changes if before is not None else ():
+            *parents, leaf = path.split(".")
+            holder: Any = resource.inputs
+            for part in parents:
+                holder = holder.setdefault(part, {}) if isinstance(holder, dict) else None
+            if not isinstance(holder, dict):
+                continue
+            kept = input_at(before.inputs, path)  # type: ignore[union-attr]
+            if kept is None:
+                holder.pop(leaf, None)
+            else:
+                holder[leaf] = kept
 
 
 ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
@@ -86,18 +106,29 @@ def replacements(previous: Simulation | None, current: Simulation) -> list[tuple
     return replacements_of(matched(previous, current), current) if previous else []
 
 
+def _replace_keys(resource: Registration) -> list[str]:
+    """The inputs azure-native cannot change in place: the name, group and location, the ARM parent, and the
+    program's replaceOnChanges."""
+    _, own_name_key, parent_key = ARM[resource.type]
+    keys = [*resource.replace_on_changes, "location", "resourceGroupName", own_name_key]
+    return list(dict.fromkeys(keys + ([parent_key] if parent_key else [])))
+
+
 def replacements_of(was: dict[str, Registration], current: Simulation) -> list[tuple[Registration, list[str]]]:
-    found = []
-    for resource in current.resources:
+    """Each resource the engine replaces, with the inputs that force it: its own, or one that comes from a resource
+    that is replaced (its outputs are new: a VM's extension goes with the VM, and comes back on the new one)."""
+    found: list[tuple[Registration, list[str]]] = []
+    replaced: set[str] = set()
+    for resource in current.resources:  # registered in dependency order: a replaced dependency comes first
         before = was.get(resource.urn)
         if before is None or not resource.custom or resource.type not in ARM:
             continue
-        _, own_name_key, parent_key = ARM[resource.type]
-        keys = [*resource.replace_on_changes, "location", "resourceGroupName", own_name_key]
-        keys += [parent_key] if parent_key else []
-        changed = [k for k in dict.fromkeys(keys) if input_at(before.inputs, k) != input_at(resource.inputs, k)]
+        keys = _replace_keys(resource)
+        changed = [k for k in keys if input_at(before.inputs, k) != input_at(resource.inputs, k)]
+        changed += [k for k in keys if k not in changed and resource.property_dependencies.get(k, set()) & replaced]
         if changed:
             found.append((resource, changed))
+            replaced.add(resource.urn)
     return found
 
 
@@ -137,3 +168,35 @@ def steps(previous: Simulation | None, current: Simulation) -> list[Step]:
 def describe_replacement(resource: Registration, changed: list[str]) -> str:
     what = ALIAS_CHANGES if resource.type.endswith(":PrivateLinkService") else f"replaces {resource.name}"
     return f"{what} (changed: {', '.join(changed)})"
+
+
+def custom_dependencies(sim: Simulation) -> dict[str, set[str]]:
+    """What each cloud resource waits for: the cloud resources it depends on, its components' dependencies
+    included (a dependency on a component is one on every resource in it), as the engine orders its steps."""
+    children: dict[str, list[Registration]] = {}
+    for resource in sim.resources:
+        children.setdefault(resource.parent, []).append(resource)
+
+    @functools.cache
+    def customs_under(urn: str) -> frozenset[str]:
+        found = {urn} if sim.by_urn[urn].custom else set()
+        for child in children.get(urn, []):
+            found |= customs_under(child.urn)
+        return frozenset(found)
+
+    result: dict[str, set[str]] = {}
+    for resource in sim.resources:
+        if not resource.custom:
+            continue
+        waits: set[str] = set()
+        holder: Registration | None = resource
+        while holder is not None:
+            waits |= {
+                urn
+                for dependency in holder.dependencies
+                if dependency in sim.by_urn
+                for urn in customs_under(dependency)
+            }
+            holder = sim.by_urn.get(holder.parent)
+        result[resource.urn] = waits
+    return result

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
+from components.internal_load_balancer import PROBE_INTERVAL_SECONDS, PROBE_THRESHOLD
 from components.private_link_service import ConnectionDecision
 from pls import azure_rules
 from pls.config.common import CommonSettings
@@ -24,7 +25,8 @@ from pls.config.services import (
     checked_additional_service,
 )
 from pls.config.web import WebTierKeys, app_cloud_config, check_web_tier
-from pls.webserver import HEALTH_PORT, HTTPS_PORT, RateLimit, WebServerConfig, render_web_server
+from pls.nginx_site import HEALTH_PORT, HTTPS_PORT
+from pls.webserver import RateLimit, WebServerConfig, render_web_server
 
 DECISION_KEYS = {"approvedConnections": "Approved", "rejectedConnections": "Rejected"}
 
@@ -140,9 +142,10 @@ class ProviderSettings(CommonSettings, WebTierKeys, OperationsKeys):
         Key(
             "provider",
             (
-                "Give the backend subnet a NAT gateway so cloud-init can install nginx (VMs behind an internal "
-                "Standard LB have no outbound access). Turn off only for an image that already carries nginx and "
-                "njs."
+                "Give the backend subnet a NAT gateway so cloud-init can install nginx and Run Command can report "
+                "the web VMs' software (VMs behind an internal Standard LB have no outbound access). Turn off only "
+                "for an image that already carries nginx and njs on a subnet that reaches Azure on TCP 443 another "
+                "way (a hub firewall)."
             ),
         ),
     ] = True
@@ -351,12 +354,15 @@ class ProviderSettings(CommonSettings, WebTierKeys, OperationsKeys):
             ),
             zone="",
             app_upstream=self.app_upstream,
+            app_health_path=self.app_health_path,
             demo_app=self.app_cloud_config == "demo",
             app_cloud_config=app_cloud_config(self.app_cloud_config),
             tls=self.tls,
             http_on_tls=self.http_on_tls,
             server_names=tuple(f.removesuffix(".") for f in self.fqdns),
             rate_limit=RateLimit(per_second=self.tenant_rate_limit, burst=self.tenant_rate_burst),
+            # A VM is counted out (or back in) after this many probes: a change waits for it each time.
+            settle_seconds=PROBE_INTERVAL_SECONDS * (PROBE_THRESHOLD + 1),
         )
 
     def connection_fate(self, subscription_id: str, private_endpoint_id: str | None = None, service: str = "") -> str:
@@ -425,20 +431,17 @@ def check_provider(c: Checks, customers: tuple[Customer, ...] = ()) -> None:
 
 
 def built_provider_problems(settings: ProviderSettings) -> list[Problem]:
-    """What only the built settings show: the provider's cloud-config against the web tier's, and the size of
-    the VMs' cloud-init against Azure's limit for custom data."""
-    fix = "leave those parts to the web tier, or use your own image (none)"
+    """What only the built settings show: the provider's cloud-config against what the web tier writes and can
+    apply to running VMs."""
     try:
-        size = len(render_web_server(settings.web_server).cloud_init.encode())
-    except ValueError as clash:  # the provider's cloud-config collides with the web tier's
-        return [Problem("appCloudConfig", settings.app_cloud_config, str(clash), fix)]
-    if size > azure_rules.MAX_CUSTOM_DATA:
+        render_web_server(settings.web_server)
+    except ValueError as clash:
         return [
             Problem(
                 "appCloudConfig",
                 settings.app_cloud_config,
-                f"makes the VMs' cloud-init {size} bytes, Azure takes {azure_rules.MAX_CUSTOM_DATA}",
-                "trim it",
+                str(clash),
+                "leave those parts to the web tier, or use your own image (none)",
             )
         ]
     return []

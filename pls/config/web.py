@@ -13,13 +13,15 @@ from pydantic import AfterValidator, Field
 
 from pls import azure_rules
 from pls.config.errors import refuse, shown
-from pls.config.keys import Checks, Key, Model, optional
+from pls.config.keys import Checks, Key, Model, matching, optional
 from pls.webserver import HttpOnTls, upstream_is_loopback
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 APP_DEMO, APP_NONE = "demo", "none"
 MAX_RATE = 100_000
 UPSTREAM_RE = re.compile(r"(?P<host>[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?):(?P<port>[1-9][0-9]{0,4})")
+HEALTH_PATH_RE = re.compile(r"/[A-Za-z0-9._~%/-]{0,199}")
+"""A URL path nginx takes verbatim in proxy_pass: no query, no spaces, nothing nginx reads as syntax ($ ; { } ')."""
 _CLOUD_CONFIG_FIX = "give the path of a #cloud-config file in this repository, relative to Pulumi.yaml, or demo / none"
 
 
@@ -47,9 +49,9 @@ def app_cloud_config(value: str) -> dict[str, Any]:
             )
         if not path.is_file():
             raise refuse("no such file", _CLOUD_CONFIG_FIX)
-        if path.stat().st_size > azure_rules.MAX_CUSTOM_DATA:
+        if path.stat().st_size > azure_rules.MAX_APP_CLOUD_CONFIG:
             raise refuse(
-                f"larger than a VM's {azure_rules.MAX_CUSTOM_DATA} bytes of custom data",
+                f"larger than {azure_rules.MAX_APP_CLOUD_CONFIG} bytes (it travels in every web VM's Run Command)",
                 "install the app from a package",
             )
         text = path.read_text(encoding="utf-8")
@@ -97,6 +99,19 @@ class WebTierKeys(Model):
         ),
         AfterValidator(_upstream),
     ] = "127.0.0.1:8080"
+    app_health_path: Annotated[
+        str,
+        Key(
+            "provider",
+            (
+                "Path on appUpstream that nginx's /healthz asks: a web VM is healthy (in the load balancer's pool, "
+                "and for Azure's patching) while nginx is up and the app answers this path with any status below "
+                "500. Point it at the app's own health endpoint (e.g. /health), which answers 503 when the app "
+                "cannot serve."
+            ),
+        ),
+        matching(HEALTH_PATH_RE, "not a URL path nginx can ask", "e.g. / or /health (letters, digits, . _ ~ % - /)"),
+    ] = "/"
     app_cloud_config: Annotated[
         str,
         Key(
@@ -104,8 +119,9 @@ class WebTierKeys(Model):
             (
                 "How the app gets onto the web VMs: `demo` (a built-in app that shows what it received), `none` "
                 "(your app is in vmImage), or the path, inside this repository, of a #cloud-config file that "
-                "installs it, merged with the web tier's (its packages, write_files and runcmd are added; any "
-                "other shared key must agree)."
+                "installs it with packages, write_files and runcmd. It is applied to running VMs in place, zone by "
+                "zone: a change installs the packages, writes the files and runs runcmd again (so runcmd must be "
+                "safe to run twice), with each VM drained while its app restarts."
             ),
         ),
         AfterValidator(_cloud_config_file),
@@ -142,7 +158,7 @@ class WebTierKeys(Model):
                 "Serve HTTPS on 443 for `fqdns` (required then) with a certificate from the provider's Key "
                 "Vault, which the stack creates (RBAC, purge protection, firewall) with an identity the web VMs "
                 "read it with. Until tlsCertificateName is set nginx serves a self-signed placeholder. Turning "
-                "it on or off replaces the web VMs (their cloud-init changes)."
+                "it on or off reconfigures the web VMs in place, zone by zone."
             ),
         ),
     ] = False
