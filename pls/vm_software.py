@@ -208,7 +208,7 @@ def wait_until(check: Callable[[], tuple[bool, str]], timeout: float, what: str)
             return
         if time.monotonic() > deadline:
             raise StepFailedError(f"{what} within {timeout:.0f} s (last answer: {seen})")
-        time.sleep(1)
+        time.sleep(0.2)
 
 
 def apply(software: dict[str, Any]) -> str:

@@ -5,6 +5,7 @@ the web tier's software moved to Run Command, moving to it with its Private Link
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from pathlib import Path
@@ -38,10 +39,16 @@ def _provider(count: int, zones: list[int], **overrides: Any) -> dict[str, Any]:
     return config_for("provider", **FIRST_DEPLOYMENT, webVmCount=count, zones=zones, **overrides)
 
 
-def _changed(count: int, zones: list[int], change: dict[str, Any]) -> tuple[Simulation, Simulation]:
+@functools.cache
+def _deployed(count: int, zones: tuple[int, ...]) -> tuple[World, Simulation]:
     world = World()
-    before = deploy(world, "provider", _provider(count, zones))
-    return before, deploy(world, "provider", _provider(count, zones, **change))
+    return world, deploy(world, "provider", _provider(count, list(zones)))
+
+
+def _changed(count: int, zones: list[int], change: dict[str, Any]) -> tuple[Simulation, Simulation]:
+    """The tier deployed (once per process), then changed in a copy of its world."""
+    world, before = _deployed(count, tuple(zones))
+    return before, deploy(world.fork(), "provider", _provider(count, zones, **change))
 
 
 @pytest.mark.parametrize("tier", TIERS.values(), ids=TIERS.keys())
