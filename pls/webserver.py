@@ -22,6 +22,7 @@ import ast
 import hashlib
 import ipaddress
 import json
+import re
 import shlex
 import textwrap
 from collections.abc import Mapping
@@ -225,6 +226,8 @@ APP_KEYS = ("packages", "write_files", "runcmd")
 """What the provider's cloud-config may hold: the parts the web tier applies to running VMs in place."""
 FILE_KEYS = {"path", "content", "permissions", "owner", "encoding"}
 ENCODINGS = ("text/plain", "b64", "base64")
+PERMISSIONS_RE = re.compile(r"0?[0-7]{3,4}")
+OWNER_RE = re.compile(r"[a-z_][a-z0-9_-]*(:[a-z_][a-z0-9_-]*)?")
 
 
 @dataclass(frozen=True)
@@ -257,10 +260,16 @@ def app_parts(document: Mapping[str, Any], ours: set[str]) -> AppParts:
         raise ValueError("every write_files entry must be a mapping with a path")
     for entry in files:
         unsupported = sorted(set(entry) - FILE_KEYS)
-        if unsupported or entry.get("encoding", "text/plain") not in ENCODINGS or not entry["path"].startswith("/"):
+        if (
+            unsupported
+            or entry.get("encoding", "text/plain") not in ENCODINGS
+            or not entry["path"].startswith("/")
+            or not PERMISSIONS_RE.fullmatch(str(entry.get("permissions", "0644")))
+            or not OWNER_RE.fullmatch(str(entry.get("owner", "root:root")))
+        ):
             raise ValueError(
-                f"write_files {entry['path']}: the web tier writes path (absolute), content, permissions, owner and "
-                f"encoding ({', '.join(ENCODINGS)}) in place"
+                f"write_files {entry['path']}: the web tier writes path (absolute), content, permissions (octal, "
+                f"e.g. '0644'), owner (user:group) and encoding ({', '.join(ENCODINGS)}) in place"
                 + (f", not {', '.join(unsupported)}" if unsupported else "")
             )
     paths = [entry["path"] for entry in files]

@@ -155,6 +155,8 @@ def test_every_change_of_the_software_is_a_new_revision_and_the_same_software_is
         ({"write_files": [{"path": "/etc/motd", "append": True}]}, "not append"),
         ({"write_files": [{"path": "/etc/motd", "encoding": "gzip"}]}, "encoding"),
         ({"write_files": [{"path": "etc/motd"}]}, "path (absolute)"),
+        ({"write_files": [{"path": "/etc/motd", "permissions": "rw-r--r--"}]}, "permissions (octal"),
+        ({"write_files": [{"path": "/etc/motd", "owner": "root root"}]}, "owner (user:group)"),
         ({"runcmd": [{"not": "a command"}]}, "runcmd must be a list of commands"),
     ],
 )
