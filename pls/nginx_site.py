@@ -175,28 +175,21 @@ map "" $pls_link_id {
     names = " ".join(cfg.server_names) or "_"
     more_http = "".join(f"    listen {http}{proxy} default_server;\n" for http, _ in cfg.service_ports)
     more_https = "".join(f"    listen {https} ssl{proxy} default_server;\n" for _, https in cfg.service_ports)
-    if not cfg.tls:
-        servers = f"""\
+    plain = {
+        "redirect": "    location / {\n        return 308 https://$host$request_uri;\n    }\n",
+        "off": "    location / {\n        return 404;\n    }\n",
+    }[cfg.http_on_tls]
+    # Plain HTTP serves consumers, or with TLS only redirects (or refuses) them: the probe's /healthz stays.
+    servers = f"""\
 server {{
     listen {cfg.http_port}{proxy} default_server;
 {more_http}    server_name {names};
 {common}
-{served}}}
+{plain if cfg.tls else served}}}
 """
-    else:
-        plain = (
-            "    location / {\n        return 308 https://$host$request_uri;\n    }\n"
-            if cfg.http_on_tls == "redirect"
-            else "    location / {\n        return 404;\n    }\n"
-        )
+    if cfg.tls:
         tls_live = cfg.vm(TLS_LIVE_DIR)
-        servers = f"""\
-server {{
-    listen {cfg.http_port}{proxy} default_server;
-{more_http}    server_name {names};
-{common}
-{plain}}}
-
+        servers += f"""
 server {{
     listen {cfg.https_port} ssl{proxy} default_server;
 {more_https}    server_name {names};
@@ -211,7 +204,7 @@ server {{
     fields = (f'"{name}":"{var}"' if kind == "string" else f'"{name}":{var}' for name, var, kind in ACCESS_LOG_COLUMNS)
     access_log_json = "{" + ",".join(fields) + "}"
     return f"""\
-# Rendered by pls/webserver.py. PROXY protocol: {"on" if cfg.proxy_protocol else "off"}. \
+# Rendered by pls/nginx_site.py. PROXY protocol: {"on" if cfg.proxy_protocol else "off"}. \
 TLS: {f"on, HTTP {cfg.http_on_tls}" if cfg.tls else "off"}.
 js_import azure_pls from {cfg.vm(NJS_PATH)};
 {link_id}
