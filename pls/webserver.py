@@ -196,9 +196,6 @@ class RenderedWebServer:
     njs_module: str
     demo_app: str
     tls_activate: str
-    bootstrap: str
-    """The VMs' custom data: the first boot installs nginx and njs (the same for every VM, whatever the settings:
-    Azure cannot change custom data, and nothing here ever needs it to)."""
     software: dict[str, Any]
     """What the VM's Run Command applies in place (pls/vm_software.py)."""
     software_script: str
@@ -211,7 +208,8 @@ BOOTSTRAP = (
     "package_update: true\n"
     "packages:\n" + "".join(f"  - {package}\n" for package in PACKAGES)
 )
-"""cloud-init's first boot on every web VM (it needs outbound access for apt: the backend subnet's NAT gateway)."""
+"""The web VMs' custom data: cloud-init's first boot (it needs outbound access for apt: the backend subnet's NAT
+gateway). The same for every VM whatever the settings: Azure cannot change custom data, and nothing needs it to."""
 
 
 def upstream_is_loopback(upstream: str) -> bool:
@@ -298,7 +296,8 @@ def _revision(value: object) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:12]
 
 
-VM_SOFTWARE = Path(__file__).with_name("vm_software.py")
+VM_SOFTWARE = Path(__file__).with_name("vm_software.py").read_text()
+"""The program each VM runs (read once: every VM of every zone gets it)."""
 APPLY = "raise SystemExit(main(json.loads({})))"
 """The script's last line of Python: apply the software (a JSON document in a string literal)."""
 
@@ -398,7 +397,7 @@ def render_web_server(cfg: WebServerConfig) -> RenderedWebServer:
         "# pls/webserver.py; Azure runs it again whenever it changes, and it applies the software in place.\n"
         "export DEBIAN_FRONTEND=noninteractive\n"
         "exec python3 - <<'PLS_SOFTWARE'\n"
-        f"{VM_SOFTWARE.read_text()}\n"
+        f"{VM_SOFTWARE}\n"
         f"{APPLY.format(json.dumps(json.dumps(software, sort_keys=True)))}\n"
         "PLS_SOFTWARE\n"
     )
@@ -407,7 +406,6 @@ def render_web_server(cfg: WebServerConfig) -> RenderedWebServer:
         njs_module=NJS_MODULE,
         demo_app=DEMO_APP,
         tls_activate=tls_activate,
-        bootstrap=BOOTSTRAP,
         software=software,
         software_script=script,
     )

@@ -108,7 +108,9 @@ class CommonSettings(Model):
             "both",
             (
                 "Ubuntu LTS image URN publisher:offer:sku:version. The nginx it installs must be >= 1.23.2 for "
-                "the LinkID (Ubuntu 24.04 ships 1.24)."
+                "the LinkID (Ubuntu 24.04 ships 1.24). Azure patches the web VMs itself (automatic guest patching), "
+                "for the images it lists (Canonical's Ubuntu 22.04 and 24.04 server are). A new image replaces the "
+                "web VMs, a zone at a time."
             ),
         ),
         rule(
