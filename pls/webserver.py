@@ -139,9 +139,10 @@ class VmCommands:
 
     first_boot: tuple[str, ...] = ("cloud-init", "status", "--wait")
     """Waits until cloud-init's first boot has finished (it installs nginx)."""
-    install: tuple[str, ...] = ("apt-get", "install", "-y", "-q", "--no-upgrade")
-    """Installs the packages given after it (apt-get installs nothing twice)."""
-    refresh_packages: tuple[str, ...] = ("apt-get", "update", "-q")
+    install: tuple[str, ...] = ("apt-get", "-o", "DPkg::Lock::Timeout=600", "install", "-y", "-q", "--no-upgrade")
+    """Installs the packages given after it (apt-get installs nothing twice), waiting for the package manager
+    while something else holds it (a patch being installed)."""
+    refresh_packages: tuple[str, ...] = ("apt-get", "-o", "DPkg::Lock::Timeout=600", "update", "-q")
     nginx_check: tuple[str, ...] = ("nginx", "-t")
     nginx_reload: tuple[str, ...] = ("systemctl", "reload-or-restart", "nginx")
     """A graceful reload: open connections finish on the old workers."""
