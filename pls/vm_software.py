@@ -211,6 +211,16 @@ def wait_until(check: Callable[[], tuple[bool, str]], timeout: float, what: str)
         time.sleep(0.2)
 
 
+def applied_state(software: dict[str, Any]) -> dict[str, Any]:
+    """What a run of `software` records on the VM, for the next run to compare with: the files it wrote, the units
+    it enabled, the app's revision."""
+    return {
+        "files": list(wanted(software)),
+        "units": [service["unit"] for service in software["services"]],
+        "app": software["app_revision"],
+    }
+
+
 def apply(software: dict[str, Any]) -> str:
     """Apply `software` to this VM; what was done, on one line."""
     root, commands, health = software["root"], software["commands"], software["health"]
@@ -259,9 +269,7 @@ def apply(software: dict[str, Any]) -> str:
     wait_until(healthy, health["timeout_seconds"], f"{health['path']} did not answer 200")
     time.sleep(health["settle_seconds"])  # the probe counts this VM in again before the next zone starts
     state_file.parent.mkdir(parents=True, exist_ok=True)
-    state_file.write_text(
-        json.dumps({"files": list(wanted(software)), "units": units, "app": software["app_revision"]})
-    )
+    state_file.write_text(json.dumps(applied_state(software)))
     how = f"drained, restarted {', '.join(change.restarts) or 'no service'}" if change.drains else "nginx reloaded"
     return f"revision {software['revision']}: changed {', '.join(change.files) or 'nothing'}; {how}; healthy"
 

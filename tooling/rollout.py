@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from pls.vm_software import Files, changes, wanted
+from pls.vm_software import Files, applied_state, changes, wanted
 from pls.webserver import software_in
 from tooling.engine import Registration, Simulation
 from tooling.steps import Step, custom_dependencies, steps
@@ -107,8 +107,7 @@ def _drains(vm: Registration, software_before: Registration | None, software: Re
     if software_before is None:  # the software's first run on a VM that served without it
         return changes(new, _first_boot_files(vm), {}).drains
     old = software_in(software_before.inputs["source"]["script"])
-    applied = {"files": list(wanted(old)), "units": [s["unit"] for s in old["services"]], "app": old["app_revision"]}
-    return changes(new, wanted(old), applied).drains
+    return changes(new, wanted(old), applied_state(old)).drains
 
 
 def rollout(previous: Simulation, current: Simulation, found: list[Step] | None = None) -> Rollout:
