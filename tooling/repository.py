@@ -123,10 +123,14 @@ class _Lifecycle:
     def provider_undecided(self, stack: str, entries: Entries | None = None) -> None:
         """A provider's first deployment: nobody has asked yet, so it decides nothing (neither its stack file nor
         its registry's entries). It publishes its stack file's lists and `entries` (default: its whole registry)."""
-        contents = registry_contents(stack, self.root) if entries is None else entries
         self.attempt(
-            stack, approvedConnections=[], rejectedConnections=[], customerRegistry=registry_deciding(contents, "")
+            stack, approvedConnections=[], rejectedConnections=[], customerRegistry=self.registry(stack, entries, "")
         )
+
+    def registry(self, stack: str, entries: Entries | None, deciding: str) -> str:
+        """The provider's registry as a deployment reads it: `entries` (default: the whole registry), with the
+        decision about endpoint `deciding` only (none for '')."""
+        return registry_deciding(registry_contents(stack, self.root) if entries is None else entries, deciding)
 
     def customer(self, stack: str) -> None:
         provider = provider_of(stack, self.root)
@@ -176,16 +180,14 @@ class _Lifecycle:
             return bool(settings.connection_decisions)
         about = only_about.lower()
 
-        def about_it(entries: list[str]) -> list[str]:
-            return [entry for entry in entries if entry.partition("|")[0].strip().lower() == about]
+        def about_it(decided: list[str]) -> list[str]:
+            return [entry for entry in decided if entry.partition("|")[0].strip().lower() == about]
 
         self.attempt(
             stack,
             approvedConnections=about_it(settings.approved_connections),
             rejectedConnections=about_it(settings.rejected_connections),
-            customerRegistry=registry_deciding(
-                registry_contents(stack, self.root) if entries is None else entries, about
-            ),
+            customerRegistry=self.registry(stack, entries, about),
         )
         return any(d["private_endpoint_id"].lower() == about for d in settings.connection_decisions)
 
@@ -307,15 +309,8 @@ def _requests_to(provider: str, root: Path) -> dict[str, tuple[str, str, str]]:
     """The endpoints this repository's customers of `provider` create, with the message each asks with and the
     service it asks ('' for the first)."""
     requests = {}
-    for stack in stack_files(root):
-        try:
-            consumer = stack_settings(stack, root)
-        except SettingsError:
-            continue  # its own check names its problem
-        if (
-            isinstance(consumer, ConsumerSettings)
-            and provider_stack_file(consumer.provider_stack_read or "", root) == provider
-        ):
+    for consumer in every_stack_settings(root).values():  # a file with a problem: its own check names it
+        if isinstance(consumer, ConsumerSettings) and provider_file_of(consumer, root) == provider:
             message = "" if consumer.auto_approved else consumer.request_message
             requests[consumer.private_endpoint_id.lower()] = (consumer.private_endpoint_id, message, consumer.service)
     return requests
