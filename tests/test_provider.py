@@ -39,12 +39,17 @@ def _subnet(sim: Simulation, role: str) -> Registration:
     return next(r for r in sim.of_type("network:Subnet") if r.inputs["subnetName"] == role)
 
 
-def _software(sim: Simulation, vm: Registration) -> dict[str, Any]:
-    """What the VM's Run Command applies to it."""
+def _run_command(sim: Simulation, vm: Registration) -> Registration:
+    """The VM's managed Run Command (its LinuxVm component's)."""
     (run_command,) = [
         r for r in sim.of_type("compute:VirtualMachineRunCommandByVirtualMachine") if r.parent == vm.parent
     ]
-    return software_in(run_command.inputs["source"]["script"])
+    return run_command
+
+
+def _software(sim: Simulation, vm: Registration) -> dict[str, Any]:
+    """What the VM's Run Command applies to it."""
+    return software_in(_run_command(sim, vm).inputs["source"]["script"])
 
 
 def _files(sim: Simulation, vm: Registration) -> dict[str, str]:
@@ -119,7 +124,7 @@ def test_a_web_vm_is_replaced_only_for_a_new_image_or_zone_and_its_software_chan
     for vm in provider.of_type("compute:VirtualMachine"):
         assert vm.replace_on_changes == ["storageProfile.imageReference", "zones"] and vm.delete_before_replace
         assert vm.ignore_changes == ["osProfile.customData"]
-        (software,) = [r for r in provider.of_type("RunCommandByVirtualMachine") if r.parent == vm.parent]
+        software = _run_command(provider, vm)
         assert software.inputs["treatFailureAsDeploymentFailure"] is True and software.inputs["asyncExecution"] is False
         assert provider.depends_on(software, vm)
 

@@ -113,9 +113,7 @@ BEFORE = json.loads((ROOT / "tests" / "fixtures" / "provider-before-rollout.json
 
 def _deployed_before() -> tuple[World, Simulation]:
     """The fixture's state, as the engine and Azure hold it: the stack's last deployment, its service alive."""
-    resources = [
-        Registration(**{key: value for key, value in r.items()}, dependencies=set()) for r in BEFORE["resources"]
-    ]
+    resources = [Registration(**r, dependencies=set()) for r in BEFORE["resources"]]
     simulation = Simulation("provider", resources, BEFORE["outputs"], [], BEFORE["config"])
     world = World()
     world.deployments["provider"] = simulation
