@@ -47,8 +47,8 @@ def batches(count: int, zones: list[int]) -> list[list[int]]:
     a single zone, so the others keep serving)."""
     if len(zones) == 1:
         return [[index] for index in range(count)]
-    in_zone = [[index for index in range(count) if zones[index % len(zones)] == zone] for zone in zones]
-    return [batch for batch in in_zone if batch]
+    # VM `index` is in zones[index % len(zones)]: a zone's VMs are every len(zones)-th, from its position.
+    return [list(range(first, count, len(zones))) for first in range(min(count, len(zones)))]
 
 
 class WebTier(pulumi.ComponentResource):
