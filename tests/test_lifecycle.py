@@ -399,6 +399,19 @@ def test_the_scripts_refuse_bad_input_by_name_and_write_nothing(
         assert {p.name: p.read_text() for p in tmp_path.iterdir()} == before, argv
 
 
+def test_approving_a_customer_whose_entry_is_broken_names_the_file_and_its_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _copy_stack_files(tmp_path, LAB)
+    (tmp_path / "customers").mkdir()
+    (tmp_path / "customers" / "acme.yaml").write_text("provider: provider\nservice: [saas\n")
+    assert onboarding.main(["approve", "acme", "--reason", "contract AC-1"], tmp_path) == 1
+    said = capsys.readouterr().err
+    assert "customers/acme.yaml has problems; fix them first" in said and "not YAML" in said
+    assert onboarding.main(["approve", "../customers/acme", "--reason", "x"], tmp_path) == 1
+    assert "../customers/acme is not in the registry" in capsys.readouterr().err
+
+
 def test_a_bad_csv_row_refuses_the_whole_file_naming_the_row(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
