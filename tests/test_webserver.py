@@ -462,13 +462,14 @@ def test_the_vm_is_healthy_while_the_app_answers_its_health_path_below_500(
     tmp_path: Path, health_path: str, status: int
 ) -> None:
     app = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _App)
-    threading.Thread(target=app.serve_forever, daemon=True).start()
+    # Polled often: shutdown() waits for the next poll.
+    threading.Thread(target=app.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     config = loopback_config(
         tmp_path,
         app_upstream=f"127.0.0.1:{app.server_address[1]}",
         app_health_path=health_path,
         demo_app=False,
-        health_timeout_seconds=2,
+        health_timeout_seconds=1,
     )
     server = launch(tmp_path, config, upstream=False)
     try:
@@ -477,7 +478,7 @@ def test_the_vm_is_healthy_while_the_app_answers_its_health_path_below_500(
             assert applied.returncode == 0, applied.stderr
         else:  # the software waits for the VM's health and fails naming it: the deployment stops at this zone
             assert applied.returncode == 1
-            assert applied.stderr.startswith(f"{socket.gethostname()} (zone 2): /healthz did not answer 200 within 2 s")
+            assert applied.stderr.startswith(f"{socket.gethostname()} (zone 2): /healthz did not answer 200 within 1 s")
             assert "(last answer: 503 app answered 503)" in applied.stderr
         assert server.get("/healthz", proxy_v2.local_header()).status == status
         local = server.exchange(request("/healthz"), port=config.local_health_port)
