@@ -208,7 +208,7 @@ def wait_until(check: Callable[[], tuple[bool, str]], timeout: float, what: str)
             return
         if time.monotonic() > deadline:
             raise StepFailedError(f"{what} within {timeout:.0f} s (last answer: {seen})")
-        time.sleep(0.2)
+        time.sleep(0.05)  # a reload takes tens of milliseconds, and every VM's wait holds up its zone
 
 
 def applied_state(software: dict[str, Any]) -> dict[str, Any]:

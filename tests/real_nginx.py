@@ -37,6 +37,21 @@ CONSUMER_CLIENT = "10.0.5.4"  # the test VM behind the customer's private endpoi
 LINK_ID = 0x12345678
 
 
+VM_PYTHON = Path(sys.base_prefix, "bin", "python3")
+"""The python3 a web or test VM runs its programs with (Ubuntu's, standard library only): this interpreter's own,
+outside the virtualenv, and not found through a version manager's shim on PATH (pyenv's spends a third of a second
+choosing the interpreter, on every call)."""
+
+
+def with_vm_python(bin_dir: Path) -> Path:
+    """`bin_dir`, holding the VM's python3, for the front of PATH."""
+    bin_dir.mkdir(exist_ok=True)
+    python = bin_dir / "python3"
+    if not python.is_symlink():
+        python.symlink_to(VM_PYTHON)
+    return bin_dir
+
+
 def missing(what: str) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{what} is missing in CI: .ci/run must provide it")
@@ -208,17 +223,32 @@ class RunningNginx:
         script = self.prefix / "software.sh"
         script.write_text(render_web_server(config).software_script)
         before = self.workers()
-        done = subprocess.run(["sh", str(script)], capture_output=True, text=True, timeout=120, check=False)
-        deadline = time.monotonic() + 10
-        while done.returncode == 0 and before & self.workers() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        vm_path = f"{with_vm_python(self.prefix / 'vm-bin')}:{os.environ['PATH']}"
+        done = subprocess.run(
+            ["sh", str(script)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env={**os.environ, "PATH": vm_path},
+        )
+        if done.returncode == 0:
+            self._until_replaced(before)
         return done
 
     def activate_tls(self) -> None:
-        """The TLS activation script the software installed, run as the path unit does when the extension writes."""
+        """The TLS activation script the software installed, run as the path unit does when the extension writes,
+        until nginx's reload has replaced its workers."""
         activate = self.config.vm(TLS_ACTIVATE_PATH)
+        before = self.workers()
         subprocess.run(["sh", activate], check=True, timeout=60, capture_output=True)
-        time.sleep(0.3)  # the master re-reads its configuration and starts new workers
+        self._until_replaced(before)
+
+    def _until_replaced(self, workers: set[int]) -> None:
+        """Until none of `workers` is left: after a reload, new connections meet the new configuration only."""
+        deadline = time.monotonic() + 10
+        while workers & self.workers() and time.monotonic() < deadline:
+            time.sleep(0.02)
 
     def start_app(self) -> None:
         """The demo app, as its systemd unit runs it."""

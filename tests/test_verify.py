@@ -22,7 +22,7 @@ import pytest
 from tests.certificates import install_like_key_vault_extension, make_ca
 from tests.conftest import PROVIDER_STACK, run_stack, world_with_provider
 from tests.private_link import ENDPOINT_IP, NAT_IP, private_endpoint
-from tests.real_nginx import LINK_ID, RunningNginx, running
+from tests.real_nginx import LINK_ID, RunningNginx, running, with_vm_python
 from tooling import verify, verify_probe
 from tooling.engine import Simulation
 
@@ -90,8 +90,7 @@ def nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningNginx]:
 
 @pytest.fixture
 def bin_dir(tmp_path: Path) -> Path:
-    stubs = tmp_path / "bin"
-    stubs.mkdir()
+    stubs = with_vm_python(tmp_path / "bin")
     _resolver_answering(stubs, ENDPOINT_IP)
     return stubs
 
@@ -285,7 +284,7 @@ def test_scripts_verify_says_when_run_command_never_answers(
 ) -> None:
     _deployed(stacks, consumer, 9, LINK_ID)
     _stub(bin_dir, "az", "import time\ntime.sleep(30)\n")  # a VM without outbound: Run Command never returns
-    monkeypatch.setattr(verify, "VERIFY_SECONDS", 1.5)
+    monkeypatch.setattr(verify, "VERIFY_SECONDS", 1.0)
     started = time.monotonic()
     assert verify.main(["consumer-tradewinds"]) == 2
     assert time.monotonic() - started < 15, "the command keeps its deadline: the stand-in az would take 30 s"
