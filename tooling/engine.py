@@ -144,9 +144,16 @@ class RecordingMonitor(MockMonitor):
             replace_on_changes=list(getattr(request, "replaceOnChanges", [])),
             ignore_changes=list(getattr(request, "ignoreChanges", [])),
             delete_before_replace=bool(getattr(request, "deleteBeforeReplace", False)),
-            aliases=[json_format.MessageToDict(alias) for alias in getattr(request, "aliases", [])],
+            aliases=[_alias_spec(alias.SerializeToString()) for alias in getattr(request, "aliases", [])],
             provider=getattr(request, "provider", ""),
         )
+
+
+@functools.lru_cache(maxsize=4096)
+def _alias_spec(serialized: bytes) -> dict[str, Any]:
+    """An alias as the engine's JSON shows it. Converted once per distinct alias: every azure-native resource of a
+    type carries the same ~40 API-version aliases. Shared between registrations, so read-only."""
+    return json_format.MessageToDict(alias_pb2.Alias.FromString(serialized))
 
 
 class SimulationError(Exception):
