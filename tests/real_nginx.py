@@ -13,6 +13,7 @@ import contextlib
 import itertools
 import os
 import re
+import shlex
 import shutil
 import socket
 import ssl
@@ -38,17 +39,18 @@ LINK_ID = 0x12345678
 
 
 VM_PYTHON = Path(sys.base_prefix, "bin", "python3")
-"""The python3 a web or test VM runs its programs with (Ubuntu's, standard library only): this interpreter's own,
-outside the virtualenv, and not found through a version manager's shim on PATH (pyenv's spends a third of a second
-choosing the interpreter, on every call)."""
+"""The interpreter that stands in for a VM's python3 (Ubuntu's): this one's own, outside the virtualenv."""
 
 
 def with_vm_python(bin_dir: Path) -> Path:
-    """`bin_dir`, holding the VM's python3, for the front of PATH."""
+    """`bin_dir`, holding the VM's python3, for the front of PATH: the interpreter with the standard library only
+    (-S: no site-packages), as on a VM, so a program that needs more fails here too; and found directly, not
+    through a version manager's shim (pyenv's spends a third of a second choosing the interpreter, every call)."""
     bin_dir.mkdir(exist_ok=True)
     python = bin_dir / "python3"
-    if not python.is_symlink():
-        python.symlink_to(VM_PYTHON)
+    if not python.exists():
+        python.write_text(f'#!/bin/sh\nexec {shlex.quote(str(VM_PYTHON))} -S "$@"\n')
+        python.chmod(0o755)
     return bin_dir
 
 
@@ -255,7 +257,7 @@ class RunningNginx:
         rendered = render_web_server(self.config)
         (self.prefix / "demo_app.py").write_text(rendered.demo_app)
         self.upstream = subprocess.Popen(
-            [sys.executable, str(self.prefix / "demo_app.py"), self.config.app_upstream],
+            [with_vm_python(self.prefix / "vm-bin") / "python3", self.prefix / "demo_app.py", self.config.app_upstream],
             env={**os.environ, "PLS_ZONE": self.config.zone},
             stderr=subprocess.DEVNULL,
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pls.config import SettingsError
-from tests.conftest import config_for, world_with_provider
+from tests.stacks import config_for, world_with_provider
 from tooling.engine import SimulationError, World, deploy
 from tooling.offline_azure import Service
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from pls.config import SettingsError
-from tests.conftest import PROVIDER_STACK, config_for, run_stack, world_with_provider
+from tests.stacks import PROVIDER_STACK, config_for, run_stack, world_with_provider
 from tooling.engine import Registration, Simulation, SimulationError, World, simulate
 from tooling.repository import RepositoryWorld
 

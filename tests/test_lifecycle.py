@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import itertools
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from pls.azure_rules import MAX_SUBSCRIPTIONS
 from pls.config import ConsumerSettings, ProviderSettings, SettingsError, parse
 from pls.config.registry import read_registry
 from pls.deployed import ALIAS_CHANGES, DeployedService, check_deployed
-from tests.conftest import config_for, world_with_provider
+from tests.stacks import committed, config_for, copy_stack_files, edit, repo_with, world_with_provider
 from tests.test_stack_files import check_stack_file
 from tooling import onboarding, scale
 from tooling.engine import (
@@ -146,7 +145,7 @@ def test_auto_approved_stack_without_the_providers_auto_approval_waits_and_the_p
     settings = parse(config_for("consumer-contoso"), stack="consumer-contoso")
     assert isinstance(settings, ConsumerSettings)
     assert any(
-        "does not auto-approve" in line for line in connection_forecast(settings, _repo_with(tmp_path, autoApproval=[]))
+        "does not auto-approve" in line for line in connection_forecast(settings, repo_with(tmp_path, autoApproval=[]))
     )
 
 
@@ -231,16 +230,6 @@ def test_teardown_order_unlock_and_unprotect_then_consumers_then_provider() -> N
 
 # --- the README's steps, literally, on a copy of the repository's stack files ---------------------
 
-README_FILES = ("provider", "consumer")
-"""The provider's stack file and the customer it ships with: what a walk that needs no new customer copies.
-A walk copies only such files of the user's (whatever they hold now), never every customer's (each is checked
-on its own in tests/test_stack_files.py), so it costs the same with three customers or a thousand."""
-
-
-def _copy_stack_files(root: Path, source: Path = ROOT) -> None:
-    for stack in README_FILES:
-        (root / f"Pulumi.{stack}.yaml").write_text((source / f"Pulumi.{stack}.yaml").read_text())
-
 
 def _onboarding_provider(root: Path, source: Path = ROOT) -> str:
     """Step 2's provider, copied into `root`: the first of the user's provider stacks whose visibility has room
@@ -253,7 +242,7 @@ def _onboarding_provider(root: Path, source: Path = ROOT) -> str:
             return stack
     new = next(f"provider-{n}" for n in itertools.count(2) if not (source / f"Pulumi.provider-{n}.yaml").exists())
     (root / f"Pulumi.{new}.yaml").write_text((source / "Pulumi.provider.yaml").read_text())
-    _edit(
+    edit(
         root / f"Pulumi.{new}.yaml",
         **{
             "pls-saas:serviceName": f"saas-{new.removeprefix('provider-')}",
@@ -264,24 +253,6 @@ def _onboarding_provider(root: Path, source: Path = ROOT) -> str:
         },
     )
     return new
-
-
-def _edit(path: Path, **config: Any) -> None:
-    """A user's edit of a stack file: set (or, with None, remove) keys under config:."""
-    document = yaml.safe_load(path.read_text())
-    for key, value in config.items():
-        if value is None:
-            document["config"].pop(key, None)
-        else:
-            document["config"][key] = value
-    path.write_text(yaml.safe_dump(document, sort_keys=False))
-
-
-def _repo_with(root: Path, **provider_config: Any) -> Path:
-    """The lab's provider and first customer, with the provider's stack file edited."""
-    _copy_stack_files(root, LAB)
-    _edit(root / "Pulumi.provider.yaml", **{f"pls-saas:{k}": v for k, v in provider_config.items()})
-    return root
 
 
 def _all_green(root: Path) -> dict[str, Simulation]:
@@ -310,11 +281,11 @@ def test_onboarding_approving_and_offboarding_the_readme_way_keeps_every_check_g
     customer, subscription = _unused_customer(tmp_path, provider)
 
     # Step 2: the customer's subscription goes into visibility.
-    _edit(provider_file, **{"pls-saas:visibility": [*visibility, subscription]})
+    edit(provider_file, **{"pls-saas:visibility": [*visibility, subscription]})
     # Step 3: copy Pulumi.consumer.yaml and set the customer's own values.
     acme = tmp_path / f"Pulumi.consumer-{customer}.yaml"
     acme.write_text((ROOT / "Pulumi.consumer.yaml").read_text())
-    _edit(
+    edit(
         acme,
         **{
             "azure-native:subscriptionId": subscription,
@@ -333,18 +304,18 @@ def test_onboarding_approving_and_offboarding_the_readme_way_keeps_every_check_g
 
     # Step 5: approve with the endpoint id the customer's stack outputs.
     endpoint_id = deployed[stack].outputs["privateEndpointId"]
-    _edit(provider_file, **{"pls-saas:approvedConnections": [*decisions, f"{endpoint_id} | contract ACME-271828"]})
+    edit(provider_file, **{"pls-saas:approvedConnections": [*decisions, f"{endpoint_id} | contract ACME-271828"]})
     assert _all_green(tmp_path)[stack].outputs["connectionState"] == "Approved"
 
     # Step 7: verified, the customer is live: the test VM and its NAT gateway go, the endpoint stays.
-    _edit(acme, **{"pls-saas:testVm": False})
+    edit(acme, **{"pls-saas:testVm": False})
     live = _all_green(tmp_path)[stack]
     assert live.outputs["connectionState"] == "Approved" and "verify" not in live.outputs
     assert live.of_type("compute:VirtualMachine") == [] and live.of_type("network:NatGateway") == []
 
     # Offboarding: the customer's stack goes, then its subscription and its decision.
     acme.unlink()
-    _edit(provider_file, **{"pls-saas:visibility": visibility, "pls-saas:approvedConnections": decisions or None})
+    edit(provider_file, **{"pls-saas:visibility": visibility, "pls-saas:approvedConnections": decisions or None})
     assert stack not in _all_green(tmp_path)
 
 
@@ -383,7 +354,7 @@ def test_onboarding_approving_and_offboarding_with_the_scripts_keeps_every_check
 def test_the_scripts_refuse_bad_input_by_name_and_write_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _copy_stack_files(tmp_path, LAB)
+    copy_stack_files(tmp_path, LAB)
     before = {p.name: p.read_text() for p in tmp_path.iterdir()}
     for argv, said in [
         (["onboard", "ACME", "--subscription", TRADEWINDS], "is not a DNS label"),
@@ -402,7 +373,7 @@ def test_the_scripts_refuse_bad_input_by_name_and_write_nothing(
 def test_approving_a_customer_whose_entry_is_broken_names_the_file_and_its_problem(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _copy_stack_files(tmp_path, LAB)
+    copy_stack_files(tmp_path, LAB)
     (tmp_path / "customers").mkdir()
     (tmp_path / "customers" / "acme.yaml").write_text("provider: provider\nservice: [saas\n")
     assert onboarding.main(["approve", "acme", "--reason", "contract AC-1"], tmp_path) == 1
@@ -415,7 +386,7 @@ def test_approving_a_customer_whose_entry_is_broken_names_the_file_and_its_probl
 def test_a_bad_csv_row_refuses_the_whole_file_naming_the_row(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _copy_stack_files(tmp_path, LAB)
+    copy_stack_files(tmp_path, LAB)
     rows = tmp_path / "customers.csv"
     rows.write_text(
         "customer,subscriptions,approval,contract\n"
@@ -431,7 +402,7 @@ def test_a_bad_csv_row_refuses_the_whole_file_naming_the_row(
 
 
 def test_a_full_service_sends_the_next_customer_to_a_new_one_and_eight_full_ones_refuse(tmp_path: Path) -> None:
-    _copy_stack_files(tmp_path, LAB)
+    copy_stack_files(tmp_path, LAB)
     lab_visible = len(stack_config("provider", tmp_path)["visibility"])
     batch = [
         onboarding.Onboarding(f"c{n}", [scale.subscription_of(n)], stack=False)
@@ -444,7 +415,7 @@ def test_a_full_service_sends_the_next_customer_to_a_new_one_and_eight_full_ones
     assert any("declared service saas-2 on provider" in note for note in change.notes)
     assert "- saas-2" in change.files["Pulumi.provider.yaml"]
     assert "# Customers' subscriptions" in change.files["Pulumi.provider.yaml"]  # the user's comments stay
-    _edit(tmp_path / "Pulumi.provider.yaml", **{"pls-saas:additionalServices": [f"saas-{k}" for k in range(2, 9)]})
+    edit(tmp_path / "Pulumi.provider.yaml", **{"pls-saas:additionalServices": [f"saas-{k}" for k in range(2, 9)]})
     full = [
         onboarding.Onboarding(
             f"big{k}",
@@ -491,11 +462,11 @@ def test_onboarding_a_customer_on_its_own_vnet_the_way_the_stack_file_comment_sa
     customer, subscription = _unused_customer(tmp_path, provider)
     provider_file = tmp_path / f"Pulumi.{provider}.yaml"
     visibility = yaml.safe_load(provider_file.read_text())["config"].get("pls-saas:visibility", [])
-    _edit(provider_file, **{"pls-saas:visibility": [*visibility, subscription]})
+    edit(provider_file, **{"pls-saas:visibility": [*visibility, subscription]})
     own = tmp_path / f"Pulumi.consumer-{customer}.yaml"
     own.write_text((ROOT / "Pulumi.consumer.yaml").read_text())
     vnet = f"/subscriptions/{subscription}/resourceGroups/network/providers/Microsoft.Network/virtualNetworks/hub"
-    _edit(
+    edit(
         own,
         **{
             "azure-native:subscriptionId": subscription,
@@ -514,11 +485,11 @@ def test_onboarding_a_customer_on_its_own_vnet_the_way_the_stack_file_comment_sa
 
 
 def test_multi_region_consumers_resolve_their_regions_provider(tmp_path: Path) -> None:
-    _copy_stack_files(tmp_path)
+    copy_stack_files(tmp_path)
     (tmp_path / "Pulumi.provider-swedencentral.yaml").write_text((ROOT / "Pulumi.provider.yaml").read_text())
-    _edit(tmp_path / "Pulumi.provider-swedencentral.yaml", **{"pls-saas:location": "swedencentral"})
+    edit(tmp_path / "Pulumi.provider-swedencentral.yaml", **{"pls-saas:location": "swedencentral"})
     (tmp_path / "Pulumi.consumer-nordic.yaml").write_text((ROOT / "Pulumi.consumer.yaml").read_text())
-    _edit(
+    edit(
         tmp_path / "Pulumi.consumer-nordic.yaml",
         **{
             "pls-saas:customer": "nordic",
@@ -532,33 +503,22 @@ def test_multi_region_consumers_resolve_their_regions_provider(tmp_path: Path) -
     assert deployed["consumer"].outputs["providerAlias"] == deployed["provider"].outputs["alias"] != alias
 
 
-def _committed(root: Path) -> Path:
-    """`root`'s stack files committed in a git repository of its own: HEAD is what is deployed."""
-    for git in (
-        ["init", "-q"],
-        ["add", "-A"],
-        ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "deployed"],
-    ):
-        subprocess.run(["git", *git], cwd=root, check=True, capture_output=True)
-    return root
-
-
 def test_the_plan_of_a_changed_stack_file_names_the_replacement(tmp_path: Path) -> None:
-    root = _committed(_repo_with(tmp_path))
+    root = committed(repo_with(tmp_path))
     # The working tree's provider stack file asks for a new service name; HEAD is what is deployed.
-    _edit(root / "Pulumi.provider.yaml", **{"pls-saas:serviceName": "saas2"})
+    edit(root / "Pulumi.provider.yaml", **{"pls-saas:serviceName": "saas2"})
     preview = preview_against("provider", "HEAD", root)
     (line,) = preview.lines
     assert preview.refused and line.startswith("refused before any change") and ALIAS_CHANGES in line
 
 
 def test_the_preview_deploys_the_revision_only_when_its_stack_files_differ(tmp_path: Path) -> None:
-    root = _committed(_repo_with(tmp_path))
+    root = committed(repo_with(tmp_path))
     planned = deploy_for("consumer", root)
     unchanged = preview_against("consumer", "HEAD", root, planned)
     customs = sum(r.custom for r in planned.deployed["consumer"].resources)
     assert unchanged == Preview([f"0 to create, 0 to update, 0 to replace, 0 to delete, {customs} unchanged"], False)
-    _edit(root / "Pulumi.consumer.yaml", **{"pls-saas:dnsRecord": "portal"})
+    edit(root / "Pulumi.consumer.yaml", **{"pls-saas:dnsRecord": "portal"})
     changed = preview_against("consumer", "HEAD", root, deploy_for("consumer", root))
     assert changed.lines[0].startswith("0 to create, 0 to update, 1 to replace, 0 to delete")
     (replaced,) = changed.lines[1:]
@@ -572,7 +532,7 @@ def test_the_plan_warns_a_customer_whose_name_is_not_on_the_providers_certificat
     on_the_certificate = parse(config_for("consumer", dnsZone="saas.example.com", https=True), stack="consumer")
     elsewhere = parse(config_for("consumer", dnsZone="saas.tradewinds.example", https=True), stack="consumer")
     assert isinstance(on_the_certificate, ConsumerSettings) and isinstance(elsewhere, ConsumerSettings)
-    root = _repo_with(tmp_path, **tls)
+    root = repo_with(tmp_path, **tls)
     assert not any("TLS certificate" in line for line in connection_forecast(on_the_certificate, root))
     (warning,) = [line for line in connection_forecast(elsewhere, root) if "TLS certificate" in line]
     assert "api.saas.tradewinds.example is not in provider's fqdns" in warning
@@ -581,7 +541,7 @@ def test_the_plan_warns_a_customer_whose_name_is_not_on_the_providers_certificat
 def test_the_plan_warns_a_customer_that_would_verify_with_the_wrong_protocol(tmp_path: Path) -> None:
     plain = parse(config_for("consumer"), stack="consumer")
     assert isinstance(plain, ConsumerSettings) and not plain.https
-    root = _repo_with(tmp_path, tls=True, fqdns=["api.saas.example.com"])
+    root = repo_with(tmp_path, tls=True, fqdns=["api.saas.example.com"])
     (warning,) = [line for line in connection_forecast(plain, root) if "wrong protocol" in line]
     assert "set https: true" in warning
 
@@ -590,11 +550,11 @@ def test_the_plan_warns_a_customer_that_would_expect_proxy_protocol_from_a_provi
     expecting = parse(config_for("consumer", proxyProtocol=True), stack="consumer")
     assert isinstance(expecting, ConsumerSettings)
     assert not any(
-        "proxyProtocol" in line for line in connection_forecast(expecting, _repo_with(tmp_path, proxyProtocol=True))
+        "proxyProtocol" in line for line in connection_forecast(expecting, repo_with(tmp_path, proxyProtocol=True))
     )
     (warning,) = [
         line
-        for line in connection_forecast(expecting, _repo_with(tmp_path, proxyProtocol=False))
+        for line in connection_forecast(expecting, repo_with(tmp_path, proxyProtocol=False))
         if "proxyProtocol" in line
     ]
     assert "scripts/verify would expect the wrong client address and LinkID (set proxyProtocol: false)" in warning
@@ -611,7 +571,7 @@ def test_new_web_vm_software_is_applied_in_place_and_keeps_the_alias() -> None:
 
 
 def test_a_customer_of_an_invalid_provider_stack_file_is_told_the_providers_own_problem(tmp_path: Path) -> None:
-    root = _repo_with(tmp_path, keyVaultAllowedIpRanges=["203.0.113.25"])
+    root = repo_with(tmp_path, keyVaultAllowedIpRanges=["203.0.113.25"])
     repository = deploy_repository(root)
     assert "keyVaultAllowedIpRanges" in str(repository.failed["provider"].cause)
     cause = str(repository.failed["consumer"].cause)
@@ -701,10 +661,10 @@ def test_the_providers_plan_deploys_no_customer_and_holds_every_customers_connec
 
 
 def test_plan_all_gives_every_stack_one_verdict_and_fails_on_any_refusal(tmp_path: Path) -> None:
-    root = _repo_with(tmp_path)
+    root = repo_with(tmp_path)
     rows, refused = plan_all(root)
     assert not refused and [row.split(" | ")[0].strip("| ") for row in rows[2:]] == ["provider", "consumer"]
-    _edit(root / "Pulumi.provider.yaml", **{"pls-saas:keyVaultAllowedIpRanges": ["203.0.113.25"]})
+    edit(root / "Pulumi.provider.yaml", **{"pls-saas:keyVaultAllowedIpRanges": ["203.0.113.25"]})
     rows, refused = plan_all(root)
     assert refused
     (provider_row,) = [row for row in rows if row.startswith("| provider |")]

@@ -10,7 +10,7 @@ from pulumi.runtime import rpc
 
 from components import _azure_metrics as azure_metrics
 from pls.nginx_site import ACCESS_LOG, ACCESS_LOG_COLUMNS, ACCESS_LOG_TABLE
-from tests.conftest import run_stack
+from tests.stacks import run_stack
 from tooling.engine import Registration, Simulation
 
 OPS: dict[str, Any] = {

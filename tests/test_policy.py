@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from policy import rules
-from tests.conftest import run_stack
+from tests.stacks import run_stack
 from tooling.engine import Simulation
 from tooling.repository import LAB, RepositoryWorld, stack_files
 

@@ -13,8 +13,8 @@ from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
 from policy import rules
-from tests.conftest import run_stack
 from tests.plugin_process import serving
+from tests.stacks import run_stack
 from tooling.engine import ROOT, Registration, Simulation
 from tooling.repository import LAB, RepositoryWorld, stack_files
 

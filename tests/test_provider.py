@@ -12,8 +12,8 @@ from typing import Any
 
 from pls.config import ProviderSettings, parse
 from pls.webserver import BOOTSTRAP, software_in
-from tests.conftest import config_for, run_stack
 from tests.real_nginx import need
+from tests.stacks import config_for, run_stack
 from tooling.engine import ROOT, Registration, Simulation
 from tooling.repository import RepositoryWorld
 

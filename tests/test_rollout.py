@@ -13,8 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import FIRST_DEPLOYMENT, config_for
-from tests.test_lifecycle import _committed, _edit, _repo_with
+from tests.stacks import FIRST_DEPLOYMENT, committed, config_for, edit, repo_with
 from tooling.engine import ROOT, Registration, Simulation, World, deploy
 from tooling.plan import preview_against
 from tooling.repository import deploy_for
@@ -80,8 +79,8 @@ def test_a_zone_starts_only_when_the_previous_one_serves_again() -> None:
 
 def test_a_tenant_rate_limit_is_applied_in_place_and_the_plan_says_so(tmp_path: Path) -> None:
     """The issue's case: scripts/plan provider for a tenantRateLimit change names no replacement of the backends."""
-    root = _committed(_repo_with(tmp_path, tenantRateLimit=50))
-    _edit(root / "Pulumi.provider.yaml", **{"pls-saas:tenantRateLimit": 80})
+    root = committed(repo_with(tmp_path, tenantRateLimit=50))
+    edit(root / "Pulumi.provider.yaml", **{"pls-saas:tenantRateLimit": 80})
     preview = preview_against("provider", "HEAD", root, deploy_for("provider", root))
     assert not preview.refused
     assert preview.lines[0].startswith("0 to create, 3 to update, 0 to replace, 0 to delete")

@@ -18,8 +18,8 @@ from pls import contract
 from pls.azure_rules import MAX_SUBSCRIPTIONS
 from pls.config import ConsumerSettings, ProviderSettings, SettingsError, parse
 from pls.webserver import render_web_server
-from tests.conftest import FIRST_DEPLOYMENT, config_for
 from tests.real_nginx import LINK_ID, free_port, parse_response, proxied, request, running
+from tests.stacks import FIRST_DEPLOYMENT, config_for
 from tooling.capacity import capacity_notes
 from tooling.engine import SimulationError, World, deploy, simulate
 from tooling.steps import aliases, engine_urn

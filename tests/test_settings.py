@@ -13,7 +13,7 @@ import pytest
 
 from pls.config import ConsumerSettings, ProviderSettings, SettingsError, load_schema, parse
 from pls.config.ssh_keys import main as ssh_key_cli
-from tests.conftest import config_for
+from tests.stacks import config_for
 from tooling.engine import ROOT, SimulationError, simulate
 from tooling.repository import SECRET_PLACEHOLDER, offline_ssh_public_key, stack_config
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from pls.azure_rules import AUTONAME_SUFFIX, NAME_RULES
 from pls.config import SettingsError, load_schema, parse
-from tests.conftest import run_stack, world_with_provider
+from tests.stacks import run_stack, world_with_provider
 from tooling.arm_mocks import ARM
 from tooling.engine import Simulation
 from tooling.repository import LAB, RepositoryWorld, deployed_config, stack_files

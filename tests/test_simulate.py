@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from tests.conftest import config_for, world_with_provider
+from tests.stacks import config_for, world_with_provider
 from tooling.engine import Registration, Simulation, simulate
 
 

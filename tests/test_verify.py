@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 
 from tests.certificates import install_like_key_vault_extension, make_ca
-from tests.conftest import PROVIDER_STACK, run_stack, world_with_provider
 from tests.private_link import ENDPOINT_IP, NAT_IP, private_endpoint
 from tests.real_nginx import LINK_ID, RunningNginx, running, with_vm_python
+from tests.stacks import PROVIDER_STACK, run_stack, world_with_provider
 from tooling import verify, verify_probe
 from tooling.engine import Simulation
 
