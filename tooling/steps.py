@@ -91,13 +91,18 @@ def aliases(simulation: Simulation) -> dict[str, set[str]]:
 
 
 def matched(previous: Simulation, current: Simulation) -> dict[str, Registration]:
-    """Each current resource's previous state, by URN or alias, as the engine finds it."""
+    """Each current resource's previous state as the engine finds it: by its own URN, else by an alias (worked
+    out only when some resource's own URN is not in the previous state)."""
     before = {engine_urn(r.urn): r for r in previous.resources}
     found = {}
-    for urn, answers in aliases(current).items():
-        match = next((before[a] for a in sorted(answers) if a in before), None)
+    answers: dict[str, set[str]] | None = None
+    for resource in current.resources:
+        match = before.get(engine_urn(resource.urn))
+        if match is None:
+            answers = aliases(current) if answers is None else answers
+            match = next((before[a] for a in sorted(answers[resource.urn]) if a in before), None)
         if match is not None:
-            found[urn] = match
+            found[resource.urn] = match
     return found
 
 
