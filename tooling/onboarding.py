@@ -34,6 +34,11 @@ REGISTRY = "customers"
 ANYONE = "*"
 
 
+def _entry_path(customer: str) -> str:
+    """The customer's registry entry, relative to the repository."""
+    return f"{REGISTRY}/{customer}{REGISTRY_SUFFIX}"
+
+
 class OnboardingRefusedError(Exception):
     """A change that would not hold: nothing has been written."""
 
@@ -157,7 +162,7 @@ def _stack_text(onboarding: Onboarding, provider: ProviderSettings, project: str
     record, _, zone = (provider.fqdns[0].removesuffix(".") if provider.fqdns else "api.saas.example.com").partition(".")
     message = f"Customer: {onboarding.customer}" + (f", contract {onboarding.contract}" if onboarding.contract else "")
     lines = [
-        f"# {onboarding.customer}: written by scripts/onboard (registry entry customers/{onboarding.customer}.yaml).",
+        f"# {onboarding.customer}: written by scripts/onboard (registry entry {_entry_path(onboarding.customer)}).",
         "# Its network is a new VNet (edit the CIDRs, or attach to its own: README, Onboarding a customer).",
         "config:",
         f"  azure-native:subscriptionId: {onboarding.subscriptions[0].lower()}",
@@ -197,9 +202,9 @@ def plan_onboarding(root: Path, onboardings: Sequence[Onboarding]) -> _Change:
             raise OnboardingRefusedError(
                 f"{name}: {problem}: use the customer's short name (lowercase letters, digits and -)"
             )
-        if registry.entry(onboarding.customer) or f"{REGISTRY}/{onboarding.customer}{REGISTRY_SUFFIX}" in change.files:
+        if registry.entry(onboarding.customer) or _entry_path(onboarding.customer) in change.files:
             raise OnboardingRefusedError(
-                f"{name}: {onboarding.customer} is onboarded already (customers/{onboarding.customer}.yaml)"
+                f"{name}: {onboarding.customer} is onboarded already ({_entry_path(onboarding.customer)})"
             )
         if onboarding.stack and (root / f"Pulumi.consumer-{onboarding.customer}.yaml").exists():
             raise OnboardingRefusedError(f"{name}: Pulumi.consumer-{onboarding.customer}.yaml exists already")
@@ -221,9 +226,7 @@ def plan_onboarding(root: Path, onboardings: Sequence[Onboarding]) -> _Change:
             )
         room = _assign(root, rooms, onboarding, declared, change, name)
         room.take(onboarding)
-        change.files[f"{REGISTRY}/{onboarding.customer}{REGISTRY_SUFFIX}"] = _entry_text(
-            onboarding, room.provider, room.service.name
-        )
+        change.files[_entry_path(onboarding.customer)] = _entry_text(onboarding, room.provider, room.service.name)
         if onboarding.stack:
             settings = _provider_settings(room.provider, root)
             change.files[f"Pulumi.consumer-{onboarding.customer}.yaml"] = _stack_text(onboarding, settings, project)
@@ -326,13 +329,11 @@ def _entry_of(root: Path, customer: str) -> Customer:
     entry = None if customer_name_problem(customer) else read_entry(root / REGISTRY, customer)
     if isinstance(entry, tuple):
         problems = "\n".join(f"  - {problem}" for problem in entry)
-        raise OnboardingRefusedError(
-            f"{REGISTRY}/{customer}{REGISTRY_SUFFIX} has problems; fix them first:\n{problems}"
-        )
+        raise OnboardingRefusedError(f"{_entry_path(customer)} has problems; fix them first:\n{problems}")
     if entry is None:
         known = ", ".join(c.name for c in read_registry(root / REGISTRY).customers[:10]) or "none"
         raise OnboardingRefusedError(
-            f"{customer} is not in the registry (customers/{customer}.yaml); registered: {known}"
+            f"{customer} is not in the registry ({_entry_path(customer)}); registered: {known}"
         )
     return entry
 
@@ -357,7 +358,7 @@ def plan_approvals(root: Path, approvals: Sequence[Approval]) -> _Change:
             raise OnboardingRefusedError(
                 '--reason: say why (e.g. "contract AC-1"); the customer sees it on its connection'
             )
-        path = f"{REGISTRY}/{approval.customer}{REGISTRY_SUFFIX}"
+        path = _entry_path(approval.customer)
         document = _round_trip()
         data = document.load(change.files.get(path) or (root / path).read_text())
         decisions = [
@@ -395,7 +396,7 @@ def _stack_endpoint(root: Path, customer: str) -> str:
 
 def plan_offboarding(root: Path, customer: str) -> _Change:
     entry = _entry_of(root, customer)
-    change = _Change(removed=[f"{REGISTRY}/{customer}{REGISTRY_SUFFIX}"])
+    change = _Change(removed=[_entry_path(customer)])
     if (root / f"Pulumi.consumer-{customer}.yaml").exists():
         change.removed.append(f"Pulumi.consumer-{customer}.yaml")
     _check_staged(root, change, providers(root))
