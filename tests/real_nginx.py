@@ -219,13 +219,18 @@ class RunningNginx:
                 found.add(int(stat.parent.name))
         return found
 
+    @property
+    def vm_bin(self) -> Path:
+        """This VM's commands for the front of PATH (its python3)."""
+        return with_vm_python(self.prefix / "vm-bin")
+
     def apply(self, config: WebServerConfig) -> subprocess.CompletedProcess[str]:
         """The software's script for `config`, run as the VM's Run Command runs it; when nginx reloads, until its old
         workers are gone (new connections then meet the new configuration only)."""
         script = self.prefix / "software.sh"
         script.write_text(render_web_server(config).software_script)
         before = self.workers()
-        vm_path = f"{with_vm_python(self.prefix / 'vm-bin')}:{os.environ['PATH']}"
+        vm_path = f"{self.vm_bin}:{os.environ['PATH']}"
         done = subprocess.run(
             ["sh", str(script)],
             capture_output=True,
@@ -257,7 +262,7 @@ class RunningNginx:
         rendered = render_web_server(self.config)
         (self.prefix / "demo_app.py").write_text(rendered.demo_app)
         self.upstream = subprocess.Popen(
-            [with_vm_python(self.prefix / "vm-bin") / "python3", self.prefix / "demo_app.py", self.config.app_upstream],
+            [self.vm_bin / "python3", self.prefix / "demo_app.py", self.config.app_upstream],
             env={**os.environ, "PLS_ZONE": self.config.zone},
             stderr=subprocess.DEVNULL,
         )
