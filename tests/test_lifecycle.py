@@ -319,7 +319,9 @@ def test_onboarding_approving_and_offboarding_the_readme_way_keeps_every_check_g
     assert stack not in _all_green(tmp_path)
 
 
-def test_onboarding_approving_and_offboarding_with_the_scripts_keeps_every_check_green(tmp_path: Path) -> None:
+def test_onboarding_approving_and_offboarding_with_the_scripts_keeps_every_check_green(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The README's commands on a copy of the user's providers and registry: scripts/onboard, the customer's
     deployment, scripts/approve, scripts/offboard, and every stack file's check after each. Once the customer
     has its service, the copy keeps that service's customers only: the walk's cost is one service's (at most
@@ -331,7 +333,9 @@ def test_onboarding_approving_and_offboarding_with_the_scripts_keeps_every_check
         shutil.copytree(ROOT / "customers", tmp_path / "customers")
     customer, subscription = _unused_customer(tmp_path, providers[0])
     stack = f"consumer-{customer}"
-    assert onboarding.main(["onboard", customer, "--subscription", subscription, "--contract", "AC-1"], tmp_path) == 0
+    assert (
+        onboarding.main(["onboard", customer, "--subscription", subscription, "--contract", "AC-1"], tmp_path) == 0
+    ), capsys.readouterr().err
     entry = yaml.safe_load((tmp_path / "customers" / f"{customer}.yaml").read_text())
     assert entry["subscriptions"] == [subscription] and entry["approval"] == "manual"
     for other in (tmp_path / "customers").glob("*.yaml"):
@@ -343,10 +347,10 @@ def test_onboarding_approving_and_offboarding_with_the_scripts_keeps_every_check
             (tmp_path / f"Pulumi.{stack_file}.yaml").unlink()
     assert _all_green(tmp_path)[stack].outputs["connectionState"] == "Pending"
 
-    assert onboarding.main(["approve", customer, "--reason", "contract AC-1"], tmp_path) == 0
+    assert onboarding.main(["approve", customer, "--reason", "contract AC-1"], tmp_path) == 0, capsys.readouterr().err
     assert _all_green(tmp_path)[stack].outputs["connectionState"] == "Approved"
 
-    assert onboarding.main(["offboard", customer], tmp_path) == 0
+    assert onboarding.main(["offboard", customer], tmp_path) == 0, capsys.readouterr().err
     assert not (tmp_path / "customers" / f"{customer}.yaml").exists()
     assert stack not in _all_green(tmp_path)
 
