@@ -25,6 +25,7 @@ from types import CodeType
 from typing import Any, TypeVar, TypeVarTuple
 
 import pulumi
+import pulumi._types
 import pulumi.resource
 import pulumi.runtime.resource
 from google.protobuf import json_format
@@ -224,6 +225,8 @@ def all_or_nothing(world: World) -> Iterator[None]:
 
 
 _PREPARE_ALIASES = pulumi.runtime.resource.prepare_aliases
+_UNWRAP_TYPE = pulumi._types.unwrap_type
+_UNWRAPPED_ONCE_PER_TYPE = functools.cache(_UNWRAP_TYPE)
 
 
 async def _aliases_as_given(
@@ -255,6 +258,9 @@ def _engine_side_work_skipped() -> Iterator[None]:
     - Alias specs: made from each alias directly, not through an Output per alias (a fifth of what was left).
     - Stack traces. Each registration walks the Python stack for the source position the engine shows in its
       diagnostics; offline nothing shows it.
+    - Type unwrapping. Serializing each input property unwraps its annotated type (Input[T], Optional[T]) by
+      typing introspection, again for every resource; a provider run makes ~1,300 lookups of ~200 distinct types.
+      The answer depends on the type alone, so it is computed once per type.
 
     What the monitor receives is unchanged but for the missing source positions: tests/test_simulate.py compares
     it, registration by registration, with the SDK left alone.
@@ -264,12 +270,14 @@ def _engine_side_work_skipped() -> Iterator[None]:
     pulumi.resource.collapse_alias_to_urn = lambda alias, *_: alias
     pulumi.runtime.resource._get_stack_trace = source_pb2.StackTrace
     pulumi.runtime.resource.prepare_aliases = _aliases_as_given
+    pulumi._types.unwrap_type = _UNWRAPPED_ONCE_PER_TYPE
     try:
         yield
     finally:
         pulumi.resource.collapse_alias_to_urn = expand
         pulumi.runtime.resource._get_stack_trace = trace
         pulumi.runtime.resource.prepare_aliases = _PREPARE_ALIASES
+        pulumi._types.unwrap_type = _UNWRAP_TYPE
 
 
 _T = TypeVar("_T")
