@@ -3,6 +3,7 @@ loads this file too, and should not import the program to do so."""
 
 from __future__ import annotations
 
+import gc
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -10,6 +11,14 @@ import pytest
 if TYPE_CHECKING:
     from tooling.engine import Simulation
     from tooling.repository import RepositoryWorld
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """What the collection imported (the Pulumi SDK and azure-native's modules, a few hundred thousand objects)
+    lives as long as the test process: frozen, the garbage collector stops walking it again at every full
+    collection, and at the exit of each worker."""
+    gc.collect()
+    gc.freeze()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -118,7 +118,7 @@ def wait_listening(port: int, process: subprocess.Popen[bytes], log: Path | None
         except OSError:
             assert process.poll() is None, log.read_text() if log and log.exists() else "exited"
             assert time.monotonic() < deadline, f"nothing listens on {port}"
-            time.sleep(0.05)
+            time.sleep(0.01)
 
 
 def proxied(link_id: int | None = LINK_ID, client: str = CONSUMER_CLIENT) -> bytes:
@@ -255,7 +255,7 @@ class RunningNginx:
         """Until none of `workers` is left: after a reload, new connections meet the new configuration only."""
         deadline = time.monotonic() + 10
         while workers & self.workers() and time.monotonic() < deadline:
-            time.sleep(0.02)
+            time.sleep(0.005)
 
     def start_app(self) -> None:
         """The demo app, as its systemd unit runs it."""
@@ -308,7 +308,7 @@ def launch(prefix: Path, config: WebServerConfig, *, upstream: bool = True) -> R
     deadline = time.monotonic() + 10
     while not (prefix / "nginx.pid").exists():
         assert process.poll() is None and time.monotonic() < deadline, (prefix / "error.log").read_text()
-        time.sleep(0.05)
+        time.sleep(0.01)
     server = RunningNginx(config, binary, prefix, process, None)
     if upstream:
         server.start_app()
