@@ -1,11 +1,12 @@
 """How long the program takes to evaluate under mocks, and what the checks cost with 3 and with 1,000 customers:
-.venv/bin/python -m tooling.benchmark [--customers N]
+.venv/bin/python -m tooling.benchmark [--customers N] [--rounds R]
 
 Targets: provider evaluation <= 3 s, a scaled provider (100 visibility subscriptions, 8 NAT IPs, 9 VMs) < 2x the
 default; with 1,000 customers (tooling.scale: 8 services of one provider, then a second provider), each as a
 ratio to the same command with the three shipped customers, measured in the same run: one customer's plan <= 1.5x,
 the provider's plan <= 3x, `scripts/plan --all` <= 120 s, the test phase <= 1.3x (and <= 30 s with the shipped
-ones). Not a test: timings vary with the machine.
+ones). Each command's time is the median of R rounds (3) that alternate the two copies. Not a test: timings vary
+with the machine.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import functools
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -75,8 +77,10 @@ def repository_copy(root: Path, customers: int) -> Path:
     return root
 
 
-def scale_rows(customers: int) -> list[tuple[str, float, float]]:
-    """Each command with the lab's three customers and with `customers` more, in two copies of the repository."""
+def scale_rows(customers: int, rounds: int) -> list[tuple[str, list[float], list[float]]]:
+    """Each command with the lab's three customers and with `customers` more, in two copies of the repository:
+    `rounds` rounds, each running every command once in each copy, so that a slow spell of a shared machine (or
+    the heat of the command before) does not land on one side of a ratio."""
     python = ".venv/bin/python"
     commands = {
         "one customer's plan": [python, "-m", "tooling.plan", "{customer}"],
@@ -89,28 +93,38 @@ def scale_rows(customers: int) -> list[tuple[str, float, float]]:
             "consumer": repository_copy(Path(few), 0),
             f"consumer-c{customers // 2:04d}": repository_copy(Path(many), customers),
         }
-        rows = []
-        for what, command in commands.items():
-            seconds = []
-            for customer, root in roots.items():
-                argv = [part.format(customer=customer) for part in command]
-                seconds.append(
-                    timed(functools.partial(subprocess.run, argv, cwd=root, check=True, capture_output=True))
-                )
-            rows.append((what, seconds[0], seconds[1]))
-    return rows
+        samples: dict[str, tuple[list[float], list[float]]] = {what: ([], []) for what in commands}
+        for _ in range(rounds):
+            for what, command in commands.items():
+                for seconds, (customer, root) in zip(samples[what], roots.items(), strict=True):
+                    argv = [part.format(customer=customer) for part in command]
+                    seconds.append(
+                        timed(functools.partial(subprocess.run, argv, cwd=root, check=True, capture_output=True))
+                    )
+    return [(what, few_seconds, many_seconds) for what, (few_seconds, many_seconds) in samples.items()]
+
+
+def spread(seconds: list[float]) -> str:
+    """The median of the samples, and their range when there are several."""
+    median = f"{statistics.median(seconds):.1f}"
+    return median if len(seconds) == 1 else f"{median} ({min(seconds):.1f} to {max(seconds):.1f})"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tooling.benchmark", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--customers", type=int, default=1000, help="customers of the large repository (1000)")
+    parser.add_argument("--rounds", type=int, default=3, help="times each command runs in each copy (3)")
     args = parser.parse_args(argv)
     print("| what | seconds |\n| --- | --- |")
     for what, seconds in evaluation_rows():
         print(f"| {what} | {seconds:.2f} |")
-    print(f"\n| command | 3 customers (s) | {args.customers} customers (s) | ratio |\n| --- | --- | --- | --- |")
-    for what, few, many in scale_rows(args.customers):
-        print(f"| {what} | {few:.1f} | {many:.1f} | {many / few:.2f}x |")
+    print(
+        f"\n| command | 3 customers (s) | {args.customers} customers (s) | ratio of the medians |\n"
+        "| --- | --- | --- | --- |"
+    )
+    for what, few, many in scale_rows(args.customers, args.rounds):
+        ratio = statistics.median(many) / statistics.median(few)
+        print(f"| {what} | {spread(few)} | {spread(many)} | {ratio:.2f}x |")
     return 0
 
 
