@@ -110,7 +110,7 @@ def test_the_software_holds_every_file_service_and_command_of_the_web_tier(confi
         assert not units["pls-tls.path"]["serves"]
     health = software["health"]
     assert (health["port"], health["path"], health["proxy_protocol"]) == (80, "/healthz", config.proxy_protocol)
-    assert health["app_url"] == f"http://{config.app_upstream}/"
+    assert (health["app_upstream"], health["app_path"]) == (config.app_upstream, "/")
     if config.app_cloud_config:
         # The provider's parts come after ours, whole.
         assert software["packages"] == ["nginx", "libnginx-mod-http-js", "redis-server"]
