@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from pls.config import load_schema
-from tooling import docs
+from tooling import benchmark, docs
 from tooling.engine import ROOT, Simulation
 from tooling.repository import RepositoryWorld
 
@@ -133,3 +133,11 @@ def test_output_names_the_tooling_reads_are_the_contracts_constants() -> None:
             continue  # Azure's own property names (an alias, a service's connections), not stack outputs
         literals = {n.value for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Constant)}
         assert not literals & contract_names, f"{path.name} spells an output name: use pls.contract"
+
+
+@pytest.mark.parametrize("argv", [["--rounds", "0"], ["--customers", "-5"]])
+def test_the_benchmark_refuses_a_count_below_one_by_name(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        benchmark.main(argv)
+    assert exited.value.code == 2
+    assert "--customers and --rounds take a whole number of at least 1" in capsys.readouterr().err

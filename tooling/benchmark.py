@@ -115,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--customers", type=int, default=1000, help="customers of the large repository (1000)")
     parser.add_argument("--rounds", type=int, default=3, help="times each command runs in each copy (3)")
     args = parser.parse_args(argv)
+    if args.customers < 1 or args.rounds < 1:
+        parser.error("--customers and --rounds take a whole number of at least 1")
     print("| what | seconds |\n| --- | --- |")
     for what, seconds in evaluation_rows():
         print(f"| {what} | {seconds:.2f} |")
