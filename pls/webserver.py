@@ -196,9 +196,6 @@ class WebServerConfig:
 @dataclass(frozen=True)
 class RenderedWebServer:
     site_config: str
-    njs_module: str
-    demo_app: str
-    tls_activate: str
     software: dict[str, Any]
     """What the VM's Run Command applies in place (pls/vm_software.py)."""
     software_script: str
@@ -407,9 +404,6 @@ def render_web_server(cfg: WebServerConfig) -> RenderedWebServer:
     )
     return RenderedWebServer(
         site_config=site,
-        njs_module=NJS_MODULE,
-        demo_app=DEMO_APP,
-        tls_activate=tls_activate,
         software=software,
         software_script=script,
     )

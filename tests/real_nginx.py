@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from pls.nginx_site import ACCESS_LOG, TLS_ACTIVATE_PATH
-from pls.webserver import CERT_STORE, VmCommands, WebServerConfig, render_web_server
+from pls.webserver import CERT_STORE, DEMO_APP, VmCommands, WebServerConfig, render_web_server
 from tests import proxy_v2
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -260,8 +260,7 @@ class RunningNginx:
 
     def start_app(self) -> None:
         """The demo app, as its systemd unit runs it."""
-        rendered = render_web_server(self.config)
-        (self.prefix / "demo_app.py").write_text(rendered.demo_app)
+        (self.prefix / "demo_app.py").write_text(DEMO_APP)
         self.upstream = subprocess.Popen(
             [self.vm_bin / "python3", self.prefix / "demo_app.py", self.config.app_upstream],
             env={**os.environ, "PLS_ZONE": self.config.zone},
