@@ -29,10 +29,9 @@ from pls.nginx_site import (
     ACCESS_LOG_COLUMNS,
     ACCESS_LOG_TABLE,
     HEALTH_PATH,
-    HEALTH_PORT,
-    LOCAL_HEALTH_PORT,
     WHOAMI_PATH,
 )
+from pls.web_server_config import HEALTH_PORT, LOCAL_HEALTH_PORT
 from pls.webserver import BOOTSTRAP, CERT_STORE, render_web_server
 
 LOCK_NOTES = (
@@ -281,7 +280,7 @@ def consumer(s: ConsumerSettings) -> None:
     if access.test_vm_name is not None:
         pulumi.export("testVmId", access.test_vm_id)
         pulumi.export("testVmPrivateIp", access.test_vm_private_ip)
-        # What scripts/verify needs to run tooling/verify_probe.py on the test VM, and what the VM must find.
+        # What scripts/verify needs to run vm/verify_probe.py on the test VM, and what the VM must find.
         pulumi.export(
             contract.VERIFY,
             {

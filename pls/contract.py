@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pulumi
-from pulumi.runtime.sync_await import _sync_await
 
 from pls.azure_rules import ALIAS_RE
 from pls.config.errors import Problem, SettingsError
+from pls.sdk import wait_for
 
 ALIAS = "alias"
 """The alias of the provider's first Private Link Service: what every consumer's private endpoint connected to
@@ -70,5 +70,5 @@ def provider_alias(provider_stack: str | None, given_alias: str | None, service:
 
 
 def _output(reference: pulumi.StackReference, name: str) -> Any:
-    details = _sync_await(reference.get_output_details(name))
+    details = wait_for(reference.get_output_details(name))
     return details.value if details.value is not None else details.secret_value

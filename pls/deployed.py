@@ -10,11 +10,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
-from pulumi.runtime.sync_await import _sync_await
 from pulumi_azure_native import network
 
 from pls.config import Problem, ProviderSettings, SettingsError
 from pls.contract import SERVICE_ID, SERVICE_IDS
+from pls.sdk import wait_for
 
 
 def deployed_services() -> tuple[DeployedService | None, dict[str, DeployedService]]:
@@ -24,8 +24,8 @@ def deployed_services() -> tuple[DeployedService | None, dict[str, DeployedServi
     # The check must finish before any resource is registered, so wait for the reference here, as a
     # synchronous invoke does (a stack may read its own last outputs: they are replaced only when it ends).
     reference = pulumi.StackReference(own_stack)
-    first_id = _sync_await(reference.get_output_details(SERVICE_ID)).value
-    every_id = _sync_await(reference.get_output_details(SERVICE_IDS)).value
+    first_id = wait_for(reference.get_output_details(SERVICE_ID)).value
+    every_id = wait_for(reference.get_output_details(SERVICE_IDS)).value
     others = {
         name: found
         for name, service_id in (every_id.items() if isinstance(every_id, dict) else [])

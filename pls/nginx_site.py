@@ -20,10 +20,8 @@ LOCAL header when it is on), and the Application Health extension on a loopback 
 from __future__ import annotations
 
 import textwrap
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from pls.webserver import WebServerConfig
+from pls.web_server_config import WebServerConfig
 
 SITE_PATH = "/etc/nginx/sites-available/pls.conf"
 SITE_LINK = "/etc/nginx/sites-enabled/pls.conf"
@@ -50,14 +48,8 @@ TLS_LIVE_DIR = "/etc/nginx/pls-tls"
 DRAIN_FLAG = "/run/pls/draining"
 """While it exists /healthz answers 503: the load balancer sends this VM no new connections."""
 HEALTH_PATH = "/healthz"
-HEALTH_PORT = 80
-"""The load balancer probes plain HTTP here, with PROXY protocol LOCAL headers when it is on, even with HTTPS."""
-LOCAL_HEALTH_PORT = 8081
-"""/healthz on loopback without PROXY protocol, for what probes from inside the VM (the Application Health
-extension)."""
 APP_HEALTH_LOCATION = "/_pls/app-health"
 """nginx's internal location that asks the app for its health (the app's appHealthPath)."""
-HTTPS_PORT = 443
 WHOAMI_PATH = "/_pls/whoami.json"
 """Answered by nginx itself, whatever the app: what the verify step reads."""
 

@@ -4,7 +4,7 @@ No Azure here: one function renders everything from plain values, so the artefac
 that consume them (cloud-init's schema, a real nginx on loopback applying the software, the demo app).
 
 How it reaches a VM: the VM's custom data is a fixed first-boot bootstrap (install nginx and njs), and
-everything else is the software a managed Run Command applies in place (pls/vm_software.py): the script is that
+everything else is the software a managed Run Command applies in place (vm/software.py): the script is that
 program followed by what it applies. Azure runs it again whenever it changes, so a new rate limit, upstream, app
 or TLS setting reaches running VMs without rebuilding them; nginx checks each new configuration before it
 reloads, and a VM whose services restart is drained first. The site itself is pls/nginx_site.py's.
@@ -26,17 +26,14 @@ import re
 import shlex
 import textwrap
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pls.nginx_site import (
     DEFAULT_SITE,
     DRAIN_FLAG,
     HEALTH_PATH,
-    HEALTH_PORT,
-    HTTPS_PORT,
-    LOCAL_HEALTH_PORT,
     NJS_MODULE,
     NJS_PATH,
     SITE_LINK,
@@ -45,6 +42,7 @@ from pls.nginx_site import (
     TLS_LIVE_DIR,
     site_config,
 )
+from pls.web_server_config import WebServerConfig
 
 DEMO_APP_PATH = "/opt/pls/demo_app.py"
 CERT_STORE = "/var/lib/waagent/Microsoft.Azure.KeyVault.Store/pls"
@@ -124,82 +122,14 @@ _TLS_ACTIVATE = textwrap.dedent(
     """
 )
 
-HttpOnTls = Literal["redirect", "off"]
-
-
-@dataclass(frozen=True)
-class RateLimit:
-    per_second: int
-    """Sustained requests per second allowed to one tenant (one LinkID)."""
-    burst: int
-    """Requests above the rate a tenant may send at once before it gets 429."""
-
-
-@dataclass(frozen=True)
-class VmCommands:
-    """The commands the software runs on the VM (a test runs the same script against nginx on loopback)."""
-
-    first_boot: tuple[str, ...] = ("cloud-init", "status", "--wait")
-    """Waits until cloud-init's first boot has finished (it installs nginx)."""
-    install: tuple[str, ...] = ("apt-get", "-o", "DPkg::Lock::Timeout=600", "install", "-y", "-q", "--no-upgrade")
-    """Installs the packages given after it (apt-get installs nothing twice), waiting for the package manager
-    while something else holds it (a patch being installed)."""
-    refresh_packages: tuple[str, ...] = ("apt-get", "-o", "DPkg::Lock::Timeout=600", "update", "-q")
-    nginx_check: tuple[str, ...] = ("nginx", "-t")
-    nginx_reload: tuple[str, ...] = ("systemctl", "reload-or-restart", "nginx")
-    """A graceful reload: open connections finish on the old workers."""
-    systemctl: tuple[str, ...] = ("systemctl",)
-
-
-@dataclass(frozen=True)
-class WebServerConfig:
-    proxy_protocol: bool
-    trusted_proxy_cidrs: tuple[str, ...]
-    """Only PROXY headers from here are believed: the Private Link Services' NAT subnets."""
-    zone: str
-    """The availability zone the VM is in, shown by nginx and by the demo app."""
-    app_upstream: str = "127.0.0.1:8080"
-    """host:port of the provider's app on the VM; nginx forwards every request but health and whoami to it."""
-    app_health_path: str = "/"
-    """The app's path nginx's /healthz asks: the VM is healthy while the app answers it below 500."""
-    demo_app: bool = True
-    """Install the built-in demo app, listening on app_upstream."""
-    app_cloud_config: Mapping[str, Any] = field(default_factory=dict)
-    """The provider's own cloud-config (installs its app): its packages, write_files and runcmd, applied in place."""
-    tls: bool = False
-    """Serve HTTPS on https_port with the Key Vault certificate."""
-    http_on_tls: HttpOnTls = "redirect"
-    """With TLS: plain HTTP requests are redirected to HTTPS, or refused (only the health probe is answered)."""
-    server_names: tuple[str, ...] = ()
-    """The names consumers dial (the service's FQDNs); the certificate must cover them."""
-    rate_limit: RateLimit = RateLimit(per_second=50, burst=100)
-    http_port: int = HEALTH_PORT
-    https_port: int = HTTPS_PORT
-    local_health_port: int = LOCAL_HEALTH_PORT
-    service_ports: tuple[tuple[int, int], ...] = ()
-    """The (HTTP, HTTPS) ports of each Private Link Service after the first: the load balancer sends each service
-    to ports of its own, and each is served like the first's."""
-    settle_seconds: int = 15
-    """How long the load balancer's probe takes to count a VM out or back in (its interval times its threshold,
-    and one more interval): a change waits that long after draining a VM and after it is healthy again."""
-    health_timeout_seconds: int = 600
-    """How long a changed VM may take to answer /healthz before the change fails, naming the VM."""
-    root: str = ""
-    """Where the VM's file system is: '' on Azure; a test's directory offline (every path is under it)."""
-    commands: VmCommands = VmCommands()
-
-    def vm(self, path: str) -> str:
-        """A path on the VM, as the software sees it."""
-        return self.root + path
-
 
 @dataclass(frozen=True)
 class RenderedWebServer:
     site_config: str
     software: dict[str, Any]
-    """What the VM's Run Command applies in place (pls/vm_software.py)."""
+    """What the VM's Run Command applies in place (vm/software.py)."""
     software_script: str
-    """The Run Command's script: pls/vm_software.py and the software it applies."""
+    """The Run Command's script: vm/software.py and the software it applies."""
 
 
 BOOTSTRAP = (
@@ -296,7 +226,7 @@ def _revision(value: object) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:12]
 
 
-VM_SOFTWARE = Path(__file__).with_name("vm_software.py").read_text()
+VM_SOFTWARE = (Path(__file__).resolve().parents[1] / "vm" / "software.py").read_text()
 """The program each VM runs (read once: every VM of every zone gets it)."""
 APPLY = "raise SystemExit(main(json.loads({})))"
 """The script's last line of Python: apply the software (a JSON document in a string literal)."""

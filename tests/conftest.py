@@ -1,4 +1,4 @@
-"""Fixtures shared by the test files. Helpers live in tests/stacks.py: the xdist controller, which runs no test,
+"""Fixtures shared by the test files. Helpers live in tests/helpers/stacks.py: the xdist controller, which runs no test,
 loads this file too, and should not import the program to do so."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from tooling.engine import Simulation
-    from tooling.repository import RepositoryWorld
+    from offline.records import Simulation
+    from offline.repository import RepositoryWorld
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -23,8 +23,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 @pytest.fixture(scope="session", autouse=True)
 def _lab_registry() -> None:
-    """Every test sees the lab's registry where a configuration names one relatively (tests/stacks.py)."""
-    import tests.stacks  # noqa: F401 (sets pls.config.REGISTRY_BASE)
+    """Every test sees the lab's registry where a configuration names one relatively (tests/helpers/stacks.py)."""
+    import tests.helpers.stacks  # noqa: F401 (sets pls.config.REGISTRY_BASE)
 
 
 @pytest.fixture(scope="session")
@@ -33,8 +33,8 @@ def repository() -> RepositoryWorld:
 
     The one the README's diagram uses too: computed once per test process.
     """
-    from tooling import plan
-    from tooling.repository import LAB
+    from offline.repository import LAB
+    from operations import plan
 
     return plan.repository(LAB)
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from offline.azure import Service
+from offline.engine import SimulationError, World, deploy
 from pls.config import SettingsError
-from tests.stacks import config_for, world_with_provider
-from tooling.engine import SimulationError, World, deploy
-from tooling.offline_azure import Service
+from tests.helpers.stacks import config_for, world_with_provider
 
 TRADEWINDS_PE = (
     "/subscriptions/11111111-1111-4111-8111-111111111111/resourceGroups/tradewinds-rg/providers/"

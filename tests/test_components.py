@@ -19,8 +19,9 @@ from components.private_service_access import PrivateServiceAccess, PrivateServi
 from components.provider_network import ProviderNetwork, ProviderNetworkArgs
 from components.virtual_network import SubnetSpec, VirtualNetwork, VirtualNetworkArgs
 from components.web_tier import WebTier, WebTierArgs, batches
-from tooling.engine import Simulation, World, simulate
-from tooling.repository import offline_ssh_public_key
+from offline.engine import World, simulate
+from offline.records import Simulation
+from offline.repository import offline_ssh_public_key
 
 VM = VmProfile(
     size="Standard_D2as_v5",

@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 
+from offline.engine import SimulationError, World, simulate
+from offline.records import Registration, Simulation
+from offline.repository import RepositoryWorld
 from pls.config import SettingsError
-from tests.stacks import PROVIDER_STACK, config_for, run_stack, world_with_provider
-from tooling.engine import Registration, Simulation, SimulationError, World, simulate
-from tooling.repository import RepositoryWorld
+from tests.helpers.stacks import PROVIDER_STACK, config_for, run_stack, world_with_provider
 
 
 @pytest.fixture(scope="module")

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 import yaml
 
-from tooling import changed_stacks, onboarding
-from tooling.engine import ROOT
-from tooling.repository import LAB
+from offline.engine import ROOT
+from offline.repository import LAB
+from operations import changed_stacks, onboarding
 
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 BIN = Path(sys.executable).parent

@@ -15,26 +15,11 @@ from typing import Any
 import pytest
 import yaml
 
-from pls.azure_rules import MAX_SUBSCRIPTIONS
-from pls.config import ConsumerSettings, ProviderSettings, SettingsError, parse
-from pls.config.registry import read_registry
-from pls.deployed import ALIAS_CHANGES, DeployedService, check_deployed
-from tests.stacks import committed, config_for, copy_stack_files, edit, repo_with, world_with_provider
-from tests.test_stack_files import check_stack_file
-from tooling import onboarding, scale
-from tooling.engine import (
-    ROOT,
-    EngineError,
-    Simulation,
-    SimulationError,
-    World,
-    deploy,
-    destroy,
-    refresh,
-)
-from tooling.offline_azure import AzureError
-from tooling.plan import Preview, connection_forecast, decision_notes, placeholder_note, plan_all, preview_against
-from tooling.repository import (
+from maintenance import scale
+from offline.azure import AzureError
+from offline.engine import ROOT, EngineError, SimulationError, World, deploy, destroy, refresh
+from offline.records import Simulation
+from offline.repository import (
     LAB,
     deploy_for,
     deploy_repository,
@@ -43,7 +28,15 @@ from tooling.repository import (
     stack_files,
     stack_settings,
 )
-from tooling.steps import replacements, steps
+from offline.steps import replacements, steps
+from operations import onboarding
+from operations.plan import Preview, connection_forecast, decision_notes, placeholder_note, plan_all, preview_against
+from pls.azure_rules import MAX_SUBSCRIPTIONS
+from pls.config import ConsumerSettings, ProviderSettings, SettingsError, parse
+from pls.config.registry import read_registry
+from pls.deployed import ALIAS_CHANGES, DeployedService, check_deployed
+from tests.helpers.stacks import committed, config_for, copy_stack_files, edit, repo_with, world_with_provider
+from tests.test_stack_files import check_stack_file
 
 TRADEWINDS = "11111111-1111-4111-8111-111111111111"
 CONTOSO = "22222222-2222-4222-8222-222222222222"
@@ -598,16 +591,18 @@ def test_the_preview_lists_what_removing_the_test_vm_deletes_and_updates() -> No
 
 def test_the_plan_exits_non_zero_when_the_change_would_be_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     """A CI gates on the exit status: 1 when Azure, the engine or the program would refuse the change."""
-    import tooling.plan
+    import operations.plan
 
     # The lab's provider, whatever the user's stack file holds; the preview decides the exit status.
-    monkeypatch.setattr(tooling.plan, "stack_settings", lambda stack: stack_settings(stack, LAB))
-    monkeypatch.setattr(tooling.plan, "run", lambda stack: tooling.plan.repository(LAB))
-    monkeypatch.setattr(tooling.plan, "decision_notes", lambda provider: [])
+    monkeypatch.setattr(operations.plan, "stack_settings", lambda stack: stack_settings(stack, LAB))
+    monkeypatch.setattr(operations.plan, "run", lambda stack: operations.plan.repository(LAB))
+    monkeypatch.setattr(operations.plan, "decision_notes", lambda provider: [])
     for refused, status in ((True, 1), (False, 0)):
         preview = Preview(["refused before any change: …" if refused else "0 to create"], refused)
-        monkeypatch.setattr(tooling.plan, "preview_against", lambda stack, revision, planned, preview=preview: preview)
-        assert tooling.plan.main(["provider"]) == status
+        monkeypatch.setattr(
+            operations.plan, "preview_against", lambda stack, revision, planned, preview=preview: preview
+        )
+        assert operations.plan.main(["provider"]) == status
 
 
 def test_a_decision_about_an_endpoint_no_stack_file_creates_is_shown_as_assumed_and_a_look_alike_warned() -> None:
@@ -638,7 +633,7 @@ def test_an_address_from_the_offline_placeholder_ranges_is_marked_as_not_real() 
 @pytest.fixture(scope="module")
 def crowded(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A repository of 250 customers over the provider's three services, onboarded with scripts/onboard's code
-    and approved with scripts/approve's (tooling.scale)."""
+    and approved with scripts/approve's (maintenance.scale)."""
     root = tmp_path_factory.mktemp("crowded")
     scale.generate(root, 250)
     return root

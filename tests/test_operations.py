@@ -9,9 +9,9 @@ import pytest
 from pulumi.runtime import rpc
 
 from components import _azure_metrics as azure_metrics
+from offline.records import Registration, Simulation
 from pls.nginx_site import ACCESS_LOG, ACCESS_LOG_COLUMNS, ACCESS_LOG_TABLE
-from tests.stacks import run_stack
-from tooling.engine import Registration, Simulation
+from tests.helpers.stacks import run_stack
 
 OPS: dict[str, Any] = {
     "alertEmails": ["oncall@saas.example.com", "platform@saas.example.com"],

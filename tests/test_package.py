@@ -17,10 +17,11 @@ from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
 from components import _package
 from components.__main__ import SERVED
-from tests.plugin_process import serving
-from tooling import package
-from tooling.engine import ROOT, Registration, World, deploy
-from tooling.steps import aliases, engine_urn
+from maintenance import package
+from offline.engine import ROOT, World, deploy
+from offline.records import Registration
+from offline.steps import aliases, engine_urn
+from tests.helpers.plugin_process import serving
 
 PLUGIN = ROOT / "components"
 RECORDED = json.loads(package.SCHEMA_FILE.read_text())
@@ -38,7 +39,7 @@ def served_schema(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 def test_the_plugin_serves_exactly_the_recorded_schema(served_schema: dict[str, Any]) -> None:
-    assert served_schema == RECORDED, "the package schema changed: run python -m tooling.package --write"
+    assert served_schema == RECORDED, "the package schema changed: run python -m maintenance.package --write"
 
 
 def test_the_schema_names_every_served_component_with_typed_documented_inputs_and_outputs() -> None:
@@ -177,7 +178,7 @@ def _kind(resource: Registration) -> str:
 @pytest.mark.parametrize("fixture", REPLAYS.values(), ids=REPLAYS.keys())
 def test_every_resource_of_a_stack_deployed_before_keeps_its_urn_through_aliases(fixture: str) -> None:
     """Redeploying what live stacks were deployed with, every URN they hold is claimed by exactly one resource of
-    today's program, through the aliases the engine resolves (tooling.steps.aliases), and no other resource is
+    today's program, through the aliases the engine resolves (offline.steps.aliases), and no other resource is
     new but the new component types: the engine updates everything in place and replaces nothing."""
     before = json.loads((ROOT / fixture).read_text())["stacks"]
     world = World()

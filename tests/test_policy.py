@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
+from offline.records import Simulation
+from offline.repository import LAB, RepositoryWorld, stack_files
 from policy import rules
-from tests.stacks import run_stack
-from tooling.engine import Simulation
-from tooling.repository import LAB, RepositoryWorld, stack_files
+from tests.helpers.stacks import run_stack
 
 
 @dataclass

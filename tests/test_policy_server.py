@@ -12,11 +12,12 @@ import pytest
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
+from offline.engine import ROOT
+from offline.records import Registration, Simulation
+from offline.repository import LAB, RepositoryWorld, stack_files
 from policy import rules
-from tests.plugin_process import serving
-from tests.stacks import run_stack
-from tooling.engine import ROOT, Registration, Simulation
-from tooling.repository import LAB, RepositoryWorld, stack_files
+from tests.helpers.plugin_process import serving
+from tests.helpers.stacks import run_stack
 
 MANDATORY = analyzer_pb2.EnforcementLevel.Value("MANDATORY")
 

@@ -10,12 +10,13 @@ import re
 import subprocess
 from typing import Any
 
+from offline.engine import ROOT
+from offline.records import Registration, Simulation
+from offline.repository import RepositoryWorld
 from pls.config import ProviderSettings, parse
 from pls.webserver import BOOTSTRAP, software_in
-from tests.real_nginx import need
-from tests.stacks import config_for, run_stack
-from tooling.engine import ROOT, Registration, Simulation
-from tooling.repository import RepositoryWorld
+from tests.helpers.real_nginx import need
+from tests.helpers.stacks import config_for, run_stack
 
 
 def _settings() -> ProviderSettings:

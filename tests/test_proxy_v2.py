@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests import proxy_v2
+from tests.helpers import proxy_v2
 
 
 def test_azure_tlv_is_type_0xee_subtype_1_little_endian_link_id() -> None:

@@ -1,5 +1,5 @@
 """Changing the web tier without an outage: each kind of change deployed over the offline Azure, then played wave by
-wave (tooling/rollout.py) to see which web VMs serve while the engine carries it out; and a provider deployed before
+wave (offline/rollout.py) to see which web VMs serve while the engine carries it out; and a provider deployed before
 the web tier's software moved to Run Command, moving to it with its Private Link Service and alias untouched.
 """
 
@@ -13,12 +13,13 @@ from typing import Any
 
 import pytest
 
-from tests.stacks import FIRST_DEPLOYMENT, committed, config_for, edit, repo_with
-from tooling.engine import ROOT, Registration, Simulation, World, deploy
-from tooling.plan import preview_against
-from tooling.repository import deploy_for
-from tooling.rollout import rollout
-from tooling.steps import steps
+from offline.engine import ROOT, World, deploy
+from offline.records import Registration, Simulation
+from offline.repository import deploy_for
+from offline.rollout import rollout
+from offline.steps import steps
+from operations.plan import preview_against
+from tests.helpers.stacks import FIRST_DEPLOYMENT, committed, config_for, edit, repo_with
 
 CHANGES: dict[str, dict[str, Any]] = {
     "rate limit": {"tenantRateLimit": 80, "tenantRateBurst": 160},

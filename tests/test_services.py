@@ -14,15 +14,15 @@ from typing import Any
 import pytest
 import yaml
 
+from offline.engine import SimulationError, World, deploy, simulate
+from offline.steps import aliases, engine_urn
+from operations.capacity import capacity_notes
 from pls import contract
 from pls.azure_rules import MAX_SUBSCRIPTIONS
 from pls.config import ConsumerSettings, ProviderSettings, SettingsError, parse
 from pls.webserver import render_web_server
-from tests.real_nginx import LINK_ID, free_port, parse_response, proxied, request, running
-from tests.stacks import FIRST_DEPLOYMENT, config_for
-from tooling.capacity import capacity_notes
-from tooling.engine import SimulationError, World, deploy, simulate
-from tooling.steps import aliases, engine_urn
+from tests.helpers.real_nginx import LINK_ID, free_port, parse_response, proxied, request, running
+from tests.helpers.stacks import FIRST_DEPLOYMENT, config_for
 
 ACME = "a0000000-0000-4000-8000-000000000001"
 GLOBEX = "a0000000-0000-4000-8000-000000000002"

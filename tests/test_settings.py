@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
+from offline.engine import ROOT, SimulationError, simulate
+from offline.repository import SECRET_PLACEHOLDER, offline_ssh_public_key, stack_config
 from pls.config import ConsumerSettings, ProviderSettings, SettingsError, load_schema, parse
 from pls.config.ssh_keys import main as ssh_key_cli
-from tests.stacks import config_for
-from tooling.engine import ROOT, SimulationError, simulate
-from tooling.repository import SECRET_PLACEHOLDER, offline_ssh_public_key, stack_config
+from tests.helpers.stacks import config_for
 
 REMOVE = object()
 SUB_A = "11111111-1111-4111-8111-111111111111"

@@ -12,12 +12,12 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from offline.arm_mocks import ARM
+from offline.records import Simulation
+from offline.repository import LAB, RepositoryWorld, deployed_config, stack_files
 from pls.azure_rules import AUTONAME_SUFFIX, NAME_RULES
 from pls.config import SettingsError, load_schema, parse
-from tests.stacks import run_stack, world_with_provider
-from tooling.arm_mocks import ARM
-from tooling.engine import Simulation
-from tooling.repository import LAB, RepositoryWorld, deployed_config, stack_files
+from tests.helpers.stacks import run_stack, world_with_provider
 
 STACKS = stack_files(LAB)
 KEYS = [k for k in load_schema().keys if k != "role"] + [

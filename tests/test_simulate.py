@@ -6,8 +6,9 @@ import dataclasses
 
 import pytest
 
-from tests.stacks import config_for, world_with_provider
-from tooling.engine import Registration, Simulation, simulate
+from offline.engine import simulate
+from offline.records import Registration, Simulation
+from tests.helpers.stacks import config_for, world_with_provider
 
 
 def _requests(simulation: Simulation) -> dict[str, Registration]:

@@ -15,9 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from pls.config import ConsumerSettings, ProviderSettings, Settings, SettingsError
-from tooling.engine import ROOT
-from tooling.repository import (
+from offline.engine import ROOT
+from offline.repository import (
     LAB,
     RepositoryWorld,
     every_stack_settings,
@@ -28,6 +27,7 @@ from tooling.repository import (
     stack_files,
     stack_settings,
 )
+from pls.config import ConsumerSettings, ProviderSettings, Settings, SettingsError
 
 STACKS = stack_files()
 

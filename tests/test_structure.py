@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from maintenance import benchmark, docs
+from offline.engine import ROOT
+from offline.records import Simulation
+from offline.repository import RepositoryWorld
 from pls.config import load_schema
-from tooling import benchmark, docs
-from tooling.engine import ROOT, Simulation
-from tooling.repository import RepositoryWorld
 
 COMPONENT_FILES = sorted((ROOT / "components").glob("[!_]*.py"))
 
@@ -61,7 +62,7 @@ def consumer_sim(repository: RepositoryWorld) -> Simulation:
 
 def test_readme_and_the_project_files_config_are_generated_from_the_code() -> None:
     for path, (current, fresh) in docs.generated().items():
-        assert fresh == current, f"{path.name} is stale: run python -m tooling.docs"
+        assert fresh == current, f"{path.name} is stale: run python -m maintenance.docs"
 
 
 def test_pulumi_yaml_declares_exactly_the_settings_models_keys() -> None:
@@ -107,7 +108,10 @@ def test_every_argument_of_every_component_is_documented() -> None:
 
 
 ENTRY_POINTS = {"main", "run"}
-PROGRAM_AND_TOOLING = [*(ROOT / "pls").rglob("*.py"), *(ROOT / "tooling").glob("*.py")]
+PROGRAM_AND_TOOLING = [
+    *(ROOT / "pls").rglob("*.py"),
+    *(path for folder in ("vm", "offline", "operations", "maintenance") for path in (ROOT / folder).glob("*.py")),
+]
 
 
 def test_no_module_of_the_program_or_the_tooling_is_over_500_lines() -> None:
@@ -129,7 +133,12 @@ def test_each_concept_is_defined_once() -> None:
 def test_output_names_the_tooling_reads_are_the_contracts_constants() -> None:
     contract_names = {"alias", "privateLinkServiceId", "connections", "verify"}
     for path in [ROOT / "__main__.py", *PROGRAM_AND_TOOLING]:
-        if path.name in ("contract.py", "offline_azure.py", "arm_mocks.py", "verify_probe.py"):
+        if path.relative_to(ROOT).as_posix() in (
+            "pls/contract.py",
+            "offline/azure.py",
+            "offline/arm_mocks.py",
+            "vm/verify_probe.py",
+        ):
             continue  # Azure's own property names (an alias, a service's connections), not stack outputs
         literals = {n.value for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Constant)}
         assert not literals & contract_names, f"{path.name} spells an output name: use pls.contract"
@@ -141,3 +150,77 @@ def test_the_benchmark_refuses_a_count_below_one_by_name(argv: list[str], capsys
         benchmark.main(argv)
     assert exited.value.code == 2
     assert "--customers and --rounds take a whole number of at least 1" in capsys.readouterr().err
+
+
+PACKAGES = ("components", "pls", "vm", "offline", "operations", "maintenance", "tests")
+MAY_IMPORT = {
+    "components": {"components"},
+    "vm": {"vm"},
+    "pls": {"pls", "components", "vm"},
+    "offline": {"offline", "pls", "components", "vm"},
+    "operations": {"operations", "offline", "pls", "components", "vm"},
+    "maintenance": {"maintenance", "operations", "offline", "pls", "components", "vm"},
+    "tests": set(PACKAGES),
+}
+"""Who may import whom: the program's library never imports the tooling, the offline engine never the operator's
+commands, nothing the tests."""
+
+
+def _project_imports() -> dict[str, set[str]]:
+    """Every module of the project and the project modules it imports, anywhere in it (TYPE_CHECKING included)."""
+    modules = {}
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    imports: dict[str, set[str]] = {name: set() for name in modules}
+    for name, path in modules.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imports[name] |= {alias.name for alias in node.names if alias.name in modules}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                for alias in node.names:
+                    submodule = f"{node.module}.{alias.name}"
+                    if submodule in modules:
+                        imports[name].add(submodule)
+                    elif node.module in modules:
+                        imports[name].add(node.module)
+    return imports
+
+
+def test_no_module_imports_one_that_imports_it_back() -> None:
+    imports = _project_imports()
+
+    def reaches(start: str) -> set[str]:
+        seen: set[str] = set()
+        todo = list(imports[start])
+        while todo:
+            module = todo.pop()
+            if module not in seen:
+                seen.add(module)
+                todo.extend(imports[module])
+        return seen
+
+    assert sorted(m for m in imports if m in reaches(m)) == []
+
+
+def test_each_folder_imports_only_the_layers_below_it() -> None:
+    wrong = {
+        f"{module} imports {imported}"
+        for module, imported_modules in _project_imports().items()
+        for imported in imported_modules
+        if imported.split(".")[0] not in MAY_IMPORT[module.split(".")[0]]
+    }
+    assert sorted(wrong) == []
+
+
+def test_each_top_level_folder_says_what_it_is() -> None:
+    import subprocess
+
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    folders = sorted({ROOT / path.split("/")[0] for path in tracked if "/" in path and not path.startswith(".")})
+    for folder in folders:
+        readme = folder / "README.md"
+        assert readme.is_file(), f"{folder.name}/ has no README.md"
+        first_paragraph = readme.read_text().split("\n\n")[1]
+        assert len(first_paragraph) > 100, f"{folder.name}/README.md: say in a paragraph what the folder holds"

@@ -1,8 +1,8 @@
-"""The verify step: tooling/verify_probe.py, exactly as scripts/verify sends it to the test VM, run here against the
-provider's real nginx on loopback, behind a loopback Private Link (tests/private_link.py), with a stub resolver.
+"""The verify step: vm/verify_probe.py, exactly as scripts/verify sends it to the test VM, run here against the
+provider's real nginx on loopback, behind a loopback Private Link (tests/helpers/private_link.py), with a stub resolver.
 
 Each wrong answer fails with its own message: the DNS answer, the NAT address instead of the client's, a
-missing or foreign LinkID, an untrusted certificate. scripts/verify's wrapper (tooling/verify.py) runs end to end
+missing or foreign LinkID, an untrusted certificate. scripts/verify's wrapper (operations/verify.py) runs end to end
 with `pulumi` and `az` stand-ins that answer as the real CLIs do.
 """
 
@@ -19,12 +19,13 @@ from typing import Any
 
 import pytest
 
-from tests.certificates import install_like_key_vault_extension, make_ca
-from tests.private_link import ENDPOINT_IP, NAT_IP, private_endpoint
-from tests.real_nginx import LINK_ID, RunningNginx, running, with_vm_python
-from tests.stacks import PROVIDER_STACK, run_stack, world_with_provider
-from tooling import verify, verify_probe
-from tooling.engine import Simulation
+from offline.records import Simulation
+from operations import verify
+from tests.helpers.certificates import install_like_key_vault_extension, make_ca
+from tests.helpers.private_link import ENDPOINT_IP, NAT_IP, private_endpoint
+from tests.helpers.real_nginx import LINK_ID, RunningNginx, running, with_vm_python
+from tests.helpers.stacks import PROVIDER_STACK, run_stack, world_with_provider
+from vm import verify_probe
 
 RECORD, ZONE = "api", "saas.example.com"
 FQDN = f"{RECORD}.{ZONE}"

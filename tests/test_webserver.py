@@ -25,18 +25,11 @@ import pytest
 import yaml
 
 from pls.nginx_site import ACCESS_LOG_COLUMNS, DRAIN_FLAG, NJS_MODULE, SITE_PATH
-from pls.vm_software import PROXY_V2_LOCAL
-from pls.webserver import (
-    BOOTSTRAP,
-    CERT_STORE,
-    RateLimit,
-    WebServerConfig,
-    render_web_server,
-    software_in,
-)
-from tests import proxy_v2
-from tests.certificates import install_like_key_vault_extension, make_ca
-from tests.real_nginx import (
+from pls.web_server_config import RateLimit, WebServerConfig
+from pls.webserver import BOOTSTRAP, CERT_STORE, render_web_server, software_in
+from tests.helpers import proxy_v2
+from tests.helpers.certificates import install_like_key_vault_extension, make_ca
+from tests.helpers.real_nginx import (
     CONSUMER_CLIENT,
     IO_TIMEOUT,
     LINK_ID,
@@ -50,6 +43,7 @@ from tests.real_nginx import (
     request,
     running,
 )
+from vm.software import PROXY_V2_LOCAL
 
 FQDNS = ("api.saas.example.com", "api.contoso.example")
 APP_CLOUD_CONFIG = {

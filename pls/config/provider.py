@@ -25,8 +25,8 @@ from pls.config.services import (
     checked_additional_service,
 )
 from pls.config.web import WebTierKeys, app_cloud_config, check_web_tier
-from pls.nginx_site import HEALTH_PORT, HTTPS_PORT
-from pls.webserver import RateLimit, WebServerConfig, render_web_server
+from pls.web_server_config import HEALTH_PORT, HTTPS_PORT, RateLimit, WebServerConfig
+from pls.webserver import render_web_server
 
 DECISION_KEYS = {"approvedConnections": "Approved", "rejectedConnections": "Rejected"}
 

@@ -1,5 +1,5 @@
 """The configuration schema, read off the settings models: what Pulumi.yaml's `config:` declares to the CLI and
-the README's reference shows. `python -m tooling.docs` writes both; a test fails if either drifts."""
+the README's reference shows. `python -m maintenance.docs` writes both; a test fails if either drifts."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ SECTIONS: tuple[type[Model], ...] = (CommonSettings, ProviderSettings, WebTierKe
 """Where keys are declared, in the order Pulumi.yaml and the README list them."""
 CONFIG_HEADER = (
     "config:\n"
-    "  # Generated from the settings model (pls/config/) by python -m tooling.docs: edit the model, not this block.\n"
+    "  # Generated from the settings model (pls/config/) by python -m maintenance.docs: edit the model instead.\n"
     "  # Every description starts with the role that reads the key: [both], [provider] or [consumer].\n"
 )
 

@@ -14,7 +14,8 @@ from pydantic import AfterValidator, Field
 from pls import azure_rules
 from pls.config.errors import refuse, shown
 from pls.config.keys import Checks, Key, Model, matching, optional
-from pls.webserver import HttpOnTls, upstream_is_loopback
+from pls.web_server_config import HttpOnTls
+from pls.webserver import upstream_is_loopback
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 APP_DEMO, APP_NONE = "demo", "none"

@@ -1,7 +1,7 @@
 """scripts/verify <stack>: prove a customer's private path on Azure, from its test VM, through Run Command.
 
 Reads the consumer stack's `verify` output (and the provider stack's `connections`, when this backend can read
-it, for the LinkID), runs tooling/verify_probe.py on the test VM with `az vm run-command invoke`, prints what the VM
+it, for the LinkID), runs vm/verify_probe.py on the test VM with `az vm run-command invoke`, prints what the VM
 found and exits 0 when every check passed, 1 when one failed, 2 when no verdict came back.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pls import contract
-from tooling import verify_probe
+from vm import verify_probe
 
 VERIFY_SECONDS = 60.0
 """scripts/verify answers within this, verdict or not. Run Command answers in 20-40 s when the VM reaches Azure;

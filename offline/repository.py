@@ -20,10 +20,11 @@ from typing import Any
 
 import yaml
 
+from offline.engine import ROOT, SimulationError, World, deploy
+from offline.records import Simulation
 from pls import contract
 from pls.config import ConsumerSettings, ProviderSettings, Settings, SettingsError, load_schema, parse
 from pls.config.registry import REGISTRY_SUFFIX, SAFE_LOADER
-from tooling.engine import ROOT, Simulation, SimulationError, World, deploy
 
 SAFE_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 SECRET_PLACEHOLDER = "offline-placeholder-for-a-secret"

@@ -1,8 +1,8 @@
 """How long the program takes to evaluate under mocks, and what the checks cost with 3 and with 1,000 customers:
-.venv/bin/python -m tooling.benchmark [--customers N] [--rounds R]
+.venv/bin/python -m maintenance.benchmark [--customers N] [--rounds R]
 
 Targets: provider evaluation <= 3 s, a scaled provider (100 visibility subscriptions, 8 NAT IPs, 9 VMs) < 2x the
-default; with 1,000 customers (tooling.scale: 8 services of one provider, then a second provider), each as a
+default; with 1,000 customers (maintenance.scale: 8 services of one provider, then a second provider), each as a
 ratio to the same command with the three shipped customers, measured in the same run: one customer's plan <= 1.5x,
 the provider's plan <= 3x, `scripts/plan --all` <= 120 s, the test phase <= 1.3x (and <= 30 s with the shipped
 ones). Each command's time is the median of R rounds (3) that alternate the two copies. Not a test: timings vary
@@ -23,9 +23,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tooling import scale
-from tooling.engine import ROOT, deploy, simulate
-from tooling.repository import LAB, deploy_repository, deployed_config, stack_files
+from maintenance import scale
+from offline.engine import ROOT, deploy, simulate
+from offline.repository import LAB, deploy_repository, deployed_config, stack_files
 
 SCALED_PROVIDER = {
     "webVmCount": 9,
@@ -83,9 +83,9 @@ def scale_rows(customers: int, rounds: int) -> list[tuple[str, list[float], list
     the heat of the command before) does not land on one side of a ratio."""
     python = ".venv/bin/python"
     commands = {
-        "one customer's plan": [python, "-m", "tooling.plan", "{customer}"],
-        "the provider's plan": [python, "-m", "tooling.plan", "provider"],
-        "scripts/plan --all": [python, "-m", "tooling.plan", "--all"],
+        "one customer's plan": [python, "-m", "operations.plan", "{customer}"],
+        "the provider's plan": [python, "-m", "operations.plan", "provider"],
+        "scripts/plan --all": [python, "-m", "operations.plan", "--all"],
         "test phase (pytest, every core)": [python, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
     }
     with tempfile.TemporaryDirectory() as few, tempfile.TemporaryDirectory() as many:
@@ -111,7 +111,9 @@ def spread(seconds: list[float]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tooling.benchmark", description=(__doc__ or "").splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m maintenance.benchmark", description=(__doc__ or "").splitlines()[0]
+    )
     parser.add_argument("--customers", type=int, default=1000, help="customers of the large repository (1000)")
     parser.add_argument("--rounds", type=int, default=3, help="times each command runs in each copy (3)")
     args = parser.parse_args(argv)

@@ -28,10 +28,10 @@ from pathlib import Path
 
 import yaml
 
+from offline.engine import ROOT
+from offline.repository import stack_config, stack_files, stack_settings
 from pls.config import ConsumerSettings, ProviderSettings, SettingsError, load_schema
 from pls.config.registry import Customer
-from tooling.engine import ROOT
-from tooling.repository import stack_config, stack_files, stack_settings
 
 EVERY_STACK = ("Pulumi.yaml", "__main__.py", "components/", "pls/", "policy/", "pyproject.toml", "uv.lock")
 REGISTRY = "customers/"

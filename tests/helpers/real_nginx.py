@@ -27,10 +27,11 @@ from pathlib import Path
 import pytest
 
 from pls.nginx_site import ACCESS_LOG, TLS_ACTIVATE_PATH
-from pls.webserver import CERT_STORE, DEMO_APP, VmCommands, WebServerConfig, render_web_server
-from tests import proxy_v2
+from pls.web_server_config import VmCommands, WebServerConfig
+from pls.webserver import CERT_STORE, DEMO_APP, render_web_server
+from tests.helpers import proxy_v2
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NGINX_MIN = (1, 23, 2)
 """The first nginx with $proxy_protocol_tlv_* variables: the LinkID needs it."""
 IO_TIMEOUT = 3.0

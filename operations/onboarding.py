@@ -23,12 +23,12 @@ from pathlib import Path
 import yaml
 from ruamel.yaml import YAML
 
+from offline.engine import ROOT
+from offline.repository import stack_config, stack_files, stack_settings
 from pls import azure_rules
 from pls.config import ConsumerSettings, ProviderSettings, SettingsError, load_schema
 from pls.config.registry import REGISTRY_SUFFIX, Customer, customer_name_problem, read_entry, read_registry
 from pls.config.services import PublishedService
-from tooling.engine import ROOT
-from tooling.repository import stack_config, stack_files, stack_settings
 
 REGISTRY = "customers"
 ANYONE = "*"

@@ -1,6 +1,6 @@
 """The component package's schema: what every customer's generated SDK is made from, and what would break it.
 
-`python -m tooling.package --write` records the schema the SDK's analyzer derives from the served components in
+`python -m maintenance.package --write` records the schema the SDK's analyzer derives from the served components in
 components/schema.json, the package's contract. It refuses a change that breaks customers' programs (a component,
 input or output removed or retyped, an input newly required) unless the major version went up first
 (components/_package.py VERSION and PulumiPlugin.yaml). tests/test_package.py holds the recorded schema to the
@@ -96,7 +96,7 @@ def record(schema: dict[str, Any], recorded: dict[str, Any] | None) -> list[str]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tooling.package", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m maintenance.package", description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true", help="record the current schema in components/schema.json")
     args = parser.parse_args(argv)
     schema = current_schema()
@@ -110,7 +110,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.write:
         SCHEMA_FILE.write_text(schema_text(schema))
     elif schema_text(schema) != recorded_text:
-        print("the schema differs from components/schema.json: run python -m tooling.package --write", file=sys.stderr)
+        print(
+            "the schema differs from components/schema.json: run python -m maintenance.package --write", file=sys.stderr
+        )
         return 1
     return 0
 

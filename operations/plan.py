@@ -1,6 +1,6 @@
 """Offline plan of a stack: what `pulumi up` would register, in which order, as text and as a mermaid diagram.
 
-    scripts/plan provider                 (or: .venv/bin/python -m tooling.plan provider)
+    scripts/plan provider                 (or: .venv/bin/python -m operations.plan provider)
     scripts/plan consumer-contoso --mermaid contoso.mmd
 
 Runs the real program under Pulumi mocks over an offline Azure in which every stack file of the
@@ -26,18 +26,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pls import contract
-from pls.config import ConsumerSettings, ProviderSettings, SettingsError
-from tooling.capacity import capacity_notes
-from tooling.engine import (
-    PLACEHOLDER_NETWORK,
-    ROOT,
-    Registration,
-    Simulation,
-    SimulationError,
-    deploy,
-)
-from tooling.repository import (
+from offline.engine import PLACEHOLDER_NETWORK, ROOT, SimulationError, deploy
+from offline.records import Registration, Simulation
+from offline.repository import (
     LAB,
     RepositoryWorld,
     deploy_for,
@@ -52,8 +43,11 @@ from tooling.repository import (
     stack_settings,
     verdicts,
 )
-from tooling.rollout import rollout
-from tooling.steps import custom_dependencies, describe_replacement, input_at, steps
+from offline.rollout import rollout
+from offline.steps import custom_dependencies, describe_replacement, input_at, steps
+from operations.capacity import capacity_notes
+from pls import contract
+from pls.config import ConsumerSettings, ProviderSettings, SettingsError
 
 PROVIDER_STACK_FILE = "provider"
 FATES = {
@@ -88,7 +82,7 @@ def repository(root: Path = ROOT) -> RepositoryWorld:
 
 
 def run(stack: str) -> RepositoryWorld:
-    """The stack's offline deployment, with what it depends on deployed (tooling.repository.deploy_for)."""
+    """The stack's offline deployment, with what it depends on deployed (offline.repository.deploy_for)."""
     return deploy_for(stack)
 
 

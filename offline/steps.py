@@ -1,6 +1,6 @@
 """What `pulumi preview` shows, offline: each resource of a deployment matched to its previous state by URN or
 alias as the engine matches it, and its step (create, update with the inputs that change, replace and why,
-delete, or nothing). Used by tooling.engine's deploy and by the plan.
+delete, or nothing). Used by offline.engine's deploy and by the plan.
 """
 
 from __future__ import annotations
@@ -8,13 +8,11 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from offline.arm_mocks import ARM
+from offline.records import Registration, Simulation
 from pls.deployed import ALIAS_CHANGES
-from tooling.arm_mocks import ARM
-
-if TYPE_CHECKING:
-    from tooling.engine import Registration, Simulation
 
 
 def input_at(inputs: Mapping[str, Any], path: str) -> Any:

@@ -1,12 +1,12 @@
 """A change of the web tier played offline, wave by wave: which web VMs serve (are in the load balancer's pool and
 answer its probe) while the engine carries the change out.
 
-The engine: a resource's step starts once every resource it waits for has finished (tooling.steps'
+The engine: a resource's step starts once every resource it waits for has finished (offline.steps'
 custom_dependencies: the web tier's batches wait for the previous zone's VMs), steps with nothing between them run
 at once, deletions come last. Azure, for each web VM: a replaced VM leaves the pool and comes back only when its
 software (its managed Run Command) has applied and checked its health; a resized one too (it restarts); a new one
 joins when its software has run; a deleted one leaves. The software's own run drains the VM (it leaves the pool
-while it runs) exactly when pls/vm_software.py would, judged by the same function from the software before and
+while it runs) exactly when vm/software.py would, judged by the same function from the software before and
 after; otherwise nginx reloads in place and the VM never leaves.
 """
 
@@ -18,10 +18,10 @@ from dataclasses import dataclass
 
 import yaml
 
-from pls.vm_software import Files, applied_state, changes, wanted
+from offline.records import Registration, Simulation
+from offline.steps import Step, custom_dependencies, steps
 from pls.webserver import software_in
-from tooling.engine import Registration, Simulation
-from tooling.steps import Step, custom_dependencies, steps
+from vm.software import Files, applied_state, changes, wanted
 
 VM = "azure-native:compute:VirtualMachine"
 SOFTWARE = "azure-native:compute:VirtualMachineRunCommandByVirtualMachine"
@@ -101,7 +101,7 @@ def _first_boot_files(vm: Registration) -> Files:
 
 
 def _drains(vm: Registration, software_before: Registration | None, software: Registration) -> bool:
-    """Whether the software's run takes its (serving) VM out of the pool: what pls/vm_software.py decides there,
+    """Whether the software's run takes its (serving) VM out of the pool: what vm/software.py decides there,
     from what the VM has, by the same function."""
     new = software_in(software.inputs["source"]["script"])
     if software_before is None:  # the software's first run on a VM that served without it

@@ -1,6 +1,6 @@
 """A stateful offline Azure (a test double, a model of Azure and nothing else): what persists between
-deployments of different stacks. The mocks of tooling/arm_mocks.py ask it what Azure would answer; the Pulumi
-engine's part (state, previous deployments, replacements) is tooling/engine.py's.
+deployments of different stacks. The mocks of offline/arm_mocks.py ask it what Azure would answer; the Pulumi
+engine's part (state, previous deployments, replacements) is offline/engine.py's.
 
 - a Private Link Service keeps its alias, NAT IP count and frontend across deployments; it gains or loses NAT
   IPs in place (never its last), and it cannot be deleted while it has connections;

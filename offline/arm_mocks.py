@@ -15,7 +15,7 @@ from typing import Any
 import pulumi
 from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs, Mocks
 
-from tooling.offline_azure import AzureError, OfflineAzure
+from offline.azure import AzureError, OfflineAzure
 
 TENANT_ID = "00000000-0000-4000-8000-000000000002"
 

@@ -1,8 +1,8 @@
 """What is generated from the code, so it cannot drift from it: README.md's sections (configuration reference,
 diagram) and Pulumi.yaml's `config:` (read off the settings model, pls/config/).
 
-python -m tooling.docs          # rewrite them
-python -m tooling.docs --check  # exit 1 if either is stale (the test suite checks this too)
+python -m maintenance.docs          # rewrite them
+python -m maintenance.docs --check  # exit 1 if either is stale (the test suite checks this too)
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+from offline.engine import ROOT
+from operations.plan import readme_diagram
 from pls.config import load_schema
 from pls.config.schema import PROJECT_FILE, with_config_block
-from tooling.engine import ROOT
-from tooling.plan import readme_diagram
 
 README = ROOT / "README.md"
 
@@ -55,13 +55,13 @@ def generated() -> dict[Path, tuple[str, str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tooling.docs")
+    parser = argparse.ArgumentParser(prog="python -m maintenance.docs")
     parser.add_argument("--check", action="store_true", help="only report whether the generated parts are current")
     args = parser.parse_args(argv)
     stale = [path for path, (current, fresh) in generated().items() if current != fresh]
     if args.check:
         for path in stale:
-            print(f"{path.name} is stale: run python -m tooling.docs")
+            print(f"{path.name} is stale: run python -m maintenance.docs")
         return 1 if stale else 0
     for path, (_, fresh) in generated().items():
         path.write_text(fresh)

@@ -13,8 +13,8 @@ import socket
 import threading
 from collections.abc import Iterator
 
-from tests import proxy_v2
-from tests.real_nginx import IO_TIMEOUT, LINK_ID
+from tests.helpers import proxy_v2
+from tests.helpers.real_nginx import IO_TIMEOUT, LINK_ID
 
 ENDPOINT_IP = "127.0.0.1"
 NAT_IP = "127.0.0.3"

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import yaml
 
-from tooling.onboarding import Approval, Onboarding, OnboardingRefusedError, plan_approvals, plan_onboarding, write
-from tooling.repository import LAB
+from offline.repository import LAB
+from operations.onboarding import Approval, Onboarding, OnboardingRefusedError, plan_approvals, plan_onboarding, write
 
 BATCH = 100
 

@@ -12,8 +12,9 @@ from typing import Any
 import yaml
 
 import pls.config
-from tooling.engine import ROOT, Simulation, World, deploy, simulate
-from tooling.repository import LAB, deployed_config
+from offline.engine import ROOT, World, deploy, simulate
+from offline.records import Simulation
+from offline.repository import LAB, deployed_config
 
 PROVIDER_STACK = "organization/pls-saas/provider"
 
