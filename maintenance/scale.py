@@ -16,7 +16,10 @@ from pathlib import Path
 import yaml
 
 from offline.repository import LAB
-from operations.onboarding import Approval, Onboarding, OnboardingRefusedError, plan_approvals, plan_onboarding, write
+from operations.approvals import Approval, plan_approvals
+from operations.exits import RefusedError
+from operations.onboarding import Onboarding, plan_onboarding
+from operations.transaction import commit
 
 BATCH = 100
 
@@ -30,9 +33,11 @@ def subscription_of(number: int) -> str:
 
 
 def generate(root: Path, customers: int) -> list[str]:
-    """Write the lab's stack files, then onboard `customers` more customers into `root`; their stack names."""
+    """Write the lab's stack files and registry, then onboard `customers` more customers into `root`; their stack
+    names."""
     for lab_file in LAB.glob("Pulumi.*.yaml"):
         shutil.copy(lab_file, root / lab_file.name)
+    shutil.copytree(LAB / "customers", root / "customers", dirs_exist_ok=True)
     providers = 1
     for start in range(0, customers, BATCH):
         batch = [
@@ -41,28 +46,26 @@ def generate(root: Path, customers: int) -> list[str]:
         ]
         while True:
             try:
-                write(root, plan_onboarding(root, batch))
+                commit(root, plan_onboarding(root, batch))
                 break
-            except OnboardingRefusedError as refusal:
+            except RefusedError as refusal:
                 if "every service is full" not in str(refusal):
                     raise
                 providers += 1
                 _start_provider(root, provider_stack(providers - 1), f"saas{providers}")
     approvals = [Approval(f"c{n:04d}", f"contract C-{n}") for n in range(customers) if n % 4 != 0 and n % 2 == 1]
     if approvals:
-        write(root, plan_approvals(root, approvals))
+        commit(root, plan_approvals(root, approvals))
     return [f"consumer-c{n:04d}" for n in range(customers)]
 
 
 def _start_provider(root: Path, stack: str, service_name: str) -> None:
-    """Another provider stack, as README's onboarding step 2 starts one."""
+    """Another provider stack, as docs/operations/capacity.md starts one: the first's stack file with its own
+    serviceName (its customers are the registry's entries that name it)."""
     config = yaml.safe_load((LAB / "Pulumi.provider.yaml").read_text())["config"]
     config.update(
         {
             "pls-saas:serviceName": service_name,
-            "pls-saas:visibility": [],
-            "pls-saas:autoApproval": [],
-            "pls-saas:approvedConnections": [],
         }
     )
     (root / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump({"config": config}, sort_keys=False))

@@ -49,6 +49,7 @@ SDK_INTERNALS = (
     "pulumi._types.unwrap_type",
     "pulumi.runtime.settings.SETTINGS.rpc_manager",
     "pulumi.runtime.settings.SETTINGS.outputs",
+    "pulumi.runtime.settings.SETTINGS.root_directory",
     "pulumi.runtime.stack.run_pulumi_func",
     "pulumi.runtime.rpc.deserialize_properties",
     "pulumi.runtime.mocks.MockMonitor.RegisterResource",
@@ -138,9 +139,11 @@ class EngineError(Exception):
 
 
 class World:
-    """Azure, offline, and the state backend the engine keeps beside it: each stack's last deployment."""
+    """Azure, offline, the state backend the engine keeps beside it (each stack's last deployment), and the
+    checkout the CLI runs the program in (`project_dir`, the folder of Pulumi.yaml and customers/)."""
 
-    def __init__(self, organization: str = "organization", project: str = "pls-saas") -> None:
+    def __init__(self, project_dir: Path, organization: str = "organization", project: str = "pls-saas") -> None:
+        self.project_dir = project_dir
         self.organization = organization
         self.project = project
         self.azure = OfflineAzure()
@@ -150,7 +153,7 @@ class World:
 
     def fork(self) -> World:
         """An independent copy: Azure is copied; past deployments (records, never changed) are shared."""
-        world = World(self.organization, self.project)
+        world = World(self.project_dir, self.organization, self.project)
         world.azure = self.azure.copy()
         world.deployments = dict(self.deployments)
         world.extra_stack_outputs = dict(self.extra_stack_outputs)
@@ -290,15 +293,17 @@ def simulate(
     stack: str,
     config: Mapping[str, Any],
     *,
-    world: World | None = None,
+    world: World,
     program: Callable[[], object] = run_main,
+    project_dir: Path | None = None,
     sdk_left_alone: bool = False,
 ) -> Simulation:
-    """Run `program` (by default __main__.py) for `stack` with `config` against `world` (a fresh one by default).
+    """Run `program` (by default __main__.py) for `stack` with `config` against `world`, in `project_dir` (by
+    default the world's checkout).
 
     Keys without a namespace are the project's. This is one run of the program; `deploy` adds the engine's part.
     """
-    world = world or World()
+    project_dir = project_dir or world.project_dir
     project = load_schema().project
     loop = asyncio.new_event_loop() if sdk_left_alone else _InlineExecutorLoop()
     asyncio.set_event_loop(loop)
@@ -309,6 +314,7 @@ def simulate(
     pulumi.runtime.set_mocks(
         mocks, project=project, stack=stack, preview=False, monitor=monitor, organization=world.organization
     )
+    SETTINGS.root_directory = str(project_dir)  # as the language host tells the program: where Pulumi.yaml is
     pulumi.runtime.set_all_config(
         {(k if ":" in k else f"{project}:{k}"): v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
     )
@@ -338,7 +344,12 @@ def simulate(
     for registration in monitor.registrations:
         registration.outputs = states.get(registration.urn, {})
     return Simulation(
-        stack=stack, resources=monitor.registrations, outputs=exported, invokes=mocks.invokes, config=dict(config)
+        stack=stack,
+        resources=monitor.registrations,
+        outputs=exported,
+        invokes=mocks.invokes,
+        config=dict(config),
+        project_dir=project_dir,
     )
 
 
@@ -380,14 +391,15 @@ def last_deployment(world: World, stack: str) -> Simulation | None:
     return deployed
 
 
-def deploy(world: World, stack: str, config: Mapping[str, Any]) -> Simulation:
-    """`pulumi up` of `stack` against `world`: nothing changes unless the whole deployment succeeds."""
+def deploy(world: World, stack: str, config: Mapping[str, Any], *, project_dir: Path | None = None) -> Simulation:
+    """`pulumi up` of `stack` against `world` (from the world's checkout, or `project_dir`): nothing changes unless
+    the whole deployment succeeds."""
     _customer_subnets_exist(world, config)
     previous = last_deployment(world, stack)
     registrations: list[Registration] = []
     try:
         with all_or_nothing(world):
-            current = simulate(stack, config, world=world)
+            current = simulate(stack, config, world=world, project_dir=project_dir)
             registrations = current.resources
             was = matched(previous, current) if previous else {}
             keep_ignored_changes(was, current)
@@ -412,7 +424,8 @@ def deploy(world: World, stack: str, config: Mapping[str, Any]) -> Simulation:
 
 def refresh(world: World, stack: str) -> Simulation:
     """`pulumi refresh` (then `up`, which changes nothing): the stack's outputs as Azure now has them."""
-    return deploy(world, stack, _recorded(world, stack).config)
+    recorded = _recorded(world, stack)
+    return deploy(world, stack, recorded.config, project_dir=recorded.project_dir)
 
 
 def _recorded(world: World, stack: str) -> Simulation:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pulumi.runtime.mocks import MockCallArgs
@@ -38,6 +39,8 @@ class Simulation:
     outputs: dict[str, Any]
     invokes: list[MockCallArgs]
     config: dict[str, Any] = field(default_factory=dict)
+    project_dir: Path | None = None
+    """The checkout the program ran in (its registry is there)."""
 
     @functools.cached_property
     def by_urn(self) -> dict[str, Registration]:

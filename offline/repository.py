@@ -11,7 +11,6 @@ import math
 import multiprocessing
 import os
 import struct
-import tempfile
 from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -22,9 +21,12 @@ import yaml
 
 from offline.engine import ROOT, SimulationError, World, deploy
 from offline.records import Simulation
+from offline.scratch import scratch_folder
 from pls import contract
 from pls.config import ConsumerSettings, ProviderSettings, Settings, SettingsError, load_schema, parse
-from pls.config.registry import REGISTRY_SUFFIX, SAFE_LOADER
+from pls.config.errors import Problem
+from pls.config.files import KIB, FileRefusedError, load_yaml, read_text
+from pls.config.registry import ENTRY_SUFFIX, MAX_ENTRY_BYTES, REGISTRY
 
 SAFE_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 SECRET_PLACEHOLDER = "offline-placeholder-for-a-secret"
@@ -40,38 +42,70 @@ def offline_ssh_public_key() -> str:
     return f"ssh-ed25519 {base64.b64encode(blob).decode()} offline-simulation"
 
 
+MAX_STACK_FILE_BYTES = 256 * KIB
+
+
 def stack_files(root: Path = ROOT) -> list[str]:
     """Every stack of the project, by the stack files in the repository."""
     return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
 
 
+def stack_file_problem(stack: str, problem: str, fix: str) -> SettingsError:
+    """A stack file the engine could not read, refused naming the file (its keys are not looked at)."""
+    return SettingsError(load_schema().project, [Problem(f"Pulumi.{stack}.yaml", None, problem, fix)])
+
+
 def stack_config(stack: str, root: Path = ROOT) -> dict[str, Any]:
-    """The stack's configuration as the engine would pass it: Pulumi.yaml defaults, then the stack file.
+    """The stack's configuration as the engine would pass it: Pulumi.yaml defaults, then the stack file; a
+    SettingsError naming the file when the engine could not read it.
 
     The project's keys lose their namespace; other namespaces (azure-native:…) keep theirs. An encrypted
     value (`secure:`, what `pulumi config set --secret` writes) becomes a placeholder: offline there is no key.
     """
     schema = load_schema()
     prefix = f"{schema.project}:"
-    # A copy: the caller may change its config, never the document another caller reads.
-    document = copy.deepcopy(_document((root / f"Pulumi.{stack}.yaml").read_text()))
+    where = f"Pulumi.{stack}.yaml"
+    text = _stack_file_text(stack, root)
+    try:
+        document = _document(text, where)
+    except FileRefusedError as refused:
+        raise SettingsError(schema.project, [refused.problem]) from None
+    if not isinstance(document, dict) or not isinstance(document.get("config") or {}, dict):
+        raise stack_file_problem(
+            stack, "is not a stack file (a mapping with config: a mapping of keys)", "see Pulumi.provider.yaml"
+        )
     config: dict[str, Any] = schema.defaults()
     for key, value in (document.get("config") or {}).items():
         key = str(key)
         if isinstance(value, dict) and "secure" in value:
             value = offline_ssh_public_key() if key == f"{prefix}sshPublicKey" else SECRET_PLACEHOLDER
-        config[key.removeprefix(prefix)] = value
-    # The registry of the repository the file is in, wherever the check runs from.
-    registry = config.get("customerRegistry")
-    if isinstance(registry, str) and registry.strip():
-        config["customerRegistry"] = str(root / registry)
+        # A copy: the caller may change its config, never the document another caller reads.
+        config[key.removeprefix(prefix)] = copy.deepcopy(value)
     return config
 
 
+def role_of(stack: str, root: Path = ROOT) -> str | None:
+    """The stack file's role, or None when it has none or cannot be read (its own check names the problem)."""
+    try:
+        role = stack_config(stack, root).get("role")
+    except SettingsError:
+        return None
+    return role if isinstance(role, str) else None
+
+
+def _stack_file_text(stack: str, root: Path) -> str:
+    """The stack file's text, bounded; a SettingsError naming the file when it cannot be read."""
+    where = f"Pulumi.{stack}.yaml"
+    try:
+        return read_text(root / where, where=where, limit=MAX_STACK_FILE_BYTES)
+    except FileRefusedError as refused:
+        raise SettingsError(load_schema().project, [refused.problem]) from None
+
+
 @functools.cache
-def _document(text: str) -> dict[str, Any]:
+def _document(text: str, where: str) -> Any:
     """A stack file's YAML, parsed once per content: a thousand customers' files are read by several checks."""
-    return yaml.load(text, Loader=SAFE_LOADER) or {}
+    return load_yaml(text, where=where) or {}
 
 
 def deployed_config(stack: str, root: Path = ROOT) -> dict[str, Any]:
@@ -110,12 +144,13 @@ class _Lifecycle:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.repo = RepositoryWorld(World(project=load_schema().project), {}, {}, [])
+        self.repo = RepositoryWorld(World(root, project=load_schema().project), {}, {}, [])
 
-    def attempt(self, stack: str, **overrides: Any) -> None:
+    def attempt(self, stack: str, project_dir: Path | None = None, **overrides: Any) -> None:
+        """The stack's deployment from its file (with `overrides`), in the repository or in `project_dir`."""
         try:
             self.repo.deployed[stack] = deploy(
-                self.repo.world, stack, {**deployed_config(stack, self.root), **overrides}
+                self.repo.world, stack, {**deployed_config(stack, self.root), **overrides}, project_dir=project_dir
             )
             self.repo.failed.pop(stack, None)
         except SimulationError as failure:
@@ -124,13 +159,11 @@ class _Lifecycle:
     def provider_undecided(self, stack: str, entries: Entries | None = None) -> None:
         """A provider's first deployment: nobody has asked yet, so it decides nothing (neither its stack file nor
         its registry's entries). It publishes its stack file's lists and `entries` (default: its whole registry)."""
-        self.attempt(
-            stack, approvedConnections=[], rejectedConnections=[], customerRegistry=self.registry(stack, entries, "")
-        )
+        self.attempt(stack, self.registry(stack, entries, ""), approvedConnections=[], rejectedConnections=[])
 
-    def registry(self, stack: str, entries: Entries | None, deciding: str) -> str:
-        """The provider's registry as a deployment reads it: `entries` (default: the whole registry), with the
-        decision about endpoint `deciding` only (none for '')."""
+    def registry(self, stack: str, entries: Entries | None, deciding: str) -> Path:
+        """A project whose registry is the provider's as a deployment reads it: `entries` (default: the whole
+        registry), with the decision about endpoint `deciding` only (none for '')."""
         return registry_deciding(registry_contents(stack, self.root) if entries is None else entries, deciding)
 
     def customer(self, stack: str) -> None:
@@ -186,9 +219,9 @@ class _Lifecycle:
 
         self.attempt(
             stack,
+            self.registry(stack, entries, about),
             approvedConnections=about_it(settings.approved_connections),
             rejectedConnections=about_it(settings.rejected_connections),
-            customerRegistry=self.registry(stack, entries, about),
         )
         return any(d["private_endpoint_id"].lower() == about for d in settings.connection_decisions)
 
@@ -321,51 +354,58 @@ def stack_settings(stack: str, root: Path = ROOT) -> Settings:
     """The stack file's validated settings (SettingsError if it has a problem), parsed once per file content: a
     provider read for each of its customers, and each customer read by a provider's plan twice (its requests and
     its decisions), is parsed once."""
-    return _parsed(stack, (root / f"Pulumi.{stack}.yaml").read_text(), root, _registry_fingerprint(stack, root))
+    return _parsed(stack, _stack_file_text(stack, root), root, _registry_fingerprint(stack, root))
 
 
 @functools.cache
 def _parsed(stack: str, _text: str, root: Path, _registry: tuple[tuple[str, int, int], ...]) -> Settings:
-    return parse(deployed_config(stack, root), stack=stack)
+    return parse(deployed_config(stack, root), stack=stack, project_dir=root)
 
 
 def _registry_fingerprint(stack: str, root: Path) -> tuple[tuple[str, int, int], ...]:
     """The registry files the stack's settings read, by name, modification time and size: a provider's are
     looked at for each of its customers, so they are listed and stat'ed, not read, each time."""
-    config = stack_config(stack, root)
-    directory = config.get("customerRegistry")
-    if not isinstance(directory, str) or not os.path.isdir(directory):
+    directory = root / REGISTRY
+    if directory.is_symlink() or not directory.is_dir():
         return ()
+    config = stack_config(stack, root)
     if config.get("role") == "provider":
         with os.scandir(directory) as entries:
-            found = [(e.name, e.stat()) for e in entries if e.name.endswith(REGISTRY_SUFFIX) and e.is_file()]
+            found = [(e.name, e.stat(follow_symlinks=False)) for e in entries]
     else:
-        own = os.path.join(directory, f"{config.get('customer')}{REGISTRY_SUFFIX}")
-        found = [(os.path.basename(own), os.stat(own))] if os.path.isfile(own) else []
+        own = directory / f"{config.get('customer')}{ENTRY_SUFFIX}"
+        found = [(own.name, own.lstat())] if os.path.lexists(own) else []
     return tuple(sorted((name, status.st_mtime_ns, status.st_size) for name, status in found))
-
-
-def _registry_files(stack: str, root: Path) -> list[Path]:
-    """The customer registry's files the stack's settings read: every entry for a provider, its own for a customer
-    (so a customer's settings are not parsed again when another customer onboards)."""
-    directory = Path(str(stack_config(stack, root).get("customerRegistry", "")))
-    return [directory / name for name, _, _ in _registry_fingerprint(stack, root)]
 
 
 Entries = tuple[tuple[str, str], ...]
 """Registry entries by file name and content."""
 
 
+def _entries(stack: str, root: Path) -> Entries:
+    """The registry entries the stack's settings read, by name and content: every readable entry for a provider,
+    its own for a customer (a file the program refuses is named by the stack's own check, not copied)."""
+    found = []
+    for name, _, _ in _registry_fingerprint(stack, root):
+        if name.endswith(ENTRY_SUFFIX):
+            try:
+                found.append((name, read_text(root / REGISTRY / name, where=name, limit=MAX_ENTRY_BYTES)))
+            except FileRefusedError:
+                continue
+    return tuple(found)
+
+
 @functools.cache
-def registry_deciding(contents: Entries, endpoint_id: str) -> str:
-    """A copy of a registry (its files' contents) whose only decision is about `endpoint_id` (none for ''), in a
-    directory kept for the process. An entry without decisions, or that is not YAML (the program names its
+def registry_deciding(contents: Entries, endpoint_id: str) -> Path:
+    """A project (in the process's scratch folder) whose registry holds these entries, with the decision about
+    `endpoint_id` only (none for ''). An entry without decisions, or that is not YAML (the program names its
     problem), is copied as it is."""
-    directory = Path(tempfile.mkdtemp(prefix="pls-deciding-"))
+    project = scratch_folder("registry")
+    (project / REGISTRY).mkdir()
     for name, text in contents:
         try:
-            entry = yaml.load(text, Loader=SAFE_LOADER) if "decisions" in text else None
-        except yaml.YAMLError:
+            entry = load_yaml(text, where=name) if "decisions" in text else None
+        except FileRefusedError:
             entry = None
         if isinstance(entry, dict) and isinstance(entry.get("decisions"), list):
             entry["decisions"] = [
@@ -374,13 +414,13 @@ def registry_deciding(contents: Entries, endpoint_id: str) -> str:
                 if isinstance(d, dict) and str(d.get("endpoint", "")).lower() == endpoint_id
             ]
             text = yaml.dump(entry, Dumper=SAFE_DUMPER)
-        (directory / name).write_text(text)
-    return str(directory)
+        (project / REGISTRY / name).write_text(text)
+    return project
 
 
 def registry_contents(stack: str, root: Path) -> Entries:
-    """The registry files the stack's settings read, by name and content."""
-    return tuple((path.name, path.read_text()) for path in _registry_files(stack, root))
+    """The registry entries the stack's settings read, by name and content."""
+    return _entries(stack, root)
 
 
 def settings_or_problem(stack: str, root: Path = ROOT) -> Settings | SettingsError:

@@ -220,7 +220,7 @@ def preview_against(stack: str, revision: str, root: Path = ROOT, planned: Repos
                 return Preview([f"not deployed as of {revision}: {before.failed[stack]}"], False)
             previous = before.deployed[stack]
             try:
-                current = deploy(before.world, stack, deployed_config(stack, root))
+                current = deploy(before.world, stack, deployed_config(stack, root), project_dir=root)
             except SimulationError as refused:
                 return Preview([f"refused before any change: {refused.cause}"], True)
     found = steps(previous, current)

@@ -21,12 +21,6 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     gc.freeze()
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _lab_registry() -> None:
-    """Every test sees the lab's registry where a configuration names one relatively (tests/helpers/stacks.py)."""
-    import tests.helpers.stacks  # noqa: F401 (sets pls.config.REGISTRY_BASE)
-
-
 @pytest.fixture(scope="session")
 def repository() -> RepositoryWorld:
     """Every stack file of the lab deployed, in the order the README's lifecycle deploys them.

@@ -6,6 +6,7 @@ import pytest
 
 from offline.azure import Service
 from offline.engine import SimulationError, World, deploy
+from offline.repository import LAB
 from pls.config import SettingsError
 from tests.helpers.stacks import config_for, world_with_provider
 
@@ -93,7 +94,7 @@ def test_rejection_is_applied_too() -> None:
 
 @pytest.mark.parametrize("first_deployment", [True, False], ids=["no-service-yet", "service-without-that-endpoint"])
 def test_a_decision_on_an_endpoint_that_never_asked_is_refused_before_any_change(first_deployment: bool) -> None:
-    world = World() if first_deployment else world_with_provider()
+    world = World(LAB) if first_deployment else world_with_provider()
     before = dict(world.deployments)
     with pytest.raises(SimulationError) as failure:
         deploy(

@@ -21,7 +21,7 @@ from components.virtual_network import SubnetSpec, VirtualNetwork, VirtualNetwor
 from components.web_tier import WebTier, WebTierArgs, batches
 from offline.engine import World, simulate
 from offline.records import Simulation
-from offline.repository import offline_ssh_public_key
+from offline.repository import LAB, offline_ssh_public_key
 
 VM = VmProfile(
     size="Standard_D2as_v5",
@@ -35,12 +35,12 @@ TAGS = {"project": "pls-saas", "stack": "unit"}
 
 
 def run(program: Callable[[], object], world: World | None = None) -> Simulation:
-    return simulate("unit", {}, program=program, world=world)
+    return simulate("unit", {}, program=program, world=world or World(LAB))
 
 
 def _customer_azure() -> World:
     """An Azure where the customer's VNet already exists, outside any stack."""
-    world = World()
+    world = World(LAB)
     world.azure.existing_subnets[f"{EXISTING_VNET}/subnets/private-endpoints".lower()] = "10.80.1.0/27"
     world.azure.existing_subnets[f"{EXISTING_VNET}/subnets/apps".lower()] = "10.80.2.0/24"
     return world

@@ -9,7 +9,7 @@ import pytest
 
 from offline.engine import SimulationError, World, simulate
 from offline.records import Registration, Simulation
-from offline.repository import RepositoryWorld
+from offline.repository import LAB, RepositoryWorld
 from pls.config import SettingsError
 from tests.helpers.stacks import PROVIDER_STACK, config_for, run_stack, world_with_provider
 
@@ -165,7 +165,7 @@ def test_exports_what_scripts_verify_needs(tradewinds: Simulation) -> None:
 
 @pytest.mark.parametrize("outputs", [{}, {"alias": ""}], ids=["missing", "empty"])
 def test_refuses_to_run_without_a_provider_alias(outputs: dict[str, Any]) -> None:
-    world = World()
+    world = World(LAB)
     world.extra_stack_outputs[PROVIDER_STACK] = outputs
     with pytest.raises(SimulationError) as failure:
         run_stack("consumer", world=world)

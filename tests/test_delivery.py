@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,8 +15,8 @@ import pytest
 import yaml
 
 from offline.engine import ROOT
-from offline.repository import LAB
-from operations import changed_stacks, onboarding
+from operations import changed_stacks, commands
+from tests.helpers.stacks import copy_lab, edit
 
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 BIN = Path(sys.executable).parent
@@ -121,13 +120,12 @@ def _git(root: Path, *args: str) -> None:
 @pytest.fixture
 def history(tmp_path: Path) -> Path:
     """The lab's stack files and one registered customer, committed."""
-    for lab_file in LAB.glob("Pulumi.*.yaml"):
-        shutil.copy(lab_file, tmp_path)
+    copy_lab(tmp_path)
     (tmp_path / "README.md").write_text("docs\n")
     (tmp_path / "components").mkdir()
     (tmp_path / "components" / "web_tier.py").write_text("# the program\n")
     argv = ["onboard", "acme", "--subscription", "77777777-7777-4777-8777-777777777777"]
-    assert onboarding.main(argv, tmp_path) == 0
+    assert commands.main(argv, tmp_path) == 0
     _git(tmp_path, "init", "-q")
     _git(tmp_path, "add", "-A")
     _git(tmp_path, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "base")
@@ -144,7 +142,7 @@ def _append(path: Path, line: str) -> None:
 
 
 def test_a_customers_stack_file_touches_that_customer(history: Path) -> None:
-    _append(history / "Pulumi.consumer-contoso.yaml", "  pls-saas:dnsRecord: www")
+    edit(history / "Pulumi.consumer-contoso.yaml", **{"pls-saas:dnsRecord": "www"})
     assert _touched(history) == ["consumer-contoso"]
 
 
@@ -155,9 +153,9 @@ def test_a_registry_entry_touches_its_provider_and_its_customer(history: Path) -
 
 def test_onboarding_and_approving_deploys_the_provider_again_after_the_customer(history: Path) -> None:
     argv = ["onboard", "globex", "--subscription", "88888888-8888-4888-8888-888888888888"]
-    assert onboarding.main(argv, history) == 0
+    assert commands.main(argv, history) == 0
     assert _touched(history) == ["provider", "consumer-globex"]
-    assert onboarding.main(["approve", "globex", "--reason", "contract GX-1"], history) == 0
+    assert commands.main(["approve", "globex", "--reason", "contract GX-1"], history) == 0
     assert _touched(history) == ["provider", "consumer-globex", "provider"]
 
 
@@ -169,7 +167,7 @@ def test_the_program_touches_every_stack_that_is_ours_and_docs_none(history: Pat
 
 
 def test_another_tenants_stack_file_is_never_ours_to_run(history: Path) -> None:
-    _append(history / "Pulumi.consumer-fabrikam.yaml", "  pls-saas:dnsRecord: www")
+    edit(history / "Pulumi.consumer-fabrikam.yaml", **{"pls-saas:dnsRecord": "www"})
     assert _touched(history) == []
 
 
@@ -181,7 +179,7 @@ def test_a_removed_customer_touches_its_provider(history: Path) -> None:
 def test_the_command_prints_one_stack_per_line_or_the_phases_as_json(
     history: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert onboarding.main(["approve", "acme", "--reason", "contract AC-1"], history) == 0
+    assert commands.main(["approve", "acme", "--reason", "contract AC-1"], history) == 0
     capsys.readouterr()
     assert changed_stacks.main(["HEAD"], history) == 0
     assert capsys.readouterr().out.split() == ["provider", "consumer-acme", "provider"]

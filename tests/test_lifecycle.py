@@ -29,13 +29,23 @@ from offline.repository import (
     stack_settings,
 )
 from offline.steps import replacements, steps
-from operations import onboarding
+from operations import commands, onboarding
+from operations.exits import RefusedError
 from operations.plan import Preview, connection_forecast, decision_notes, placeholder_note, plan_all, preview_against
+from operations.transaction import LOCK, commit
 from pls.azure_rules import MAX_SUBSCRIPTIONS
 from pls.config import ConsumerSettings, ProviderSettings, SettingsError, parse
 from pls.config.registry import read_registry
 from pls.deployed import ALIAS_CHANGES, DeployedService, check_deployed
-from tests.helpers.stacks import committed, config_for, copy_stack_files, edit, repo_with, world_with_provider
+from tests.helpers.stacks import (
+    committed,
+    config_for,
+    copy_lab,
+    copy_stack_files,
+    edit,
+    repo_with,
+    world_with_provider,
+)
 from tests.test_stack_files import check_stack_file
 
 TRADEWINDS = "11111111-1111-4111-8111-111111111111"
@@ -45,10 +55,9 @@ STRANGER = "99999999-9999-4999-8999-999999999999"
 
 
 def _provider(**overrides: Any) -> dict[str, Any]:
-    """The provider stack file with this scenario's customers (never the shipped lists, which users edit)."""
+    """The lab's provider stack file (its customers are the lab's registry: tradewinds, contoso auto-approved, and
+    fabrikam), with the decisions a step of the scenario makes."""
     base = {
-        "visibility": [TRADEWINDS, CONTOSO],
-        "autoApproval": [CONTOSO],
         "approvedConnections": [],
         "lockService": True,  # the default; a user offboarding a customer has it off in the stack file for a while
     }
@@ -57,7 +66,7 @@ def _provider(**overrides: Any) -> dict[str, Any]:
 
 @functools.cache
 def _deployed() -> World:
-    world = World()
+    world = World(LAB)
     deploy(world, "provider", _provider())
     return world
 
@@ -78,9 +87,10 @@ def _nothing_but_the_lookup(failure_registrations: list[Any]) -> None:
     assert [r.type for r in failure_registrations] == ["pulumi:pulumi:StackReference"]
 
 
-def test_manual_customer_requests_is_approved_and_is_offboarded() -> None:
-    world = _world()
-    alias = world.deployments["provider"].outputs["alias"]
+def test_manual_customer_requests_is_approved_and_is_offboarded(tmp_path: Path) -> None:
+    project = copy_lab(tmp_path)  # the registry changes as the scenario goes: a copy of the lab's
+    world = World(project)
+    alias = deploy(world, "provider", _provider()).outputs["alias"]
 
     tradewinds = deploy(world, "consumer", config_for("consumer"))
     assert tradewinds.outputs["connectionState"] == "Pending"
@@ -93,9 +103,13 @@ def test_manual_customer_requests_is_approved_and_is_offboarded() -> None:
     assert request["requestMessage"] == "Customer: Tradewinds, Order no.: 314159"
     assert request["linkIdentifier"].isdigit()
 
-    # Approval as README step 5 writes it: the endpoint id the customer's stack outputs.
-    approved = _provider(approvedConnections=[f"{tradewinds.outputs['privateEndpointId']} | contract TW-314159"])
-    provider = deploy(world, "provider", approved)
+    # Approval as the README does it: scripts/approve records the decision about that endpoint in the entry.
+    assert commands.main(["approve", "tradewinds", "--reason", "contract TW-314159"], project) == 0
+    entry = yaml.safe_load((project / "customers" / "tradewinds.yaml").read_text())
+    assert entry["decisions"] == [
+        {"endpoint": tradewinds.outputs["privateEndpointId"], "status": "Approved", "reason": "contract TW-314159"}
+    ]
+    provider = deploy(world, "provider", _provider())
     assert provider.outputs["pendingConnections"] == []
     assert provider.outputs["alias"] == alias
     assert refresh(world, "consumer").outputs["connectionState"] == "Approved"
@@ -104,16 +118,17 @@ def test_manual_customer_requests_is_approved_and_is_offboarded() -> None:
     locked = _refused(lambda: destroy(world, "consumer"), AzureError)
     assert isinstance(locked, AzureError) and locked.code == "ScopeLocked"
     # README, Offboarding: the provider lifts the lock (the alias stays), the customer destroys its endpoint...
-    unlocked = deploy(world, "provider", {**approved, "lockService": False})
+    unlocked = deploy(world, "provider", _provider(lockService=False))
     assert unlocked.outputs["alias"] == alias and not unlocked.of_type("ManagementLockByScope")
     destroy(world, "consumer")
     service = world.azure.service_by_alias(alias)
     assert service is not None and service.connections == {}
     # ...and the provider drops the customer and locks again; a decision left behind is refused by name.
-    stale = _refused(lambda: deploy(world, "provider", approved), SettingsError)
-    assert isinstance(stale, SettingsError) and stale.keys == {"approvedConnections"}
+    stale = _refused(lambda: deploy(world, "provider", _provider()), SettingsError)
+    assert isinstance(stale, SettingsError) and stale.keys == {"customers/tradewinds.yaml:decisions"}
     assert tradewinds.outputs["privateEndpointId"] in str(stale)
-    relocked = deploy(world, "provider", _provider(visibility=[CONTOSO]))
+    assert commands.main(["offboard", "tradewinds"], project) == 0
+    relocked = deploy(world, "provider", _provider())
     assert relocked.one("ManagementLockByScope").inputs["scope"] == relocked.one("PrivateLinkService").outputs["id"]
 
 
@@ -131,21 +146,36 @@ def test_auto_approved_customer_is_approved_on_arrival() -> None:
     assert deploy(world, "provider", _provider()).outputs["pendingConnections"] == []
 
 
-def test_auto_approved_stack_without_the_providers_auto_approval_waits_and_the_plan_says_so(tmp_path: Path) -> None:
-    world = World()
-    deploy(world, "provider", _provider(autoApproval=[]))
-    assert deploy(world, "consumer-contoso", config_for("consumer-contoso")).outputs["connectionState"] == "Pending"
-    settings = parse(config_for("consumer-contoso"), stack="consumer-contoso")
-    assert isinstance(settings, ConsumerSettings)
-    assert any(
-        "does not auto-approve" in line for line in connection_forecast(settings, repo_with(tmp_path, autoApproval=[]))
-    )
+def test_a_stack_that_claims_auto_approval_its_entry_does_not_give_is_refused_naming_both(tmp_path: Path) -> None:
+    project = copy_lab(tmp_path)
+    entry = project / "customers" / "contoso.yaml"
+    entry.write_text(entry.read_text().replace("approval: auto", "approval: manual"))
+    with pytest.raises(SettingsError) as refused:
+        parse(config_for("consumer-contoso"), stack="consumer-contoso", project_dir=project)
+    assert refused.value.keys == {"autoApproved"}
+    assert "disagrees with customers/contoso.yaml, whose approval is manual" in str(refused.value)
+
+
+def test_an_unregistered_auto_approved_stack_waits_on_a_service_open_to_anyone_and_the_plan_says_so(
+    tmp_path: Path,
+) -> None:
+    """A service open to anyone with its alias (allowAnyoneWithAlias) lets an unregistered customer ask: it is
+    not auto-approved, so its automatic request waits, and its plan says why."""
+    world = World(LAB)
+    deploy(world, "provider", _provider(allowAnyoneWithAlias=True))
+    walkin = config_for("consumer-contoso", customer="walkin", **{"azure-native:subscriptionId": STRANGER})
+    assert deploy(world, "consumer-contoso", walkin).outputs["connectionState"] == "Pending"
+    settings = parse(walkin, stack="consumer-contoso", project_dir=LAB)
+    assert isinstance(settings, ConsumerSettings) and settings.registered is None
+    forecast = connection_forecast(settings, repo_with(tmp_path, allowAnyoneWithAlias=True))
+    assert any("does not auto-approve" in line for line in forecast)
 
 
 def test_customer_outside_visibility_is_refused_by_azure() -> None:
+    """A customer no registry entry names (its stack file is here, its entry is not): Azure refuses its endpoint."""
     world = _world()
     provider = world.deployments["provider"]
-    stranger = config_for("consumer", **{"azure-native:subscriptionId": STRANGER})
+    stranger = config_for("consumer", customer="stranger", **{"azure-native:subscriptionId": STRANGER})
     refused = _refused(lambda: deploy(world, "consumer", stranger), AzureError)
     assert isinstance(refused, AzureError) and refused.code == "PrivateLinkServiceNotVisible"
     assert STRANGER in str(refused)
@@ -154,12 +184,14 @@ def test_customer_outside_visibility_is_refused_by_azure() -> None:
 
 
 def test_nat_ips_grow_and_shrink_in_place_and_a_decrease_warns_that_its_flows_reset() -> None:
-    world = World()
+    world = World(LAB)
     first = deploy(world, "provider", _provider(natIpCount=2))
     grown = deploy(world, "provider", _provider(natIpCount=3))
     assert grown.outputs["alias"] == first.outputs["alias"]
     assert world.azure.service_by_alias(grown.outputs["alias"]).nat_ip_count == 3  # type: ignore[union-attr]
-    fewer = parse({**_provider(natIpCount=1), "sshPublicKey": offline_ssh_public_key()}, stack="provider")
+    fewer = parse(
+        {**_provider(natIpCount=1), "sshPublicKey": offline_ssh_public_key()}, stack="provider", project_dir=LAB
+    )
     assert isinstance(fewer, ProviderSettings)
     deployed = DeployedService(
         name="saas",
@@ -189,7 +221,7 @@ def test_a_new_alias_is_refused_while_protected_and_the_plan_says_why() -> None:
 
 
 def test_an_unprotected_replacement_gives_a_new_alias_and_is_described() -> None:
-    world = World()
+    world = World(LAB)
     before = deploy(world, "provider", _provider(protectService=False))
     # Unprotected in Pulumi, the service is still locked in Azure: the replacement is refused, nothing changes.
     locked = _refused(
@@ -259,7 +291,7 @@ def _unused_customer(root: Path, provider: str = "provider") -> tuple[str, str]:
     """A customer name and subscription that no stack file here uses (a user may have onboarded anyone)."""
     used = {str(stack_config(s, root).get("azure-native:subscriptionId", "")).lower() for s in stack_files(root)}
     used |= {str(s).lower() for s in stack_config(provider, root).get("visibility", [])}
-    used |= {s for customer in read_registry(root / "customers").customers for s in customer.subscriptions}
+    used |= {s for customer in read_registry(root).customers for s in customer.subscriptions}
     number = next(n for n in itertools.count() if f"{n:08d}-5555-4555-8555-555555555555" not in used)
     name = next(f"walk{n}" for n in itertools.count() if not (root / f"Pulumi.consumer-walk{n}.yaml").exists())
     return name, f"{number:08d}-5555-4555-8555-555555555555"
@@ -326,58 +358,66 @@ def test_onboarding_approving_and_offboarding_with_the_scripts_keeps_every_check
         shutil.copytree(ROOT / "customers", tmp_path / "customers")
     customer, subscription = _unused_customer(tmp_path, providers[0])
     stack = f"consumer-{customer}"
-    assert (
-        onboarding.main(["onboard", customer, "--subscription", subscription, "--contract", "AC-1"], tmp_path) == 0
-    ), capsys.readouterr().err
+    assert commands.main(["onboard", customer, "--subscription", subscription, "--contract", "AC-1"], tmp_path) == 0, (
+        capsys.readouterr().err
+    )
     entry = yaml.safe_load((tmp_path / "customers" / f"{customer}.yaml").read_text())
     assert entry["subscriptions"] == [subscription] and entry["approval"] == "manual"
     for other in (tmp_path / "customers").glob("*.yaml"):
         theirs = yaml.safe_load(other.read_text())
-        if (theirs.get("provider", "provider"), theirs["service"]) != (entry["provider"], entry["service"]):
+        if (theirs.get("provider", "provider"), theirs.get("service")) != (entry["provider"], entry.get("service")):
             other.unlink()
     for stack_file in providers:
         if stack_file != entry["provider"]:
             (tmp_path / f"Pulumi.{stack_file}.yaml").unlink()
     assert _all_green(tmp_path)[stack].outputs["connectionState"] == "Pending"
 
-    assert onboarding.main(["approve", customer, "--reason", "contract AC-1"], tmp_path) == 0, capsys.readouterr().err
+    assert commands.main(["approve", customer, "--reason", "contract AC-1"], tmp_path) == 0, capsys.readouterr().err
     assert _all_green(tmp_path)[stack].outputs["connectionState"] == "Approved"
 
-    assert onboarding.main(["offboard", customer], tmp_path) == 0, capsys.readouterr().err
+    assert commands.main(["offboard", customer], tmp_path) == 0, capsys.readouterr().err
     assert not (tmp_path / "customers" / f"{customer}.yaml").exists()
     assert stack not in _all_green(tmp_path)
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    """Every file under `root` with its content (but the lock, which git ignores): what a refused command must
+    leave exactly as it was."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file() and p.name != LOCK}
 
 
 def test_the_scripts_refuse_bad_input_by_name_and_write_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Exit 2 for input that can never be used (a name, an id), 1 for a change the registry's rules refuse."""
     copy_stack_files(tmp_path, LAB)
-    before = {p.name: p.read_text() for p in tmp_path.iterdir()}
-    for argv, said in [
-        (["onboard", "ACME", "--subscription", TRADEWINDS], "is not a DNS label"),
-        (["onboard", "acme", "--subscription", "not-a-guid"], "is not a subscription id"),
-        (["onboard", "acme", "--subscription", TRADEWINDS], "already onboarded (visibility in the provider's"),
-        (["onboard", "acme", "--subscription", ACME, "--service", "saas-9"], "no service saas-9"),
-        (["onboard", "acme", "--subscription", ACME, "--provider", "provider-9"], "no provider stack provider-9"),
-        (["approve", "nobody", "--reason", "x"], "nobody is not in the registry"),
-        (["offboard", "nobody"], "nobody is not in the registry"),
+    before = _files(tmp_path)
+    for argv, said, status in [
+        (["onboard", "ACME", "--subscription", TRADEWINDS], "is not a DNS label", 2),
+        (["onboard", "acme", "--subscription", "not-a-guid"], "is not a subscription id", 2),
+        (["onboard", "acme", "--subscription", TRADEWINDS], "is onboarded already (tradewinds)", 1),
+        (["onboard", "tradewinds", "--subscription", ACME], "tradewinds is onboarded already", 1),
+        (["onboard", "acme", "--subscription", ACME, "--service", "saas-9"], "no service saas-9", 1),
+        (["onboard", "acme", "--subscription", ACME, "--provider", "provider-9"], "no provider stack provider-9", 1),
+        (["approve", "nobody", "--reason", "x"], "nobody is not in the registry", 1),
+        (["offboard", "nobody"], "nobody is not in the registry", 1),
     ]:
-        assert onboarding.main(argv, tmp_path) == 1, argv
+        assert commands.main(argv, tmp_path) == status, argv
         assert said in capsys.readouterr().err, argv
-        assert {p.name: p.read_text() for p in tmp_path.iterdir()} == before, argv
+        assert _files(tmp_path) == before, argv
 
 
 def test_approving_a_customer_whose_entry_is_broken_names_the_file_and_its_problem(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     copy_stack_files(tmp_path, LAB)
-    (tmp_path / "customers").mkdir()
+    (tmp_path / "customers").mkdir(exist_ok=True)
     (tmp_path / "customers" / "acme.yaml").write_text("provider: provider\nservice: [saas\n")
-    assert onboarding.main(["approve", "acme", "--reason", "contract AC-1"], tmp_path) == 1
+    assert commands.main(["approve", "acme", "--reason", "contract AC-1"], tmp_path) == 2
     said = capsys.readouterr().err
-    assert "customers/acme.yaml has problems; fix them first" in said and "not YAML" in said
-    assert onboarding.main(["approve", "../customers/acme", "--reason", "x"], tmp_path) == 1
-    assert "../customers/acme is not in the registry" in capsys.readouterr().err
+    assert "customers/acme.yaml has problems; fix them first" in said and "is not valid YAML" in said
+    assert commands.main(["approve", "../customers/acme", "--reason", "x"], tmp_path) == 2
+    assert "'../customers/acme': \"../customers/acme\" is not a DNS label" in capsys.readouterr().err
 
 
 def test_a_bad_csv_row_refuses_the_whole_file_naming_the_row(
@@ -390,28 +430,28 @@ def test_a_bad_csv_row_refuses_the_whole_file_naming_the_row(
         f"acme,{ACME},auto,AC-1\n"
         "globex,00000000-5555-4555-8555-555555555555,sometimes,GX-1\n"
     )
-    assert onboarding.main(["onboard", "--from", str(rows)], tmp_path) == 1
-    assert "customers.csv row 3" in capsys.readouterr().err
-    assert not (tmp_path / "customers").exists() and not (tmp_path / "Pulumi.consumer-acme.yaml").exists()
+    assert commands.main(["onboard", "--from", str(rows)], tmp_path) == 2
+    assert "customers.csv line 3: has approval 'sometimes'" in capsys.readouterr().err
+    assert not (tmp_path / "customers" / "acme.yaml").exists() and not (tmp_path / "Pulumi.consumer-acme.yaml").exists()
     rows.write_text(f"customer,subscriptions,approval,contract\nacme,{ACME},auto,AC-1\n")
-    assert onboarding.main(["onboard", "--from", str(rows)], tmp_path) == 0
+    assert commands.main(["onboard", "--from", str(rows)], tmp_path) == 0
     assert stack_settings("consumer-acme", tmp_path).registered is not None  # type: ignore[union-attr]
 
 
 def test_a_full_service_sends_the_next_customer_to_a_new_one_and_eight_full_ones_refuse(tmp_path: Path) -> None:
     copy_stack_files(tmp_path, LAB)
-    lab_visible = len(stack_config("provider", tmp_path)["visibility"])
+    lab_visible = sum(len(c.subscriptions) for c in read_registry(tmp_path).customers)
     batch = [
         onboarding.Onboarding(f"c{n}", [scale.subscription_of(n)], stack=False)
         for n in range(MAX_SUBSCRIPTIONS - lab_visible)
     ]
-    onboarding.write(tmp_path, onboarding.plan_onboarding(tmp_path, batch))
+    commit(tmp_path, onboarding.plan_onboarding(tmp_path, batch))
     change = onboarding.plan_onboarding(
         tmp_path, [onboarding.Onboarding("next", [scale.subscription_of(9999)], stack=False)]
     )
     assert any("declared service saas-2 on provider" in note for note in change.notes)
-    assert "- saas-2" in change.files["Pulumi.provider.yaml"]
-    assert "# Customers' subscriptions" in change.files["Pulumi.provider.yaml"]  # the user's comments stay
+    assert "- name: saas-2" in change.files["Pulumi.provider.yaml"]
+    assert "# Who may connect is not here" in change.files["Pulumi.provider.yaml"]  # the user's comments stay
     edit(tmp_path / "Pulumi.provider.yaml", **{"pls-saas:additionalServices": [f"saas-{k}" for k in range(2, 9)]})
     full = [
         onboarding.Onboarding(
@@ -422,13 +462,13 @@ def test_a_full_service_sends_the_next_customer_to_a_new_one_and_eight_full_ones
         )
         for k in range(2, 9)
     ]
-    onboarding.write(tmp_path, onboarding.plan_onboarding(tmp_path, full))
-    with pytest.raises(onboarding.OnboardingRefusedError, match=r"every service is full .* another provider stack"):
+    commit(tmp_path, onboarding.plan_onboarding(tmp_path, full))
+    with pytest.raises(RefusedError, match=r"every service is full .* another provider stack"):
         onboarding.plan_onboarding(tmp_path, [onboarding.Onboarding("late", [scale.subscription_of(9998)])])
 
 
 def test_a_1001st_endpoint_is_refused_by_azure() -> None:
-    world = World()
+    world = World(LAB)
     sim = deploy(
         world, "provider", config_for("provider", visibility=["*"], allowAnyoneWithAlias=True, autoApproval=[])
     )
@@ -484,11 +524,15 @@ def test_onboarding_a_customer_on_its_own_vnet_the_way_the_stack_file_comment_sa
 def test_multi_region_consumers_resolve_their_regions_provider(tmp_path: Path) -> None:
     copy_stack_files(tmp_path)
     (tmp_path / "Pulumi.provider-swedencentral.yaml").write_text((ROOT / "Pulumi.provider.yaml").read_text())
+    (tmp_path / "customers" / "nordic.yaml").write_text(
+        yaml.safe_dump({"provider": "provider-swedencentral", "subscriptions": [ACME]})
+    )
     edit(tmp_path / "Pulumi.provider-swedencentral.yaml", **{"pls-saas:location": "swedencentral"})
     (tmp_path / "Pulumi.consumer-nordic.yaml").write_text((ROOT / "Pulumi.consumer.yaml").read_text())
     edit(
         tmp_path / "Pulumi.consumer-nordic.yaml",
         **{
+            "azure-native:subscriptionId": ACME,
             "pls-saas:customer": "nordic",
             "pls-saas:providerStack": "organization/pls-saas/provider-swedencentral",
         },
@@ -526,8 +570,12 @@ def test_the_preview_deploys_the_revision_only_when_its_stack_files_differ(tmp_p
 
 def test_the_plan_warns_a_customer_whose_name_is_not_on_the_providers_certificate(tmp_path: Path) -> None:
     tls = {"tls": True, "fqdns": ["api.saas.example.com"]}
-    on_the_certificate = parse(config_for("consumer", dnsZone="saas.example.com", https=True), stack="consumer")
-    elsewhere = parse(config_for("consumer", dnsZone="saas.tradewinds.example", https=True), stack="consumer")
+    on_the_certificate = parse(
+        config_for("consumer", dnsZone="saas.example.com", https=True), stack="consumer", project_dir=LAB
+    )
+    elsewhere = parse(
+        config_for("consumer", dnsZone="saas.tradewinds.example", https=True), stack="consumer", project_dir=LAB
+    )
     assert isinstance(on_the_certificate, ConsumerSettings) and isinstance(elsewhere, ConsumerSettings)
     root = repo_with(tmp_path, **tls)
     assert not any("TLS certificate" in line for line in connection_forecast(on_the_certificate, root))
@@ -536,7 +584,7 @@ def test_the_plan_warns_a_customer_whose_name_is_not_on_the_providers_certificat
 
 
 def test_the_plan_warns_a_customer_that_would_verify_with_the_wrong_protocol(tmp_path: Path) -> None:
-    plain = parse(config_for("consumer"), stack="consumer")
+    plain = parse(config_for("consumer"), stack="consumer", project_dir=LAB)
     assert isinstance(plain, ConsumerSettings) and not plain.https
     root = repo_with(tmp_path, tls=True, fqdns=["api.saas.example.com"])
     (warning,) = [line for line in connection_forecast(plain, root) if "wrong protocol" in line]
@@ -544,7 +592,7 @@ def test_the_plan_warns_a_customer_that_would_verify_with_the_wrong_protocol(tmp
 
 
 def test_the_plan_warns_a_customer_that_would_expect_proxy_protocol_from_a_provider_without_it(tmp_path: Path) -> None:
-    expecting = parse(config_for("consumer", proxyProtocol=True), stack="consumer")
+    expecting = parse(config_for("consumer", proxyProtocol=True), stack="consumer", project_dir=LAB)
     assert isinstance(expecting, ConsumerSettings)
     assert not any(
         "proxyProtocol" in line for line in connection_forecast(expecting, repo_with(tmp_path, proxyProtocol=True))
@@ -558,7 +606,7 @@ def test_the_plan_warns_a_customer_that_would_expect_proxy_protocol_from_a_provi
 
 
 def test_new_web_vm_software_is_applied_in_place_and_keeps_the_alias() -> None:
-    world = World()
+    world = World(LAB)
     before = deploy(world, "provider", _provider())
     after = deploy(world, "provider", _provider(tenantRateLimit=7))
     assert replacements(before, after) == []
@@ -609,11 +657,9 @@ def test_a_decision_about_an_endpoint_no_stack_file_creates_is_shown_as_assumed_
     look_alike = f"/subscriptions/{TRADEWINDS}/resourceGroups/globx-rg/providers/Microsoft.Network/privateEndpoints/"
     other_tenant = f"/subscriptions/{STRANGER}/resourceGroups/apps/providers/Microsoft.Network/privateEndpoints/pe1"
     provider = parse(
-        _provider(
-            visibility=[TRADEWINDS, CONTOSO, STRANGER],
-            approvedConnections=[f"{look_alike}globx-saas-pe | typo", f"{other_tenant} | another tenant"],
-        ),
+        _provider(approvedConnections=[f"{look_alike}globx-saas-pe | typo", f"{other_tenant} | another tenant"]),
         stack="provider",
+        project_dir=LAB,
     )
     assert isinstance(provider, ProviderSettings)
     notes = decision_notes(provider, LAB)

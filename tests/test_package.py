@@ -9,6 +9,7 @@ import os
 import re
 import sys
 import tomllib
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -176,12 +177,13 @@ def _kind(resource: Registration) -> str:
 
 
 @pytest.mark.parametrize("fixture", REPLAYS.values(), ids=REPLAYS.keys())
-def test_every_resource_of_a_stack_deployed_before_keeps_its_urn_through_aliases(fixture: str) -> None:
-    """Redeploying what live stacks were deployed with, every URN they hold is claimed by exactly one resource of
-    today's program, through the aliases the engine resolves (offline.steps.aliases), and no other resource is
-    new but the new component types: the engine updates everything in place and replaces nothing."""
+def test_every_resource_of_a_stack_deployed_before_keeps_its_urn_through_aliases(fixture: str, tmp_path: Path) -> None:
+    """Redeploying what live stacks were deployed with (from a checkout of that time: their stack files listed the
+    customers, there was no registry), every URN they hold is claimed by exactly one resource of today's program,
+    through the aliases the engine resolves (offline.steps.aliases), and no other resource is new but the new
+    component types: the engine updates everything in place and replaces nothing."""
     before = json.loads((ROOT / fixture).read_text())["stacks"]
-    world = World()
+    world = World(tmp_path)
     for stack in sorted(before, key=lambda s: before[s]["config"]["role"] != "provider"):
         sim = deploy(world, stack, before[stack]["config"])
         live = {engine_urn(urn) for urn in before[stack]["urns"]}
@@ -192,11 +194,11 @@ def test_every_resource_of_a_stack_deployed_before_keeps_its_urn_through_aliases
         assert new <= NEW_SINCE, stack
 
 
-def test_the_replay_finds_a_missing_alias() -> None:
+def test_the_replay_finds_a_missing_alias(tmp_path: Path) -> None:
     """Without the alias that moves a part under PrivateServiceAccess, the live endpoint would be replaced."""
     before = json.loads((ROOT / REPLAYS["before-access"]).read_text())["stacks"]["consumer"]
     provider = json.loads((ROOT / REPLAYS["before-access"]).read_text())["stacks"]["provider"]
-    world = World()
+    world = World(tmp_path)
     deploy(world, "provider", provider["config"])
     sim = deploy(world, "consumer", before["config"])
     for resource in sim.resources:

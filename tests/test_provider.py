@@ -12,7 +12,7 @@ from typing import Any
 
 from offline.engine import ROOT
 from offline.records import Registration, Simulation
-from offline.repository import RepositoryWorld
+from offline.repository import LAB, RepositoryWorld
 from pls.config import ProviderSettings, parse
 from pls.webserver import BOOTSTRAP, software_in
 from tests.helpers.real_nginx import need
@@ -21,7 +21,7 @@ from tests.helpers.stacks import config_for, run_stack
 
 def _settings() -> ProviderSettings:
     """What the provider stack file asks for: expectations follow it, so a user's onboarding edit keeps them true."""
-    settings = parse(config_for("provider"), stack="provider")
+    settings = parse(config_for("provider"), stack="provider", project_dir=LAB)
     assert isinstance(settings, ProviderSettings)
     return settings
 
@@ -193,8 +193,8 @@ def test_private_link_service_on_the_frontend(provider: Simulation) -> None:
     assert len(nat_configs) == settings.nat_ip_count
     assert [c["primary"] for c in nat_configs] == [True] + [False] * (settings.nat_ip_count - 1)
     assert {c["subnet"]["id"] for c in nat_configs} == {_subnet(provider, "pls-nat").outputs["id"]}
-    assert pls.inputs["visibility"]["subscriptions"] == list(settings.visibility)
-    assert pls.inputs["autoApproval"]["subscriptions"] == list(settings.auto_approval)
+    assert pls.inputs["visibility"]["subscriptions"] == list(settings.service().visibility)
+    assert pls.inputs["autoApproval"]["subscriptions"] == list(settings.service().auto_approval)
     assert pls.inputs["enableProxyProtocol"] is settings.proxy_protocol
     assert pls.inputs["serviceName"] == "saas"
 

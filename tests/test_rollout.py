@@ -15,7 +15,7 @@ import pytest
 
 from offline.engine import ROOT, World, deploy
 from offline.records import Registration, Simulation
-from offline.repository import deploy_for
+from offline.repository import LAB, deploy_for
 from offline.rollout import rollout
 from offline.steps import steps
 from operations.plan import preview_against
@@ -41,7 +41,7 @@ def _provider(count: int, zones: list[int], **overrides: Any) -> dict[str, Any]:
 
 @functools.cache
 def _deployed(count: int, zones: tuple[int, ...]) -> tuple[World, Simulation]:
-    world = World()
+    world = World(LAB)
     return world, deploy(world, "provider", _provider(count, list(zones)))
 
 
@@ -95,7 +95,7 @@ def test_a_tenant_rate_limit_is_applied_in_place_and_the_plan_says_so(tmp_path: 
 
 
 def test_a_count_change_adds_vms_zone_by_zone_and_removes_them_last() -> None:
-    world = World()
+    world = World(LAB)
     three = deploy(world, "provider", _provider(3, [1, 2, 3]))
     six = deploy(world, "provider", _provider(6, [1, 2, 3]))
     grown = rollout(three, six)
@@ -111,19 +111,20 @@ def test_a_count_change_adds_vms_zone_by_zone_and_removes_them_last() -> None:
 BEFORE = json.loads((ROOT / "tests" / "fixtures" / "provider-before-rollout.json").read_text())
 
 
-def _deployed_before() -> tuple[World, Simulation]:
-    """The fixture's state, as the engine and Azure hold it: the stack's last deployment, its service alive."""
+def _deployed_before(project: Path) -> tuple[World, Simulation]:
+    """The fixture's state, as the engine and Azure hold it: the stack's last deployment, its service alive, from
+    a checkout of that time (`project`: its stack file listed the customers; it had no registry)."""
     resources = [Registration(**r, dependencies=set()) for r in BEFORE["resources"]]
     simulation = Simulation("provider", resources, BEFORE["outputs"], [], BEFORE["config"])
-    world = World()
+    world = World(project)
     world.deployments["provider"] = simulation
     (service,) = simulation.of_type("network:PrivateLinkService")
     world.azure.put_service(service.outputs["id"], service.inputs)
     return world, simulation
 
 
-def test_a_provider_deployed_before_moves_to_the_software_in_place_with_its_alias_untouched() -> None:
-    world, before = _deployed_before()
+def test_a_provider_deployed_before_moves_to_the_software_in_place_with_its_alias_untouched(tmp_path: Path) -> None:
+    world, before = _deployed_before(tmp_path)
     assert world.azure.service_by_alias(BEFORE["outputs"]["alias"]) is not None
     after = deploy(world, "provider", {**config_for("provider", **FIRST_DEPLOYMENT), **BEFORE["config"]})
     assert after.outputs["alias"] == before.outputs["alias"]

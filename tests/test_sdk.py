@@ -11,7 +11,7 @@ from typing import Any
 import pulumi
 import pytest
 
-from offline.engine import ROOT, SDK_INTERNALS, simulate
+from offline.engine import ROOT, SDK_INTERNALS, World, simulate
 from pls.sdk import wait_for
 
 
@@ -47,5 +47,5 @@ def test_wait_for_is_the_sdks_synchronous_wait_and_returns_what_a_running_progra
         # What pls/contract.py and pls/deployed.py do: wait for an Output's value before registering anything.
         seen.append(wait_for(pulumi.Output.from_input(41).apply(lambda value: value + 1).future()))
 
-    simulate("provider", {"role": "provider"}, program=program)
+    simulate("provider", {"role": "provider"}, program=program, world=World(ROOT))
     assert seen == [42]

@@ -32,26 +32,27 @@ def subscription(n: int) -> str:
     return str(uuid.UUID(int=0xB0000000_0000_4000_8000_000000000000 + n))
 
 
-def register(registry: Path, name: str, **entry: Any) -> None:
-    registry.mkdir(exist_ok=True)
-    (registry / f"{name}.yaml").write_text(yaml.safe_dump(entry))
+def register(project: Path, name: str, **entry: Any) -> None:
+    """An entry in the registry of the test's own project (never the lab's or the users')."""
+    (project / "customers").mkdir(parents=True, exist_ok=True)
+    (project / "customers" / f"{name}.yaml").write_text(yaml.safe_dump(entry))
 
 
-def provider(registry: Path, **overrides: Any) -> dict[str, Any]:
-    """The lab's provider with no customer of its own: the registry in `registry` has them."""
-    own: dict[str, Any] = {"visibility": [], "autoApproval": [], "approvedConnections": [], "rejectedConnections": []}
-    return config_for("provider", **{**own, "customerRegistry": str(registry), **overrides})
+def provider(project: Path, **overrides: Any) -> dict[str, Any]:
+    """The lab's provider stack file, deployed from the test's project: its registry has the customers."""
+    project.mkdir(exist_ok=True)
+    return config_for("provider", **overrides)
 
 
-def settings_of(config: dict[str, Any], stack: str = "provider") -> ProviderSettings:
-    settings = parse(config, stack=stack)
+def settings_of(config: dict[str, Any], stack: str = "provider", *, project: Path) -> ProviderSettings:
+    settings = parse(config, stack=stack, project_dir=project)
     assert isinstance(settings, ProviderSettings)
     return settings
 
 
-def problems(config: dict[str, Any], stack: str = "provider") -> dict[str, str]:
+def problems(config: dict[str, Any], stack: str = "provider", *, project: Path) -> dict[str, str]:
     with pytest.raises(SettingsError) as error:
-        parse(config, stack=stack)
+        parse(config, stack=stack, project_dir=project)
     return {p.key: p.problem for p in error.value.problems}
 
 
@@ -59,7 +60,7 @@ def test_the_registry_derives_exactly_the_lists_each_service_is_sent(tmp_path: P
     register(tmp_path, "acme", service="saas", subscriptions=[ACME], approval="auto", contract="AC-1")
     register(tmp_path, "globex", service="saas-2", subscriptions=[GLOBEX.upper()], contract="GX-7")
     config = provider(tmp_path, additionalServices=["saas-2 natIpCount=2"], **FIRST_DEPLOYMENT)
-    sim = simulate("provider", config)
+    sim = simulate("provider", config, world=World(tmp_path))
     services = {r.inputs["serviceName"]: r for r in sim.of_type("network:PrivateLinkService")}
     assert services["saas"].inputs["visibility"] == {"subscriptions": [ACME]}
     assert services["saas"].inputs["autoApproval"] == {"subscriptions": [ACME]}
@@ -77,7 +78,7 @@ def test_each_service_has_its_own_frontend_and_backend_ports_on_one_pool_and_pro
     config = provider(
         tmp_path, additionalServices=["saas-2", "saas-3"], tls=True, fqdns=["api.saas.example.com"], **FIRST_DEPLOYMENT
     )
-    sim = simulate("provider", config)
+    sim = simulate("provider", config, world=World(tmp_path))
     (lb,) = sim.of_type("network:LoadBalancer")
     frontends = {fe["name"]: fe for fe in lb.outputs["frontendIPConfigurations"]}
     assert set(frontends) == {"frontend", "frontend-saas-2", "frontend-saas-3"}
@@ -99,7 +100,9 @@ def test_each_service_has_its_own_frontend_and_backend_ports_on_one_pool_and_pro
 
 
 def test_nginx_serves_every_services_ports(tmp_path: Path) -> None:
-    settings = settings_of(provider(tmp_path, additionalServices=["saas-2"], tls=True, fqdns=["api.saas.example.com"]))
+    settings = settings_of(
+        provider(tmp_path, additionalServices=["saas-2"], tls=True, fqdns=["api.saas.example.com"]), project=tmp_path
+    )
     site = render_web_server(settings.web_server).site_config
     for listen in ("listen 80 proxy_protocol", "listen 21080 proxy_protocol", "listen 443 ssl proxy_protocol"):
         assert listen in site
@@ -115,7 +118,7 @@ def test_a_second_services_port_answers_with_the_consumers_link_id(tmp_path: Pat
 
 
 def test_adding_a_service_keeps_the_first_alias_and_every_urn(tmp_path: Path) -> None:
-    world = World()
+    world = World(tmp_path)
     before = deploy(world, "provider", provider(tmp_path))
     after = deploy(world, "provider", provider(tmp_path, additionalServices=["saas-2"]))
     assert after.outputs[contract.ALIAS] == before.outputs[contract.ALIAS]
@@ -133,7 +136,7 @@ def test_adding_a_service_keeps_the_first_alias_and_every_urn(tmp_path: Path) ->
 def test_a_101st_subscription_on_a_full_service_is_refused_naming_the_service(tmp_path: Path) -> None:
     for n in range(MAX_SUBSCRIPTIONS + 1):
         register(tmp_path, f"c{n}", service="saas-2", subscriptions=[subscription(n)])
-    found = problems(provider(tmp_path, additionalServices=["saas-2"]))
+    found = problems(provider(tmp_path, additionalServices=["saas-2"]), project=tmp_path)
     assert "service saas-2 would have 101 subscriptions in visibility" in found["customerRegistry"]
 
 
@@ -142,8 +145,8 @@ def test_registry_mistakes_are_named_by_file_and_field(tmp_path: Path) -> None:
     register(tmp_path, "globex", service="saas", subscriptions=[GLOBEX], approval="sometimes")
     register(tmp_path, "hooli", service="saas", subscriptions=[ACME])
     register(tmp_path, "initech", service="saas", subscriptions=[ACME])
-    (tmp_path / "Bad_Name.yaml").write_text("service: saas\n")
-    found = problems(provider(tmp_path))
+    (tmp_path / "customers" / "Bad_Name.yaml").write_text("service: saas\n")
+    found = problems(provider(tmp_path), project=tmp_path)
     assert "not a service of this provider (saas)" in found["customers/acme.yaml:service"]
     assert "customers/globex.yaml:approval" in found
     assert "already onboarded (customers/hooli.yaml)" in found["customers/initech.yaml:subscriptions"]
@@ -152,7 +155,7 @@ def test_registry_mistakes_are_named_by_file_and_field(tmp_path: Path) -> None:
 
 def test_a_subscription_in_the_stack_file_and_the_registry_is_refused(tmp_path: Path) -> None:
     register(tmp_path, "acme", service="saas", subscriptions=[ACME])
-    found = problems(provider(tmp_path, visibility=[ACME]))
+    found = problems(provider(tmp_path, visibility=[ACME]), project=tmp_path)
     assert "already onboarded (visibility in the provider's stack file)" in found["customers/acme.yaml:subscriptions"]
 
 
@@ -162,57 +165,63 @@ def test_a_subscription_in_the_stack_file_and_the_registry_is_refused(tmp_path: 
         (["saas"], "additionalServices", "names saas twice"),
         (["saas-2", "saas-2"], "additionalServices", "names saas-2 twice"),
         ([f"s{n}" for n in range(8)], "additionalServices", "at most 7 more services"),
-        (["Saas-2"], "additionalServices", "is not a service name"),
-        (["saas-2 natIpCount=9"], "additionalServices", "natIpCount=9"),
+        (["Saas-2"], "additionalServices[0].name", "is not a service name"),
+        (["saas-2 natIpCount=9"], "additionalServices[0].natIpCount", "has 1 to 8 NAT IP configurations"),
         (["saas-2 colour=blue"], "additionalServices", "is not one of"),
+        ([{"name": "saas-2"}, {"name": "saas-3", "natIpCount": 9}], "additionalServices[1].natIpCount", "1 to 8"),
+        ([{"name": "saas-2", "natIpCount": "2"}], "additionalServices[0].natIpCount", "expected integer"),
+        ([{"name": "saas-2", "colour": "blue"}], "additionalServices[0].colour", "unknown field"),
+        ([{"natIpCount": 2}], "additionalServices[0].name", "required"),
+        ([{"name": "saas-2", "natSubnetCidr": "10.50.3.1/28"}], "additionalServices[0].natSubnetCidr", "host bits"),
+        ([7], "additionalServices", "expected array of object"),
         (["saas-2 natSubnetCidr=10.50.1.0/28"], "additionalServices", "overlaps backendSubnetCidr"),
         (["saas-2 natSubnetCidr=10.60.0.0/24"], "additionalServices", "is not inside 10.50.0.0/16"),
         (["saas-2 natIpCount=8 natSubnetCidr=10.50.3.0/28"], "additionalServices", "needs 16"),
     ],
 )
 def test_bad_services_are_refused_by_key(tmp_path: Path, services: list[str], key: str, problem: str) -> None:
-    found = problems(provider(tmp_path, additionalServices=services))
+    found = problems(provider(tmp_path, additionalServices=services), project=tmp_path)
     assert problem in found[key], found
 
 
 def test_services_sharing_the_nat_subnet_must_fit_in_it_together(tmp_path: Path) -> None:
     config = provider(tmp_path, natSubnetCidr="10.50.2.0/27", natIpCount=8, additionalServices=["saas-2 natIpCount=8"])
-    settings_of(config)  # 27 usable addresses hold both services' 16 NAT IPs and the 8 spare
+    settings_of(config, project=tmp_path)  # 27 usable addresses hold both services' 16 NAT IPs and the 8 spare
     config["natSubnetCidr"] = "10.50.2.0/28"
-    assert "needs 24" in problems(config)["natSubnetCidr"]
+    assert "needs 24" in problems(config, project=tmp_path)["natSubnetCidr"]
     own = provider(tmp_path, natSubnetCidr="10.50.2.0/28", additionalServices=["saas-2 natSubnetCidr=10.50.3.0/28"])
-    sim = simulate("provider", {**own, **FIRST_DEPLOYMENT})
+    sim = simulate("provider", {**own, **FIRST_DEPLOYMENT}, world=World(tmp_path))
     subnets = {r.inputs["subnetName"]: r for r in sim.of_type("network:Subnet")}
     assert subnets["pls-nat-saas-2"].inputs["privateLinkServiceNetworkPolicies"] == "Disabled"
     second = next(r for r in sim.of_type("network:PrivateLinkService") if r.inputs["serviceName"] == "saas-2")
     assert second.inputs["ipConfigurations"][0]["subnet"]["id"] == subnets["pls-nat-saas-2"].outputs["id"]
-    assert "set_real_ip_from 10.50.3.0/28;" in render_web_server(settings_of(own).web_server).site_config
+    assert (
+        "set_real_ip_from 10.50.3.0/28;" in render_web_server(settings_of(own, project=tmp_path).web_server).site_config
+    )
 
 
 def test_a_registered_consumer_reaches_its_services_alias_and_agrees_with_its_entry(tmp_path: Path) -> None:
     register(tmp_path, "acme", service="saas-2", subscriptions=[ACME])
-    world = World()
+    world = World(tmp_path)
     provided = deploy(world, "provider", provider(tmp_path, additionalServices=["saas-2"]))
-    consumer = config_for(
-        "consumer", customer="acme", customerRegistry=str(tmp_path), **{"azure-native:subscriptionId": ACME}
-    )
-    settings = parse(consumer, stack="consumer-acme")
+    consumer = config_for("consumer", customer="acme", **{"azure-native:subscriptionId": ACME})
+    settings = parse(consumer, stack="consumer-acme", project_dir=tmp_path)
     assert isinstance(settings, ConsumerSettings) and settings.service == "saas-2"
     sim = deploy(world, "consumer-acme", consumer)
     assert sim.outputs["providerAlias"] == provided.outputs[contract.ALIASES]["saas-2"]
     assert sim.outputs["connectionState"] == "Pending"
-    found = problems({**consumer, "autoApproved": True, "azure-native:subscriptionId": GLOBEX}, "consumer-acme")
+    found = problems(
+        {**consumer, "autoApproved": True, "azure-native:subscriptionId": GLOBEX}, "consumer-acme", project=tmp_path
+    )
     assert "disagrees with customers/acme.yaml, whose approval is manual" in found["autoApproved"]
     assert "not among customers/acme.yaml's subscriptions" in found["azure-native:subscriptionId"]
 
 
 def test_a_consumer_of_a_service_the_provider_does_not_have_registers_nothing(tmp_path: Path) -> None:
     register(tmp_path, "acme", service="saas-9", subscriptions=[ACME])
-    world = World()
-    deploy(world, "provider", provider(tmp_path / "empty"))
-    consumer = config_for(
-        "consumer", customer="acme", customerRegistry=str(tmp_path), **{"azure-native:subscriptionId": ACME}
-    )
+    world = World(tmp_path)
+    deploy(world, "provider", provider(tmp_path / "empty"), project_dir=tmp_path / "empty")
+    consumer = config_for("consumer", customer="acme", **{"azure-native:subscriptionId": ACME})
     with pytest.raises(SimulationError) as failure:
         deploy(world, "consumer-acme", consumer)
     assert "no 'aliases' output for service 'saas-9'" in str(failure.value)
@@ -222,11 +231,9 @@ def test_a_consumer_of_a_service_the_provider_does_not_have_registers_nothing(tm
 def test_registry_decisions_approve_the_customers_endpoint(tmp_path: Path) -> None:
     endpoint = f"/subscriptions/{ACME}/resourceGroups/acme-rg/providers/Microsoft.Network/privateEndpoints/acme-saas-pe"
     register(tmp_path, "acme", service="saas-2", subscriptions=[ACME])
-    world = World()
+    world = World(tmp_path)
     deploy(world, "provider", provider(tmp_path, additionalServices=["saas-2"]))
-    consumer = config_for(
-        "consumer", customer="acme", customerRegistry=str(tmp_path), **{"azure-native:subscriptionId": ACME}
-    )
+    consumer = config_for("consumer", customer="acme", **{"azure-native:subscriptionId": ACME})
     deploy(world, "consumer-acme", consumer)
     register(
         tmp_path,
@@ -249,7 +256,7 @@ def test_a_registry_decision_about_an_endpoint_that_never_asked_names_its_file(t
     decision = {"endpoint": endpoint, "status": "Approved", "reason": "contract AC-1"}
     register(tmp_path, "acme", service="saas-2", subscriptions=[ACME], decisions=[decision])
     with pytest.raises(SimulationError) as failure:
-        deploy(World(), "provider", provider(tmp_path, additionalServices=["saas-2"]))
+        deploy(World(tmp_path), "provider", provider(tmp_path, additionalServices=["saas-2"]))
     cause = failure.value.cause
     assert isinstance(cause, SettingsError) and cause.keys == {"customers/acme.yaml:decisions"}
     assert "has asked to connect to the service saas-2" in str(cause)
@@ -258,7 +265,9 @@ def test_a_registry_decision_about_an_endpoint_that_never_asked_names_its_file(t
 def test_the_capacity_report_counts_each_services_use_and_names_those_with_room(tmp_path: Path) -> None:
     for n in range(85):
         register(tmp_path, f"c{n}", service="saas", subscriptions=[subscription(n)])
-    settings = settings_of(provider(tmp_path, additionalServices=["saas-2 natSubnetCidr=10.50.3.0/28"]))
+    settings = settings_of(
+        provider(tmp_path, additionalServices=["saas-2 natSubnetCidr=10.50.3.0/28"]), project=tmp_path
+    )
     connections = [{"service": "saas"}] * 85 + [{"service": "saas-2"}] * 3
     lines = capacity_notes(settings, connections)
     assert lines == [
@@ -269,7 +278,7 @@ def test_the_capacity_report_counts_each_services_use_and_names_those_with_room(
         "10 addresses free",
         "warning: saas uses 85 of 100 visibility; services with room: saas-2",
     ]
-    full = settings_of(provider(tmp_path))
+    full = settings_of(provider(tmp_path), project=tmp_path)
     assert capacity_notes(full, [{"service": "saas"}] * 85)[-1] == (
         "warning: saas uses 85 of 100 visibility; none has room: scripts/onboard declares the next service"
     )

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from offline.engine import ROOT, SimulationError, simulate
-from offline.repository import SECRET_PLACEHOLDER, offline_ssh_public_key, stack_config
+from offline.engine import ROOT, SimulationError, World, simulate
+from offline.repository import LAB, SECRET_PLACEHOLDER, offline_ssh_public_key, stack_config
 from pls.config import ConsumerSettings, ProviderSettings, SettingsError, load_schema, parse
 from pls.config.ssh_keys import main as ssh_key_cli
 from tests.helpers.stacks import config_for
@@ -86,7 +86,7 @@ CASES = [
         {"visibility": [f"{i:08d}-0000-4000-8000-000000000000" for i in range(101)], "autoApproval": []},
         "visibility",
     ),
-    ("provider", {"allowAnyoneWithAlias": True}, "allowAnyoneWithAlias"),
+    ("provider", {"allowAnyoneWithAlias": True, "visibility": [SUB_A], "autoApproval": []}, "visibility"),
     ("provider", {"visibility": [SUB_A], "autoApproval": [SUB_B]}, "autoApproval"),
     ("provider", {"autoApproval": ["contoso"]}, "autoApproval"),
     ("provider", {"fqdns": ["not a name"]}, "fqdns"),
@@ -255,7 +255,7 @@ def _config(stack: str, overrides: dict[str, Any]) -> dict[str, Any]:
 @pytest.mark.parametrize(("stack", "overrides", "key"), CASES, ids=[f"{c[2]}-{i}" for i, c in enumerate(CASES)])
 def test_bad_value_names_its_key_and_registers_nothing(stack: str, overrides: dict[str, Any], key: str) -> None:
     with pytest.raises(SimulationError) as failure:
-        simulate(stack, _config(stack, overrides))
+        simulate(stack, _config(stack, overrides), world=World(LAB))
     error = failure.value.cause
     assert isinstance(error, SettingsError), error
     assert error.keys == {key}, str(error)
@@ -265,20 +265,24 @@ def test_bad_value_names_its_key_and_registers_nothing(stack: str, overrides: di
 
 def test_all_problems_are_reported_at_once() -> None:
     with pytest.raises(SettingsError) as failure:
-        parse(_config("provider", {"natIpCount": 9, "zones": [7], "location": "West Europe"}), stack="provider")
+        parse(
+            _config("provider", {"natIpCount": 9, "zones": [7], "location": "West Europe"}),
+            stack="provider",
+            project_dir=LAB,
+        )
     assert failure.value.keys == {"natIpCount", "zones", "location"}
 
 
 def test_a_private_key_is_never_echoed() -> None:
     secret = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n"
     with pytest.raises(SettingsError) as failure:
-        parse(_config("provider", {"sshPublicKey": secret}), stack="provider")
+        parse(_config("provider", {"sshPublicKey": secret}), stack="provider", project_dir=LAB)
     assert "b3BlbnNzaC1rZXktdjEAAAAA" not in str(failure.value)
 
 
 def test_unknown_key_suggests_the_right_one() -> None:
     with pytest.raises(SettingsError) as failure:
-        parse(_config("provider", {"natIpCout": 2}), stack="provider")
+        parse(_config("provider", {"natIpCout": 2}), stack="provider", project_dir=LAB)
     assert "did you mean natIpCount?" in str(failure.value)
 
 
@@ -286,26 +290,27 @@ def test_public_visibility_with_explicit_opt_in_and_rbac_only_are_valid() -> Non
     public = parse(
         _config("provider", {"visibility": ["*"], "allowAnyoneWithAlias": True, "autoApproval": [SUB_B]}),
         stack="provider",
+        project_dir=LAB,
     )
     assert isinstance(public, ProviderSettings) and public.visibility == ["*"]
-    rbac_only = parse(_config("provider", {"visibility": [], "autoApproval": []}), stack="provider")
+    rbac_only = parse(_config("provider", {"visibility": [], "autoApproval": []}), stack="provider", project_dir=LAB)
     assert isinstance(rbac_only, ProviderSettings) and rbac_only.visibility == []
 
 
 def test_consumer_ranges_may_overlap_the_providers() -> None:
-    provider = parse(_config("provider", {}), stack="provider")
+    provider = parse(_config("provider", {}), stack="provider", project_dir=LAB)
     assert isinstance(provider, ProviderSettings)
     ranges = {
         "consumerVnetCidr": provider.provider_vnet_cidr,
         "endpointSubnetCidr": provider.backend_subnet_cidr,
         "workloadSubnetCidr": provider.nat_subnet_cidr,
     }
-    consumer = parse(_config("consumer", ranges), stack="consumer")
+    consumer = parse(_config("consumer", ranges), stack="consumer", project_dir=LAB)
     assert isinstance(consumer, ConsumerSettings) and consumer.consumer_vnet_cidr == provider.provider_vnet_cidr
 
 
 def test_the_request_message_defaults_to_the_customer() -> None:
-    settings = parse(_config("consumer", {"requestMessage": ""}), stack="consumer")
+    settings = parse(_config("consumer", {"requestMessage": ""}), stack="consumer", project_dir=LAB)
     assert isinstance(settings, ConsumerSettings) and settings.request_message == "Customer: tradewinds"
 
 
@@ -319,7 +324,7 @@ def test_every_schema_key_has_type_description_and_role() -> None:
 
 def test_array_items_are_checked_against_the_schema() -> None:
     with pytest.raises(SettingsError) as failure:
-        parse(_config("provider", {"zones": ["1", "2"]}), stack="provider")
+        parse(_config("provider", {"zones": ["1", "2"]}), stack="provider", project_dir=LAB)
     assert failure.value.keys == {"zones"} and "expected array of integer" in str(failure.value)
 
 
@@ -335,7 +340,7 @@ def test_stack_files_as_pulumi_writes_them_run_offline(tmp_path: Path) -> None:
     )
     config = stack_config("consumer-x", tmp_path)
     assert config["requestMessage"] == SECRET_PLACEHOLDER
-    settings = parse(config, stack="consumer-x")
+    settings = parse(config, stack="consumer-x", project_dir=LAB)
     assert isinstance(settings, ConsumerSettings) and settings.subscription_id == SUB_A
 
 

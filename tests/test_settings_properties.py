@@ -115,7 +115,7 @@ def _affected(changed: set[str]) -> set[str]:
 def test_any_value_is_settings_or_an_error_naming_its_key(stack: str, changes: dict[str, Any]) -> None:
     config = {**deployed_config(stack, LAB), **changes}
     try:
-        parse(config, stack=stack)
+        parse(config, stack=stack, project_dir=LAB)
     except SettingsError as error:
         assert error.keys, "an error names at least one key"
         assert error.keys <= _affected(set(changes)), (error.keys, set(changes))
@@ -127,7 +127,7 @@ def test_any_value_is_settings_or_an_error_naming_its_key(stack: str, changes: d
 @given(raw=st.dictionaries(st.text(max_size=30) | st.integers(), hostile, max_size=6))
 def test_any_mapping_at_all_is_refused_by_name(raw: dict[Any, Any]) -> None:
     try:
-        parse(raw, stack="fuzz")
+        parse(raw, stack="fuzz", project_dir=LAB)
     except SettingsError as error:
         assert error.keys
 

@@ -82,26 +82,80 @@ def _subscription(azure: Mapping[str, Any], role: str, stack: str, problems: lis
     return subscription.lower()
 
 
-def parse(raw: Mapping[Any, Any], *, stack: str) -> Settings:
+RETIRED = {
+    "customerRegistry": (
+        "customers",
+        "is retired: the customer registry is always customers/ beside Pulumi.yaml",
+        "move the entries into customers/ and remove customerRegistry from the stack file",
+    ),
+}
+"""Keys this program no longer reads: the value that means what the program now does anyway, the problem, the fix."""
+
+
+def parse(raw: Mapping[Any, Any], *, stack: str, project_dir: Path) -> Settings:
     """Validate `raw` and return the role's settings, or raise SettingsError naming every bad key.
 
-    Keys are `<namespace>:<key>` as the engine passes them; a key without a namespace is the project's.
+    Keys are `<namespace>:<key>` as the engine passes them; a key without a namespace is the project's. The
+    customer registry is read from `project_dir` (the folder of Pulumi.yaml).
     Total: any value of any JSON type, size or depth ends as settings or as a SettingsError.
     """
     schema = load_schema()
     problems: list[Problem] = []
     role = next((raw[k] for k in raw if str(k) in ("role", f"{schema.project}:role")), None)
     own, azure = split_namespaces(raw, schema, problems)
-    for name in own:
-        if name not in schema.keys:
-            guess = near(name, list(schema.keys))
-            fix = f"did you mean {guess}?" if guess else "remove it (see the configuration reference in README.md)"
-            problems.append(Problem(name, own[name], "unknown key", fix))
+    problems += _unknown_keys(own, schema)
     if not isinstance(role, str) or role not in ROLES:
         problems.append(Problem("role", role, "the stack's role is not set", "set role: provider or role: consumer"))
         raise SettingsError(schema.project, problems)
     subscription_id = _subscription(azure, role, stack, problems)
+    values = _role_values(own, schema, role, stack, problems)
+    if any(p.key == "sshPublicKey" and p.problem == "required" for p in problems):
+        raise SettingsError(schema.project, problems)
+    registered, registry_problems = _registered(role, values, stack, project_dir)
+    problems += registry_problems
+    settings: CommonSettings | None = None
+    failed: set[str] = set()
+    try:
+        settings = MODELS[role].model_validate(
+            {**values, "project": schema.project, "stack": stack, "subscriptionId": subscription_id, **registered}
+        )
+    except ValidationError as error:
+        found = problems_of(error, values, schema.declared())
+        problems += found
+        failed = {p.key.split("[")[0] for p in found}
+    checks = Checks(values, failed, problems)
+    if role == "provider":
+        check_provider(checks, registered.get("customers", ()))
+    else:
+        check_consumer(checks, schema.defaults(), registered.get("registered"), subscription_id)
+    if not problems and isinstance(settings, ProviderSettings):
+        problems += built_provider_problems(settings)
+    if problems or settings is None:
+        raise SettingsError(schema.project, problems)
+    assert isinstance(settings, ProviderSettings | ConsumerSettings)
+    return settings
 
+
+def _unknown_keys(own: Mapping[str, Any], schema: Schema) -> list[Problem]:
+    """The project's keys the schema does not declare: retired ones with their fix, others with a guess."""
+    problems = []
+    for name, value in own.items():
+        if name in RETIRED:
+            meaning, problem, fix = RETIRED[name]
+            if value != meaning:
+                problems.append(Problem(name, value, problem, fix))
+        elif name not in schema.keys:
+            guess = near(name, list(schema.keys))
+            fix = f"did you mean {guess}?" if guess else "remove it (see docs/reference/configuration.md)"
+            problems.append(Problem(name, value, "unknown key", fix))
+    return problems
+
+
+def _role_values(
+    own: Mapping[str, Any], schema: Schema, role: str, stack: str, problems: list[Problem]
+) -> dict[str, Any]:
+    """Every key of the role, as set or by default; a required key missing, or a key of the other role set to
+    something else than its default, is a problem."""
     values: dict[str, Any] = {}
     for key in schema.keys.values():
         if key.name not in own:
@@ -122,72 +176,31 @@ def parse(raw: Mapping[Any, Any], *, stack: str) -> Settings:
                     f"remove it from Pulumi.{stack}.yaml",
                 )
             )
-    if any(p.key == "sshPublicKey" and p.problem == "required" for p in problems):
-        raise SettingsError(schema.project, problems)
-
-    model = MODELS[role]
-    settings: CommonSettings | None = None
-    failed: set[str] = set()
-    registered = _registered(role, values, stack, problems)
-    try:
-        settings = model.model_validate(
-            {
-                **values,
-                "project": schema.project,
-                "stack": stack,
-                "subscriptionId": subscription_id,
-                **registered,
-            }
-        )
-    except ValidationError as error:
-        found = problems_of(error, values, schema.declared())
-        problems += found
-        failed = {p.key for p in found}
-    checks = Checks(values, failed, problems)
-    if role == "provider":
-        check_provider(checks, registered.get("customers", ()))
-    else:
-        check_consumer(checks, schema.defaults(), registered.get("registered"), subscription_id)
-    if not problems and isinstance(settings, ProviderSettings):
-        problems += built_provider_problems(settings)
-    if problems or settings is None:
-        raise SettingsError(schema.project, problems)
-    assert isinstance(settings, ProviderSettings | ConsumerSettings)
-    return settings
+    return values
 
 
-REGISTRY_BASE = PROJECT_FILE.parent
-"""What a relative customerRegistry is relative to: the project (the tests point it at their own scenario)."""
-
-
-def registry_directory(value: str) -> Path:
-    """Where customerRegistry points: an absolute path, or one relative to REGISTRY_BASE."""
-    return REGISTRY_BASE / value
-
-
-def _registered(role: str, values: dict[str, Any], stack: str, problems: list[Problem]) -> dict[str, Any]:
+def _registered(
+    role: str, values: dict[str, Any], stack: str, project_dir: Path
+) -> tuple[dict[str, Any], list[Problem]]:
     """What the customer registry holds for this stack: a provider's customers (every entry's problems are its
     own), or a consumer's entry (only its own file's problems)."""
-    directory = values.get("customerRegistry")
-    if not isinstance(directory, str) or not directory.strip():
-        return {}
     if role == "provider":
-        registry = read_registry(registry_directory(directory))
-        problems += registry.problems
-        return {"customers": registry.of_provider(stack)}
+        registry = read_registry(project_dir)
+        return {"customers": registry.of_provider(stack)}, list(registry.problems)
     customer = values.get("customer")
     if not isinstance(customer, str) or customer_name_problem(customer):
-        return {}
-    entry = read_entry(registry_directory(directory), customer)
+        return {}, []
+    entry = read_entry(project_dir, customer)
     if isinstance(entry, tuple):
-        problems += entry
-        return {}
-    return {"registered": entry}
+        return {}, list(entry)
+    return {"registered": entry}, []
 
 
 def load() -> Settings:
-    """Settings of the running stack, from every configuration key the Pulumi engine passes to the program."""
+    """Settings of the running stack, from every configuration key the Pulumi engine passes to the program, with
+    the registry of the project the engine runs (the folder of Pulumi.yaml)."""
     import pulumi
     from pulumi.runtime.config import CONFIG, get_config_env
 
-    return parse({**get_config_env(), **CONFIG.get()}, stack=pulumi.get_stack())
+    project_dir = Path(pulumi.get_root_directory() or PROJECT_FILE.parent)
+    return parse({**get_config_env(), **CONFIG.get()}, stack=pulumi.get_stack(), project_dir=project_dir)

@@ -133,18 +133,6 @@ class CommonSettings(Model):
             ),
         ),
     ] = True
-    customer_registry: Annotated[
-        str,
-        Key(
-            "both",
-            (
-                "Directory of the customer registry, one <customer>.yaml per customer (README, The customer "
-                "registry), relative to the project. Provider: each service's visibility, auto-approval and "
-                "decisions add its customers'. Consumer: a registered customer reaches its service's alias."
-            ),
-        ),
-        rule(lambda path: bool(path.strip()), "is empty", "leave the default, customers"),
-    ] = "customers"
 
     @property
     def tags(self) -> dict[str, str]:

@@ -17,12 +17,13 @@ from pls.config.operations import OperationsKeys, check_operations
 from pls.config.registry import Customer
 from pls.config.services import (
     AdditionalService,
+    AdditionalServices,
     PublishedService,
-    additional_service,
+    StackFileLists,
     additional_services,
     check_own_nat_subnets,
     check_registry,
-    checked_additional_service,
+    published_service,
 )
 from pls.config.web import WebTierKeys, app_cloud_config, check_web_tier
 from pls.web_server_config import HEALTH_PORT, HTTPS_PORT, RateLimit, WebServerConfig
@@ -181,9 +182,9 @@ class ProviderSettings(CommonSettings, WebTierKeys, OperationsKeys):
         Key(
             "provider",
             (
-                "Subscription IDs that may see the service and request a connection (at most 100). Empty: only "
-                "subscriptions with RBAC on the Private Link Service. `*` (anyone with the alias) needs "
-                "allowAnyoneWithAlias."
+                "Deprecated: who may connect lives in the registry (customers/). Subscriptions that may see the "
+                "first service, read until scripts/onboard --import-stack-lists moves them into entries (with "
+                "nothing changed on Azure). `*`: use allowAnyoneWithAlias instead."
             ),
         ),
     ] = []
@@ -191,14 +192,21 @@ class ProviderSettings(CommonSettings, WebTierKeys, OperationsKeys):
         bool,
         Key(
             "provider",
-            ('Explicit opt-in that lets visibility be ["*"]: anyone who knows the alias may request a connection.'),
+            (
+                "The first service (serviceName) is visible to anyone who knows its alias (its visibility is `*`): "
+                "an explicit opt-in. Approvals stay keyed on endpoint ids, and the registry still says who is "
+                "auto-approved and decided about."
+            ),
         ),
     ] = False
     auto_approval: Annotated[
         Subscriptions,
         Key(
             "provider",
-            ("Subscription IDs whose connections are approved on arrival (at most 100); each must be in visibility."),
+            (
+                "Deprecated: who may connect lives in the registry (customers/, approval: auto). Subscriptions the "
+                "first service approves on arrival, read until scripts/onboard --import-stack-lists moves them."
+            ),
         ),
     ] = []
     fqdns: Annotated[
@@ -244,9 +252,9 @@ class ProviderSettings(CommonSettings, WebTierKeys, OperationsKeys):
         Key(
             "provider",
             (
-                'Private endpoint connections to approve, each "<private endpoint resource id> | <reason>". '
-                "Keyed on the endpoint's id, never on its request message. An endpoint that has not asked (or no "
-                "longer exists) is refused before any change."
+                'Deprecated: decisions live in the registry (scripts/approve). Each "<private endpoint resource id> '
+                '| <reason>" to approve on the first service, read until scripts/onboard --import-stack-lists moves '
+                "them."
             ),
         ),
     ] = []
@@ -254,22 +262,26 @@ class ProviderSettings(CommonSettings, WebTierKeys, OperationsKeys):
         Decisions,
         Key(
             "provider",
-            ('Private endpoint connections to reject, each "<private endpoint resource id> | <reason>".'),
+            (
+                'Deprecated: decisions live in the registry (scripts/approve --reject). Each "<private endpoint '
+                'resource id> | <reason>" to reject, read until scripts/onboard --import-stack-lists moves them.'
+            ),
         ),
     ] = []
     additional_services: Annotated[
-        list[Annotated[str, AfterValidator(checked_additional_service)]],
+        AdditionalServices,
         Key(
             "provider",
             (
                 "More Private Link Services on the same load balancer and web tier, up to 7 (Azure allows 8 per "
-                'Standard load balancer), each "<name> [natIpCount=<1-8>] [natSubnetCidr=<cidr>] '
-                '[anyoneWithAlias=true]": its own frontend (and alias), its NAT IPs in the shared natSubnetCidr '
-                "or a NAT subnet of its own, and the customers the registry assigns to it. Append only: a "
-                "service's name is its alias. scripts/onboard declares the next one when every service is full."
+                "Standard load balancer), each an object: name (its alias's prefix), natIpCount (1-8, default 1), "
+                "natSubnetCidr (a NAT subnet of its own; default: the shared natSubnetCidr) and anyoneWithAlias "
+                "(visible to anyone with its alias; default false). Each has its own frontend and alias, and the "
+                "customers the registry assigns to it. Append only: a service's name is its alias. scripts/onboard "
+                "declares the next one when every service is full."
             ),
             f"at most {azure_rules.MAX_SERVICES_PER_LOAD_BALANCER - 1} more services",
-            "publish further customers from another provider stack (README, Onboarding)",
+            "publish further customers from another provider stack (docs/operations/capacity.md)",
         ),
         Field(max_length=azure_rules.MAX_SERVICES_PER_LOAD_BALANCER - 1),
     ] = []
@@ -288,45 +300,44 @@ class ProviderSettings(CommonSettings, WebTierKeys, OperationsKeys):
         return (HTTPS_PORT, HEALTH_PORT) if self.http_on_tls == "redirect" else (HTTPS_PORT,)
 
     @cached_property
+    def stack_file_lists(self) -> StackFileLists:
+        """Who may connect as the stack file itself says it (deprecated keys), for the first service."""
+        decisions = tuple(
+            ConnectionDecision(private_endpoint_id=endpoint_id, status=status, reason=reason)
+            for entries, status in ((self.approved_connections, "Approved"), (self.rejected_connections, "Rejected"))
+            for endpoint_id, _, reason in ((part.strip() for part in entry.partition("|")) for entry in entries)
+        )
+        visibility = tuple(s for s in self.visibility if s != "*")
+        return StackFileLists(visibility, tuple(self.auto_approval), decisions)
+
+    @cached_property
     def services(self) -> tuple[PublishedService, ...]:
-        """Every Private Link Service, the first (serviceName) first, with what its keys and the registry say."""
-        own = []
-        for entries, status in ((self.approved_connections, "Approved"), (self.rejected_connections, "Rejected")):
-            for entry in entries:
-                endpoint_id, _, reason = (part.strip() for part in entry.partition("|"))
-                own.append(ConnectionDecision(private_endpoint_id=endpoint_id, status=status, reason=reason))
-        specs = [AdditionalService(self.service_name, self.nat_ip_count)]
-        specs += [additional_service(entry) for entry in self.additional_services]
-        services = []
-        for index, spec in enumerate(specs):
-            assigned = [c for c in self.customers if c.service == spec.name]
-            visibility = [s for c in assigned for s in c.subscriptions]
-            auto = [s for c in assigned if c.approval == "auto" for s in c.subscriptions]
-            decisions = [
-                ConnectionDecision(private_endpoint_id=d.endpoint, status=d.status, reason=d.reason)
-                for c in assigned
-                for d in c.decisions
-            ]
-            if index == 0:
-                visibility, auto, decisions = (
-                    list(self.visibility) + visibility,
-                    list(self.auto_approval) + auto,
-                    own + decisions,
-                )
-            services.append(
-                PublishedService(
-                    name=spec.name,
-                    index=index,
-                    nat_ip_count=spec.nat_ip_count,
-                    nat_subnet_cidr=spec.nat_subnet_cidr or self.nat_subnet_cidr,
-                    own_nat_subnet=bool(spec.nat_subnet_cidr),
-                    visibility=("*",) if spec.anyone_with_alias else tuple(visibility),
-                    auto_approval=tuple(auto),
-                    decisions=tuple(decisions),
-                    customers=tuple(c.name for c in assigned),
-                )
+        """Every Private Link Service, the first (serviceName) first: who may see it and the decisions about its
+        connections, from the registry (and, until they are moved, the stack file's own lists, on the first). Lists
+        are sorted, so where a subscription is written never changes what Azure is sent."""
+        # The first service's keys are checked by their own rules (serviceName allows 80 characters, not 40).
+        first = AdditionalService.model_construct(
+            name=self.service_name, nat_ip_count=self.nat_ip_count, anyone_with_alias=self.allow_anyone_with_alias
+        )
+        return tuple(
+            published_service(
+                index, spec, self.service_name, self.customers, self.nat_subnet_cidr, self.stack_file_lists
             )
-        return tuple(services)
+            for index, spec in enumerate([first, *self.additional_services])
+        )
+
+    @property
+    def warnings(self) -> list[str]:
+        """What the plan and the deployment say about this configuration without refusing it."""
+        lists = self.stack_file_lists
+        if not lists:
+            return []
+        return [
+            f"Pulumi.{self.stack}.yaml still lists customers ({len(lists.visibility)} in visibility, "
+            f"{len(lists.auto_approval)} in autoApproval, {len(lists.decisions)} decisions): the registry is their "
+            "one place now. scripts/onboard --import-stack-lists moves them into customers/ with nothing changed "
+            "on Azure"
+        ]
 
     @property
     def connection_decisions(self) -> list[ConnectionDecision]:
@@ -384,36 +395,50 @@ def check_provider(c: Checks, customers: tuple[Customer, ...] = ()) -> None:
         min_free["backendSubnetCidr"] = values["webVmCount"] + 1  # the load balancer frontend
     c.subnets("providerVnetCidr", ["backendSubnetCidr", "natSubnetCidr"], min_free)
     if c.ok("visibility", "allowAnyoneWithAlias", "autoApproval"):
-        visibility = [s.lower() for s in values["visibility"]]
-        if "*" in visibility:
-            if c.check(
-                "visibility", visibility == ["*"], "'*' cannot be combined with subscriptions", 'use ["*"] alone'
-            ):
-                c.check(
-                    "visibility",
-                    values["allowAnyoneWithAlias"],
-                    "'*' lets anyone with the alias request a connection",
-                    "set allowAnyoneWithAlias: true to opt in, or list the customers' subscription IDs",
-                )
-        elif values["allowAnyoneWithAlias"]:
-            c.fail(
-                "allowAnyoneWithAlias",
-                'is true but visibility is not ["*"]',
-                'set visibility: ["*"] or remove allowAnyoneWithAlias',
-            )
-        else:
-            outside = [s.lower() for s in values["autoApproval"] if s.lower() not in visibility]
+        _check_who_may_see_the_first_service(c)
+    _check_one_decision_per_endpoint(c)
+    if specs is not None:
+        check_own_nat_subnets(c, specs)
+        if c.ok("serviceName", "visibility", "autoApproval", *DECISION_KEYS):
+            check_registry(c, customers, [values["serviceName"], *(s.name for s in specs)], DECISION_KEYS)
+    check_web_tier(c)
+    check_operations(c)
+
+
+def _check_who_may_see_the_first_service(c: Checks) -> None:
+    """allowAnyoneWithAlias opens the first service to anyone; the stack file's deprecated lists agree with it."""
+    visibility = [s.lower() for s in c.values["visibility"]]
+    anyone = c.values["allowAnyoneWithAlias"]
+    if "*" in visibility:
+        if c.check("visibility", visibility == ["*"], "'*' cannot be combined with subscriptions", 'use ["*"] alone'):
             c.check(
-                "autoApproval",
-                not outside,
-                f"{', '.join(outside)} not in visibility (auto-approval must be a subset of visibility)",
-                "add them to visibility too",
+                "visibility",
+                anyone,
+                "'*' lets anyone with the alias request a connection",
+                "set allowAnyoneWithAlias: true to opt in (and remove visibility), or register the customers",
             )
+    elif anyone and visibility:
+        c.fail(
+            "visibility",
+            "lists subscriptions, but allowAnyoneWithAlias makes the first service visible to anyone",
+            "remove visibility (scripts/onboard --import-stack-lists moves it into the registry)",
+        )
+    elif not anyone:
+        outside = [s.lower() for s in c.values["autoApproval"] if s.lower() not in visibility]
+        c.check(
+            "autoApproval",
+            not outside,
+            f"{', '.join(outside)} not in visibility (auto-approval must be a subset of visibility)",
+            "add them to visibility too, or move both into the registry (scripts/onboard --import-stack-lists)",
+        )
+
+
+def _check_one_decision_per_endpoint(c: Checks) -> None:
     decided: set[str] = set()
     for key in DECISION_KEYS:
         if not c.ok(key):
             continue
-        for entry in values[key]:
+        for entry in c.values[key]:
             endpoint_id = entry.partition("|")[0].strip()
             c.check(
                 key,
@@ -422,12 +447,6 @@ def check_provider(c: Checks, customers: tuple[Customer, ...] = ()) -> None:
                 "keep one decision per private endpoint",
             )
             decided.add(endpoint_id.lower())
-    if specs is not None:
-        check_own_nat_subnets(c, specs)
-        if c.ok("serviceName", "visibility", "autoApproval", *DECISION_KEYS):
-            check_registry(c, customers, [values["serviceName"], *(s.name for s in specs)], DECISION_KEYS)
-    check_web_tier(c)
-    check_operations(c)
 
 
 def built_provider_problems(settings: ProviderSettings) -> list[Problem]:

@@ -9,22 +9,32 @@ from the entries; a consumer stack of a registered customer reads the alias of t
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
 from pydantic import AfterValidator, Field, ValidationError
 
 from pls import azure_rules
 from pls.config.errors import Problem, refuse, shown
+from pls.config.files import KIB, FileRefusedError, directory_problem, load_yaml, read_text
 from pls.config.keys import Model, Subscriptions, rule
 
-REGISTRY_SUFFIX = ".yaml"
-SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-"""libyaml's safe loader where PyYAML has it: a provider reads a thousand entries."""
+REGISTRY = "customers"
+"""The registry's folder, beside Pulumi.yaml: the one place that says who may connect."""
+ENTRY_SUFFIX = ".yaml"
+REGISTRY_README = "README.md"
+"""The folder's own description: the one file in it that is not an entry."""
+MAX_ENTRY_BYTES = 64 * KIB
 MAX_REASON = 140  # a connection's description, as the consumer sees it
+MAX_CONTRACT = 140
 MAX_CUSTOMER = 40  # every name derived from the customer (autonamed VM and VNet included) then fits Azure's limits
+
+
+def entry_path(customer: str) -> str:
+    """The customer's registry entry, relative to the project."""
+    return f"{REGISTRY}/{customer}{ENTRY_SUFFIX}"
 
 
 def customer_name_problem(name: str) -> str | None:
@@ -42,6 +52,14 @@ def _private_endpoint_id_ok(endpoint_id: str) -> str:
             "Microsoft.Network/privateEndpoints/<name> (the customer's stack exports it as privateEndpointId)",
         )
     return endpoint_id
+
+
+def _printable_line(limit: int, what: str) -> AfterValidator:
+    return rule(
+        lambda text: len(text) <= limit and (text == "" or text.isprintable()),
+        f"{what} is at most {limit} printable characters on one line",
+        f"shorten it to {limit} characters",
+    )
 
 
 class Decision(Model):
@@ -74,25 +92,25 @@ class Customer(Model):
     service: Annotated[
         str,
         rule(
-            lambda s: azure_rules.SERVICE_NAME_RE.fullmatch(s) is not None,
+            lambda s: s == "" or azure_rules.SERVICE_NAME_RE.fullmatch(s) is not None,
             "not a Private Link Service name",
-            "name one of the provider's services (serviceName or additionalServices)",
+            "name one of the provider's services (serviceName or additionalServices), or leave it out for the first",
         ),
-    ]
+    ] = ""
+    """Which of the provider's Private Link Services the customer reaches; empty: the first (serviceName)."""
     subscriptions: Annotated[
         Subscriptions,
         Field(min_length=1),
     ]
     approval: Literal["auto", "manual"] = "manual"
-    contract: str = ""
-    decisions: list[Decision] = []
+    contract: Annotated[str, _printable_line(MAX_CONTRACT, "the contract reference")] = ""
+    decisions: Annotated[list[Decision], Field(max_length=azure_rules.MAX_CONNECTIONS)] = []
 
 
 @dataclass(frozen=True)
 class Registry:
-    """Every entry of a registry directory, or the problems that keep it from being read."""
+    """Every entry of the registry, or the problems that keep it from being read."""
 
-    directory: str
     customers: tuple[Customer, ...]
     problems: tuple[Problem, ...]
 
@@ -103,41 +121,73 @@ class Registry:
         return next((c for c in self.customers if c.name == name), None)
 
 
-def read_registry(directory: Path) -> Registry:
-    """The registry in `directory` (none there: empty), every bad entry a problem named by its file and field."""
+def read_registry(project_dir: Path) -> Registry:
+    """The registry of the project in `project_dir` (none there: empty). A file that is not an entry, and every bad
+    entry, is a problem named by its file (and field)."""
+    directory = project_dir / REGISTRY
+    refused = directory_problem(directory, where=f"{REGISTRY}/")
+    if refused:
+        return Registry((), (refused.problem,))
     if not directory.is_dir():
-        return Registry(str(directory), (), ())
+        return Registry((), ())
     customers: list[Customer] = []
     problems: list[Problem] = []
-    for path in sorted(directory.glob(f"*{REGISTRY_SUFFIX}")):
-        found = _entry(path.name, path.read_text())
-        if isinstance(found, Customer):
-            customers.append(found)
+    with os.scandir(directory) as found:
+        names = sorted(entry.name for entry in found)
+    for name in names:
+        if name.startswith(".") or name == REGISTRY_README:
+            continue
+        if not name.endswith(ENTRY_SUFFIX):
+            problems.append(
+                Problem(
+                    f"{REGISTRY}/{name}",
+                    None,
+                    f"is not a registry entry (entries are <customer>{ENTRY_SUFFIX}), so nobody reads it",
+                    f"rename it to <customer>{ENTRY_SUFFIX}, or move it out of {REGISTRY}/",
+                )
+            )
+            continue
+        entry = _read(directory, name)
+        if isinstance(entry, Customer):
+            customers.append(entry)
         else:
-            problems += found
-    return Registry(str(directory), tuple(customers), tuple(problems))
+            problems += entry
+    return Registry(tuple(customers), tuple(problems))
 
 
-def read_entry(directory: Path, name: str) -> Customer | tuple[Problem, ...] | None:
+def read_entry(project_dir: Path, name: str) -> Customer | tuple[Problem, ...] | None:
     """One customer's entry (None: not registered), or its problems."""
-    path = directory / f"{name}{REGISTRY_SUFFIX}"
-    return _entry(path.name, path.read_text()) if path.is_file() else None
+    directory = project_dir / REGISTRY
+    refused = directory_problem(directory, where=f"{REGISTRY}/")
+    if refused:
+        return (refused.problem,)
+    path = directory / f"{name}{ENTRY_SUFFIX}"
+    return _read(directory, path.name) if os.path.lexists(path) else None
+
+
+def _read(directory: Path, file_name: str) -> Customer | tuple[Problem, ...]:
+    where = f"{REGISTRY}/{file_name}"
+    try:
+        text = read_text(directory / file_name, where=where, limit=MAX_ENTRY_BYTES)
+    except FileRefusedError as refused:
+        return (refused.problem,)
+    return _entry(file_name, text)
 
 
 @functools.cache
 def _entry(file_name: str, text: str) -> Customer | tuple[Problem, ...]:
     """One entry, parsed once per content: a thousand customers' files are read by every provider check."""
-    name = file_name.removesuffix(REGISTRY_SUFFIX)
-    where = f"customers/{file_name}"
+    name = file_name.removesuffix(ENTRY_SUFFIX)
+    where = f"{REGISTRY}/{file_name}"
     name_problem = customer_name_problem(name)
     if name_problem:
         return (Problem(where, name, f"the file's name is the customer's: {name_problem}", "rename the file"),)
     try:
-        document = yaml.load(text, Loader=SAFE_LOADER)
-    except yaml.YAMLError as error:
-        return (Problem(where, None, f"not YAML: {error}".replace("\n", " "), "fix the file's syntax"),)
+        document = load_yaml(text, where=where)
+    except FileRefusedError as refused:
+        return (refused.problem,)
     if not isinstance(document, dict):
-        return (Problem(where, document, "not a mapping of keys", "see README, The customer registry"),)
+        return (Problem(where, None, "is not a mapping of keys", "see docs/operations/registry.md"),)
     try:
         return Customer.model_validate({**document, "name": name})
     except ValidationError as error:
@@ -146,7 +196,7 @@ def _entry(file_name: str, text: str) -> Customer | tuple[Problem, ...]:
                 f"{where}:{'.'.join(str(part) for part in item['loc'])}",
                 item.get("input"),
                 str((item.get("ctx") or {}).get("problem") or item["msg"]),
-                str((item.get("ctx") or {}).get("fix") or "see README, The customer registry"),
+                str((item.get("ctx") or {}).get("fix") or "see docs/operations/registry.md"),
             )
             for item in error.errors()
         )

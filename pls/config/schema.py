@@ -33,6 +33,7 @@ CONFIG_HEADER = (
     "config:\n"
     "  # Generated from the settings model (pls/config/) by python -m maintenance.docs: edit the model instead.\n"
     "  # Every description starts with the role that reads the key: [both], [provider] or [consumer].\n"
+    "  # Keys whose values are objects (additionalServices) cannot be typed here: the program checks them.\n"
 )
 
 
@@ -56,6 +57,12 @@ class ConfigKey:
     def expected(self) -> str:
         return f"{self.type} of {self.item_type}" if self.item_type else self.type
 
+    @property
+    def declared_to_the_cli(self) -> bool:
+        """Pulumi.yaml can type strings, integers, booleans and arrays of them, not objects: a key of objects is
+        left out of it (the CLI does not refuse keys it does not declare) and checked by the program alone."""
+        return self.item_type != "object"
+
 
 @dataclass(frozen=True)
 class Schema:
@@ -78,6 +85,8 @@ def _schema_type(annotation: Any) -> str:
         annotation = type(typing.get_args(annotation)[0])
     elif origin is list:
         return "array"
+    if isinstance(annotation, type) and issubclass(annotation, Model):
+        return "object"
     return {str: "string", int: "integer", bool: "boolean"}[annotation]
 
 
@@ -124,6 +133,8 @@ def config_block(schema: Schema) -> str:
     """Pulumi.yaml's `config:` section: each key's type, default and description, as the CLI reads them."""
     entries: dict[str, Any] = {}
     for key in schema.keys.values():
+        if not key.declared_to_the_cli:
+            continue
         role = "both" if len(key.roles) == 2 else key.roles[0]
         entry: dict[str, Any] = {"type": key.type}
         if key.item_type:

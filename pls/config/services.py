@@ -6,60 +6,90 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Annotated
+
+from pydantic import AfterValidator, BeforeValidator, TypeAdapter
 
 from components.private_link_service import ConnectionDecision
 from pls import azure_rules
 from pls.config.errors import Problem, refuse, shown
-from pls.config.keys import Checks, checked_cidr
+from pls.config.keys import Checks, Model, checked_cidr, rule
 from pls.config.registry import Customer
 
 MAX_ADDITIONAL_NAME = 40  # "frontend-<name>-https" and every other derived name then fit Azure's limits
-OPTIONS = {"natIpCount", "natSubnetCidr", "anyoneWithAlias"}
-ENTRY_FIX = (
-    'write "<name> [natIpCount=<1-8>] [natSubnetCidr=<cidr>] [anyoneWithAlias=true]", e.g. "saas-2 natIpCount=2"'
-)
+LEGACY_OPTIONS = {"natIpCount", "natSubnetCidr", "anyoneWithAlias"}
+LEGACY_FIX = "write the entry as an object: {name: saas-2, natIpCount: 2} (docs/reference/configuration.md)"
+
+
+def _name_ok(name: str) -> bool:
+    return bool(azure_rules.DNS_LABEL_RE.fullmatch(name)) and len(name) <= MAX_ADDITIONAL_NAME and name[0].isalpha()
+
+
+def _cidr_or_empty(cidr: str) -> str:
+    return checked_cidr(cidr) if cidr else cidr
+
+
+class AdditionalService(Model):
+    """One more Private Link Service on the load balancer: its own frontend (and alias), NAT IPs and customers."""
+
+    name: Annotated[
+        str,
+        rule(
+            _name_ok,
+            lambda name: f"{shown(name)} is not a service name",
+            f"lowercase letters, digits and -, starting with a letter, at most {MAX_ADDITIONAL_NAME} characters",
+        ),
+    ]
+    """The service's name, and the prefix of its alias: fixed once deployed."""
+    nat_ip_count: Annotated[
+        int,
+        rule(
+            lambda count: 1 <= count <= azure_rules.MAX_NAT_IPS,
+            f"a Private Link Service has 1 to {azure_rules.MAX_NAT_IPS} NAT IP configurations",
+            f"choose 1..{azure_rules.MAX_NAT_IPS}",
+        ),
+    ] = 1
+    nat_subnet_cidr: Annotated[str, AfterValidator(_cidr_or_empty)] = ""
+    """A NAT subnet of its own; empty: the shared natSubnetCidr."""
+    anyone_with_alias: bool = False
+    """Visible to anyone who knows its alias (explicit opt-in); approvals stay keyed on endpoint ids."""
+
+
+def from_legacy_entry(entry: object) -> object:
+    """An entry written the old way, "<name> [natIpCount=<n>] [natSubnetCidr=<cidr>] [anyoneWithAlias=true]", as the
+    object it means (stack files written before the entries were objects still deploy unchanged)."""
+    if not isinstance(entry, str):
+        return entry
+    name, *options = entry.split() or [""]
+    values: dict[str, object] = {"name": name}
+    for option in options:
+        key, sep, value = option.partition("=")
+        if not sep or key not in LEGACY_OPTIONS or key in values:
+            raise refuse(f"{shown(option)} is not one of {', '.join(sorted(LEGACY_OPTIONS))} (once each)", LEGACY_FIX)
+        values[key] = value
+    count = str(values.get("natIpCount", "1"))
+    if not count.isdigit() or len(count) > 2:
+        raise refuse(f"natIpCount={count[:10]} is not a number of NAT IPs", LEGACY_FIX)
+    if values.get("anyoneWithAlias", "false") not in ("true", "false"):
+        raise refuse("anyoneWithAlias is true or false", LEGACY_FIX)
+    return {**values, "natIpCount": int(count), "anyoneWithAlias": values.get("anyoneWithAlias") == "true"}
+
+
+AdditionalServices = list[Annotated[AdditionalService, BeforeValidator(from_legacy_entry)]]
+_ADDITIONAL_SERVICES: TypeAdapter[list[AdditionalService]] = TypeAdapter(AdditionalServices)
 
 
 @dataclass(frozen=True)
-class AdditionalService:
-    """One entry of additionalServices, as written."""
+class StackFileLists:
+    """Who may connect, as a provider's stack file said it before the registry was the one place: read until
+    `scripts/onboard --import-stack-lists` moves it into entries, and added to the first service."""
 
-    name: str
-    nat_ip_count: int = 1
-    nat_subnet_cidr: str = ""
-    """Its own NAT subnet; empty: the shared natSubnetCidr."""
-    anyone_with_alias: bool = False
+    visibility: tuple[str, ...] = ()
+    auto_approval: tuple[str, ...] = ()
+    decisions: tuple[ConnectionDecision, ...] = ()
 
-
-def additional_service(entry: str) -> AdditionalService:
-    """`entry` read, or a refusal naming what is wrong and how to write it."""
-    name, *options = entry.split()
-    if azure_rules.DNS_LABEL_RE.fullmatch(name) is None or len(name) > MAX_ADDITIONAL_NAME or not name[0].isalpha():
-        raise refuse(
-            f"{shown(name)} is not a service name: lowercase letters, digits and -, starting with a letter, at "
-            f"most {MAX_ADDITIONAL_NAME} characters",
-            ENTRY_FIX,
-        )
-    values: dict[str, str] = {}
-    for option in options:
-        key, sep, value = option.partition("=")
-        if not sep or key not in OPTIONS or key in values:
-            raise refuse(f"{shown(option)} is not one of {', '.join(sorted(OPTIONS))} (once each)", ENTRY_FIX)
-        values[key] = value
-    count = values.get("natIpCount", "1")
-    if not count.isdigit() or not 1 <= int(count) <= azure_rules.MAX_NAT_IPS:
-        raise refuse(f"natIpCount={count}: a Private Link Service has 1 to {azure_rules.MAX_NAT_IPS}", ENTRY_FIX)
-    if values.get("anyoneWithAlias", "false") not in ("true", "false"):
-        raise refuse("anyoneWithAlias is true or false", ENTRY_FIX)
-    cidr = values.get("natSubnetCidr", "")
-    if cidr:
-        checked_cidr(cidr)
-    return AdditionalService(name, int(count), cidr, values.get("anyoneWithAlias") == "true")
-
-
-def checked_additional_service(entry: str) -> str:
-    additional_service(entry)
-    return entry
+    def __bool__(self) -> bool:
+        return bool(self.visibility or self.auto_approval or self.decisions)
 
 
 @dataclass(frozen=True)
@@ -108,11 +138,46 @@ class PublishedService:
         return decided.get((private_endpoint_id or "").lower(), "Pending")
 
 
+def published_service(
+    index: int,
+    spec: AdditionalService,
+    first_service: str,
+    customers: Iterable[Customer],
+    shared_nat_subnet: str,
+    stack_file: StackFileLists,
+) -> PublishedService:
+    """The service `spec` declares, with the registry's customers assigned to it (and, for the first, the stack
+    file's own lists until they are moved)."""
+    assigned = [c for c in customers if (c.service or first_service) == spec.name]
+    visibility = {s for c in assigned for s in c.subscriptions}
+    auto = {s for c in assigned if c.approval == "auto" for s in c.subscriptions}
+    decisions = [
+        ConnectionDecision(private_endpoint_id=d.endpoint, status=d.status, reason=d.reason)
+        for c in assigned
+        for d in c.decisions
+    ]
+    if index == 0:
+        visibility |= set(stack_file.visibility)
+        auto |= set(stack_file.auto_approval)
+        decisions += stack_file.decisions
+    return PublishedService(
+        name=spec.name,
+        index=index,
+        nat_ip_count=spec.nat_ip_count,
+        nat_subnet_cidr=spec.nat_subnet_cidr or shared_nat_subnet,
+        own_nat_subnet=bool(spec.nat_subnet_cidr),
+        visibility=("*",) if spec.anyone_with_alias else tuple(sorted(visibility)),
+        auto_approval=tuple(sorted(auto)),
+        decisions=tuple(sorted(decisions, key=lambda d: d["private_endpoint_id"].lower())),
+        customers=tuple(c.name for c in assigned),
+    )
+
+
 def additional_services(c: Checks) -> list[AdditionalService] | None:
     """additionalServices read, each name once and none the first service's; None when they cannot be read."""
     if not c.ok("additionalServices"):
         return None
-    specs = [additional_service(entry) for entry in c.values["additionalServices"]]
+    specs = _ADDITIONAL_SERVICES.validate_python(c.values["additionalServices"])
     names = [str(c.values.get("serviceName")), *(s.name for s in specs)]
     twice = sorted({name for name in names if names.count(name) > 1})
     if not c.check(
@@ -170,7 +235,8 @@ def check_registry(
     counts[services[0]] = [len(c.values["visibility"]), len(c.values["autoApproval"])]
     for customer in customers:
         entry = f"customers/{customer.name}.yaml"
-        if customer.service not in counts:
+        service = customer.service or services[0]
+        if service not in counts:
             c.problems.append(
                 Problem(
                     f"{entry}:service",
@@ -194,8 +260,8 @@ def check_registry(
                     )
                 )
             seen[subscription] = entry
-        counts[customer.service][0] += len(customer.subscriptions)
-        counts[customer.service][1] += len(customer.subscriptions) if customer.approval == "auto" else 0
+        counts[service][0] += len(customer.subscriptions)
+        counts[service][1] += len(customer.subscriptions) if customer.approval == "auto" else 0
         for decision in customer.decisions:
             if decision.endpoint.split("/")[2].lower() not in customer.subscriptions:
                 c.problems.append(

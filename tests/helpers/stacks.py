@@ -5,22 +5,18 @@ repository's own, which users edit; and repositories of stack files that a test 
 from __future__ import annotations
 
 import functools
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-import pls.config
 from offline.engine import ROOT, World, deploy, simulate
 from offline.records import Simulation
-from offline.repository import LAB, deployed_config
+from offline.repository import LAB, deployed_config, stack_config
 
 PROVIDER_STACK = "organization/pls-saas/provider"
-
-# A configuration a test builds by hand names the registry relatively (customerRegistry: customers): it is the
-# lab's (none), never the repository's own customers/, which users fill with scripts/onboard.
-pls.config.REGISTRY_BASE = LAB
 
 
 def config_for(stack_file: str, **overrides: Any) -> dict[str, Any]:
@@ -37,12 +33,12 @@ def run_stack(stack_file: str, *, world: World | None = None, **overrides: Any) 
     config = config_for(stack_file, **overrides)
     if world is None and config["role"] == "provider":
         config = {**config, **FIRST_DEPLOYMENT, **overrides}
-    return simulate(stack_file, config, world=world)
+    return simulate(stack_file, config, world=world or World(LAB))
 
 
 @functools.cache
 def _provider_deployed() -> World:
-    world = World()
+    world = World(LAB)
     deploy(world, "provider", config_for("provider", **FIRST_DEPLOYMENT))
     return world
 
@@ -58,14 +54,28 @@ def world_with_provider() -> World:
 # --- repositories of stack files, edited and committed as a user does -----------------------------------------
 
 README_FILES = ("provider", "consumer")
-"""The provider's stack file and the customer it ships with: what a walk that needs no new customer copies.
-A walk copies only such files of the user's (whatever they hold now), never every customer's (each is checked
-on its own in tests/test_stack_files.py), so it costs the same with three customers or a thousand."""
+"""The provider's stack file and the customer it ships with: what a walk that needs no new customer copies, with
+that customer's registry entry. A walk copies only such files of the user's (whatever they hold now), never every
+customer's (each is checked on its own in tests/test_stack_files.py), so it costs the same with three customers or
+a thousand."""
 
 
 def copy_stack_files(root: Path, source: Path = ROOT) -> None:
     for stack in README_FILES:
         (root / f"Pulumi.{stack}.yaml").write_text((source / f"Pulumi.{stack}.yaml").read_text())
+    customer = str(stack_config("consumer", source).get("customer", ""))
+    entry = source / "customers" / f"{customer}.yaml"
+    if customer and entry.is_file():
+        (root / "customers").mkdir(exist_ok=True)
+        (root / "customers" / entry.name).write_text(entry.read_text())
+
+
+def copy_lab(root: Path) -> Path:
+    """Every file of the lab: its stack files and its registry."""
+    for lab_file in LAB.glob("Pulumi.*.yaml"):
+        shutil.copy(lab_file, root)
+    shutil.copytree(LAB / "customers", root / "customers", dirs_exist_ok=True)
+    return root
 
 
 def edit(path: Path, **config: Any) -> None:
