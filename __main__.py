@@ -15,7 +15,7 @@ from components.consumer_network import ConsumerNetwork, ConsumerNetworkArgs, Ex
 from components.internal_load_balancer import AdditionalFrontend, InternalLoadBalancer, InternalLoadBalancerArgs
 from components.linux_vm import LocalHealthProbe, ObservedCertificate
 from components.log_workspace import LogWorkspace, LogWorkspaceArgs, TextLog
-from components.private_link_service import PrivateLinkService, PrivateLinkServiceArgs
+from components.private_link_service import ConnectionDecision, PrivateLinkService, PrivateLinkServiceArgs
 from components.private_service_access import PrivateServiceAccess, PrivateServiceAccessArgs, VerificationVm
 from components.provider_network import ProviderNetwork, ProviderNetworkArgs
 from components.service_alerts import ServiceAlerts, ServiceAlertsArgs, WatchedService
@@ -23,7 +23,7 @@ from components.web_tier import WebTier, WebTierArgs
 from pls import contract
 from pls.config import ConsumerSettings, ProviderSettings, load
 from pls.config.services import PublishedService
-from pls.deployed import check_deployed, deployed_services
+from pls.deployed import check_deployed, decisions_ready, last_deployment
 from pls.nginx_site import (
     ACCESS_LOG,
     ACCESS_LOG_COLUMNS,
@@ -41,8 +41,11 @@ LOCK_NOTES = (
 
 
 def provider(s: ProviderSettings) -> None:
-    # Before any resource: refuse what Azure cannot undo (fewer NAT IPs, a new alias) against the live service.
-    for warning in check_deployed(s, *deployed_services()):
+    # Before any resource: refuse what Azure cannot undo (fewer NAT IPs, a new alias) against the live services, and
+    # keep back each decision about an endpoint that has not asked (Azure decides only about connections that exist).
+    deployed = last_deployment()
+    decisions, held_back = decisions_ready(s, deployed)
+    for warning in [*s.warnings, *check_deployed(s, deployed), *held_back]:
         pulumi.log.warn(warning)
     net = ProviderNetwork("provider", network_args(s))
     vault = CertificateVault("tls", vault_args(s, net)) if s.tls else None
@@ -50,7 +53,9 @@ def provider(s: ProviderSettings) -> None:
     lb = InternalLoadBalancer("ilb", load_balancer_args(s, net, logs))
     web = WebTier("web", web_tier_args(s, net, lb, vault, logs))
     services = {
-        service.name: PrivateLinkService(service.component_name, service_args(s, service, net, lb, logs))
+        service.name: PrivateLinkService(
+            service.component_name, service_args(s, service, decisions[service.name], net, lb, logs)
+        )
         for service in s.services
     }
     first = services[s.service_name]
@@ -207,6 +212,7 @@ def web_tier_args(
 def service_args(
     s: ProviderSettings,
     service: PublishedService,
+    decisions: list[ConnectionDecision],
     net: ProviderNetwork,
     lb: InternalLoadBalancer,
     logs: LogWorkspace | None,
@@ -223,7 +229,7 @@ def service_args(
         fqdns=list(s.fqdns),
         proxy_protocol=s.proxy_protocol,
         protect=s.protect_service,
-        connection_decisions=list(service.decisions),
+        connection_decisions=decisions,
         lock=s.lock_service,
         lock_notes=LOCK_NOTES,
         tags=s.tags,

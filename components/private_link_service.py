@@ -56,8 +56,10 @@ class PrivateLinkServiceArgs(TypedDict):
     protect: NotRequired[bool]
     """Protect the service (and its alias) against deletion and replacement by Pulumi (default true)."""
     connection_decisions: NotRequired[list[ConnectionDecision]]
-    """Connections to approve or reject. A provider can only update a connection that exists: a decision about an
-    endpoint that has not asked fails the deployment."""
+    """Connections to approve or reject, one resource per endpoint whose status and reason change in place. A provider
+    can only update a connection that exists: a decision about an endpoint that has not asked fails the deployment
+    (pass only the endpoints that have). Dropping a decision deletes its resource, and Azure then removes the
+    connection: the customer's endpoint is disconnected (refused while the service's lock is on)."""
     lock: NotRequired[bool]
     """A CanNotDelete management lock on the service (default true): Azure refuses to delete it (and its
     connections) outside Pulumi until the lock is removed."""
@@ -80,10 +82,18 @@ def _connection_view(connection: Any) -> dict[str, str]:
     }
 
 
-def _decision_resource_name(name: str, decision: ConnectionDecision) -> str:
-    endpoint_name = decision["private_endpoint_id"].rsplit("/", 1)[-1]
-    digest = hashlib.sha256(decision["private_endpoint_id"].lower().encode()).hexdigest()[:8]
-    return f"{name}-{decision['status'].lower()}-{endpoint_name}-{digest}"
+def _decision_resource_name(name: str, private_endpoint_id: str, role: str = "decision") -> str:
+    """One resource per endpoint, whatever its status: a new decision about it updates the connection in place."""
+    endpoint_name = private_endpoint_id.rsplit("/", 1)[-1]
+    digest = hashlib.sha256(private_endpoint_id.lower().encode()).hexdigest()[:8]
+    return f"{name}-{role}-{endpoint_name}-{digest}"
+
+
+def _named_by_status_before(name: str, private_endpoint_id: str) -> list[pulumi.Input[str | pulumi.Alias]]:
+    """The names this endpoint's decision had while they carried its status (pls-approved-…, pls-rejected-…): the
+    engine finds a live stack's decision under either and updates it, instead of deleting it (which removes the
+    customer's connection) and creating another."""
+    return [pulumi.Alias(name=_decision_resource_name(name, private_endpoint_id, s)) for s in ("approved", "rejected")]
 
 
 class PrivateLinkService(pulumi.ComponentResource):
@@ -149,8 +159,9 @@ class PrivateLinkService(pulumi.ComponentResource):
             functools.partial(_connection_names, decisions=decisions, service_name=args["service_name"])
         )
         for decision in decisions:
+            endpoint_id = decision["private_endpoint_id"]
             network.PrivateLinkServicePrivateEndpointConnection(
-                _decision_resource_name(name, decision),
+                _decision_resource_name(name, endpoint_id),
                 resource_group_name=args["resource_group_name"],
                 service_name=service.name,
                 pe_connection_name=names.apply(operator.itemgetter(decision["private_endpoint_id"].lower())),
@@ -159,7 +170,7 @@ class PrivateLinkService(pulumi.ComponentResource):
                     "description": decision["reason"],
                     "actions_required": "None",
                 },
-                opts=pulumi.ResourceOptions(parent=self),
+                opts=pulumi.ResourceOptions(parent=self, aliases=_named_by_status_before(name, endpoint_id)),
             )
         if args.get("lock", True):
             authorization.ManagementLockByScope(

@@ -9,6 +9,8 @@ engine's part (state, previous deployments, replacements) is offline/engine.py's
   service's visibility cannot create it; an auto-approved one is Approved; anything else is Pending until
   the provider decides;
 - a service may have 1,000 connections; a load balancer frontend serves one service;
+- deleting a private endpoint connection (a provider's decision dropped from its program) removes the connection:
+  the customer's endpoint is Disconnected until it is created again;
 - a CanNotDelete lock refuses the deletion of what it covers (ScopeLocked);
 - the subnets of a customer's own VNet exist before any stack refers to them.
 
@@ -88,6 +90,8 @@ class _State:
     """By the service's resource id, lowercased."""
     endpoint_states: dict[str, str] = field(default_factory=dict)
     """Connection status of endpoints whose alias no offline service has (a provider outside this world)."""
+    disconnected: set[str] = field(default_factory=set)
+    """Endpoints (ids, lowercased) whose connection the provider deleted: Disconnected until they are recreated."""
     locks: set[str] = field(default_factory=set)
     """Scopes (resource ids, lowercased) with a CanNotDelete lock: Azure refuses to delete them or their children."""
     next_link_id: int = FIRST_LINK_ID
@@ -108,7 +112,11 @@ class _State:
             for key, service in self.services.items()
         }
         return dataclasses.replace(
-            self, services=services, endpoint_states=dict(self.endpoint_states), locks=set(self.locks)
+            self,
+            services=services,
+            endpoint_states=dict(self.endpoint_states),
+            disconnected=set(self.disconnected),
+            locks=set(self.locks),
         )
 
 
@@ -200,6 +208,8 @@ class OfflineAzure:
             status = self.state.endpoint_states.setdefault(endpoint_id.lower(), "Approved" if automatic else "Pending")
             return status, message
         existing = service.connections.get(endpoint_id.lower())
+        if existing is None and endpoint_id.lower() in self.state.disconnected:
+            return "Disconnected", "the provider removed this connection: recreate the private endpoint to ask again"
         if existing is None:
             if service.visibility != ["*"] and subscription.lower() not in service.visibility:
                 raise AzureError(
@@ -279,10 +289,26 @@ class OfflineAzure:
         del self.state.services[rid.lower()]
         self.state.generation += 1
 
+    def delete_connection(self, resource_group: str, service_name: str, connection_name: str) -> None:
+        """The provider deletes a private endpoint connection (a decision's resource): the connection goes and the
+        customer's endpoint is Disconnected. Refused while the service's lock covers it; nothing to do when the
+        connection is gone already (Azure answers 404, which azure-native takes as deleted)."""
+        service = self.service_named(resource_group, service_name)
+        if service is None:
+            return
+        self.refuse_if_locked(
+            f"{service.id}/privateEndpointConnections/{connection_name}", "delete the private endpoint connection"
+        )
+        for key, connection in list(service.connections.items()):
+            if connection.name == connection_name:
+                del service.connections[key]
+                self.state.disconnected.add(key)
+
     def delete_endpoint(self, endpoint_id: str) -> None:
         """A private endpoint is deleted: its connection goes (refused while the service's lock covers it)."""
         endpoint_id = endpoint_id.lower()
         self.state.endpoint_states.pop(endpoint_id, None)
+        self.state.disconnected.discard(endpoint_id)
         for service in self.state.services.values():
             connection = service.connections.get(endpoint_id)
             if connection is not None:

@@ -18,6 +18,7 @@ import gc
 import hashlib
 import ipaddress
 import json
+import logging
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import CodeType
@@ -36,7 +37,7 @@ from pulumi.runtime.stack import run_pulumi_func
 from offline.arm_mocks import AzureMocks
 from offline.azure import AzureError, OfflineAzure
 from offline.records import Registration, Simulation
-from offline.steps import describe_replacement, keep_ignored_changes, matched, replacements_of
+from offline.steps import deleted, describe_replacement, keep_ignored_changes, matched, replacements_of
 from pls.config import AZURE_NATIVE, load_schema
 from pls.sdk import wait_for
 
@@ -289,6 +290,21 @@ def _young_objects_collected_in_bulk() -> Iterator[None]:
         gc.set_threshold(*default)
 
 
+class _Diagnostics(logging.Handler):
+    """What the program says to the engine (pulumi.log): its warnings kept for the run's record, as the CLI shows
+    them under the stack's diagnostics, instead of going to the process's own log."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.warnings: list[str] = []
+        self.logger = logging.Logger("pulumi-engine")
+        self.logger.addHandler(self)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno == logging.WARNING:
+            self.warnings.append(record.getMessage())
+
+
 def simulate(
     stack: str,
     config: Mapping[str, Any],
@@ -311,8 +327,15 @@ def simulate(
     subscription = str(config.get(f"{AZURE_NATIVE}:subscriptionId") or SUBSCRIPTION_ID)
     mocks = AzureMocks(world.azure, subscription, world.stack_outputs)
     monitor = RecordingMonitor(mocks)
+    diagnostics = _Diagnostics()
     pulumi.runtime.set_mocks(
-        mocks, project=project, stack=stack, preview=False, monitor=monitor, organization=world.organization
+        mocks,
+        project=project,
+        stack=stack,
+        preview=False,
+        monitor=monitor,
+        organization=world.organization,
+        logger=diagnostics.logger,
     )
     SETTINGS.root_directory = str(project_dir)  # as the language host tells the program: where Pulumi.yaml is
     pulumi.runtime.set_all_config(
@@ -350,6 +373,7 @@ def simulate(
         invokes=mocks.invokes,
         config=dict(config),
         project_dir=project_dir,
+        warnings=diagnostics.warnings,
     )
 
 
@@ -385,17 +409,11 @@ def _customer_subnets_exist(world: World, config: Mapping[str, Any]) -> None:
             world.azure.existing_subnets.setdefault(subnet.lower(), str(PLACEHOLDER_RANGES[index]))
 
 
-def last_deployment(world: World, stack: str) -> Simulation | None:
-    """What the engine recorded of the stack's last successful deployment."""
-    deployed = world.deployments.get(stack)
-    return deployed
-
-
 def deploy(world: World, stack: str, config: Mapping[str, Any], *, project_dir: Path | None = None) -> Simulation:
     """`pulumi up` of `stack` against `world` (from the world's checkout, or `project_dir`): nothing changes unless
     the whole deployment succeeds."""
     _customer_subnets_exist(world, config)
-    previous = last_deployment(world, stack)
+    previous = world.deployments.get(stack)  # what the engine recorded of the stack's last deployment
     registrations: list[Registration] = []
     try:
         with all_or_nothing(world):
@@ -414,12 +432,26 @@ def deploy(world: World, stack: str, config: Mapping[str, Any], *, project_dir: 
                     world.azure.refuse_if_locked(old_id, "replace the Private Link Service")
                     if old_id.lower() != resource.outputs["id"].lower():
                         world.azure.delete_service(old_id)  # replaced under another name: the old one goes first
+            for gone in deleted(previous, was):
+                _delete(world, gone)
             for scope in _locked_scopes(previous) - _locked_scopes(current):
                 world.azure.unlock(scope)  # a lock dropped from the program goes at the end of the update
     except (EngineError, AzureError) as refused:
         raise SimulationError(refused, registrations) from refused
     world.deployments[stack] = current
     return current
+
+
+def _delete(world: World, resource: Registration) -> None:
+    """What Azure does when the engine deletes a resource the program no longer registers, for the types whose
+    deletion reaches beyond themselves: a private endpoint connection's removes the connection (the customer's
+    endpoint is disconnected), refused under the service's lock."""
+    if resource.type == "azure-native:network:PrivateLinkServicePrivateEndpointConnection":
+        world.azure.delete_connection(
+            resource.inputs["resourceGroupName"], resource.inputs["serviceName"], resource.inputs["peConnectionName"]
+        )
+    elif resource.type == "azure-native:network:PrivateEndpoint":
+        world.azure.delete_endpoint(resource.outputs["id"])
 
 
 def refresh(world: World, stack: str) -> Simulation:
@@ -429,7 +461,7 @@ def refresh(world: World, stack: str) -> Simulation:
 
 
 def _recorded(world: World, stack: str) -> Simulation:
-    deployed = last_deployment(world, stack)
+    deployed = world.deployments.get(stack)
     assert deployed is not None, f"stack {stack} is not deployed"
     return deployed
 

@@ -41,6 +41,8 @@ class Simulation:
     config: dict[str, Any] = field(default_factory=dict)
     project_dir: Path | None = None
     """The checkout the program ran in (its registry is there)."""
+    warnings: list[str] = field(default_factory=list)
+    """What the program warned about (pulumi.log.warn), as the CLI lists it under the stack's diagnostics."""
 
     @functools.cached_property
     def by_urn(self) -> dict[str, Registration]:

@@ -156,15 +156,10 @@ class _Lifecycle:
         except SimulationError as failure:
             self.repo.failed[stack] = failure
 
-    def provider_undecided(self, stack: str, entries: Entries | None = None) -> None:
-        """A provider's first deployment: nobody has asked yet, so it decides nothing (neither its stack file nor
-        its registry's entries). It publishes its stack file's lists and `entries` (default: its whole registry)."""
-        self.attempt(stack, self.registry(stack, entries, ""), approvedConnections=[], rejectedConnections=[])
-
-    def registry(self, stack: str, entries: Entries | None, deciding: str) -> Path:
-        """A project whose registry is the provider's as a deployment reads it: `entries` (default: the whole
-        registry), with the decision about endpoint `deciding` only (none for '')."""
-        return registry_deciding(registry_contents(stack, self.root) if entries is None else entries, deciding)
+    def provider(self, stack: str, entries: Entries | None = None) -> None:
+        """The provider's deployment with its whole registry, or with `entries` only (what one customer's plan
+        needs). A decision about an endpoint that has not asked waits: the program keeps it back and says so."""
+        self.attempt(stack, None if entries is None else registry_project(entries))
 
     def customer(self, stack: str) -> None:
         provider = provider_of(stack, self.root)
@@ -177,53 +172,30 @@ class _Lifecycle:
         else:
             self.attempt(stack)
 
-    def provider_decided(
-        self,
-        stack: str,
-        asking: Mapping[str, tuple[str, str, str]] | None = None,
-        only_about: str = "",
-        entries: Entries | None = None,
-    ) -> bool:
-        """The provider's deployment with its decisions, once the endpoints they are about have asked: those
-        deployed here have; `asking` (lower-case endpoint id -> its id, request message and service) ask without being
-        deployed, when the service is visible to them; any other decided endpoint is assumed to be another
-        tenant's. With `only_about` (an endpoint id), the deployment publishes its stack file's lists and `entries`
-        only, and makes that endpoint's decision only. Whether it decides anything."""
+    def ask(self, stack: str, asking: Mapping[str, tuple[str, str, str]]) -> None:
+        """Endpoints ask to connect to the provider's services without being deployed: `asking` (lower-case
+        endpoint id -> its id, request message and service), where the service is visible to them; and every
+        other endpoint a decision is about, assumed to be another tenant's that has asked."""
         if stack in self.repo.failed:
-            return False
+            return
         settings = stack_settings(stack, self.root)
         assert isinstance(settings, ProviderSettings)
         aliases = self.repo.deployed[stack].outputs[contract.ALIASES]
         for published in settings.services:
             service = self.repo.world.azure.service_by_alias(aliases[published.name])
             assert service is not None
-            for key, (endpoint_id, message, target) in (asking or {}).items():
+            for key, (endpoint_id, message, target) in asking.items():
                 if (
                     (target or settings.service_name) == published.name
                     and key not in service.connections
                     and published.fate(endpoint_id.split("/")[2]) != "NotVisible"
                 ):
                     self.repo.world.azure.add_connection(service, endpoint_id, message)
-            for decision in published.decisions if not only_about else ():
+            for decision in published.decisions:
                 endpoint_id = decision["private_endpoint_id"]
                 if endpoint_id.lower() not in service.connections:
                     self.repo.assumed.append(endpoint_id)
                     self.repo.world.azure.add_connection(service, endpoint_id, "a customer outside this repository")
-        if not only_about:
-            self.attempt(stack)
-            return bool(settings.connection_decisions)
-        about = only_about.lower()
-
-        def about_it(decided: list[str]) -> list[str]:
-            return [entry for entry in decided if entry.partition("|")[0].strip().lower() == about]
-
-        self.attempt(
-            stack,
-            self.registry(stack, entries, about),
-            approvedConnections=about_it(settings.approved_connections),
-            rejectedConnections=about_it(settings.rejected_connections),
-        )
-        return any(d["private_endpoint_id"].lower() == about for d in settings.connection_decisions)
 
 
 def provider_of(stack: str, root: Path = ROOT) -> str | None:
@@ -233,24 +205,35 @@ def provider_of(stack: str, root: Path = ROOT) -> str | None:
     return None if config.get("providerAlias") else provider_stack_file(str(config.get("providerStack", "")), root)
 
 
+def _roles(root: Path) -> dict[str, str | None]:
+    return {stack: role_of(stack, root) for stack in stack_files(root)}
+
+
 def deploy_repository(root: Path = ROOT) -> RepositoryWorld:
-    """Providers first (without decisions: nobody has asked yet), then every customer, then the providers again
-    with their decisions, then the customers' refresh: the state a team reaches by following the README. (A
-    provider's outputs show its decisions as it makes them.)"""
+    """Providers first (their decisions wait: nobody has asked yet), then every customer, then the providers again
+    (now they decide), then the customers' refresh: the state a team reaches by following the README, which is
+    also the order a merge deploys in. (A provider's outputs show its decisions as it makes them.)"""
     lifecycle = _Lifecycle(root)
-    roles = {stack: stack_config(stack, root).get("role") for stack in stack_files(root)}
+    roles = _roles(root)
     providers = [s for s, role in roles.items() if role == "provider"]
     consumers = [s for s, role in roles.items() if role == "consumer"]
     for stack in providers:
-        lifecycle.provider_undecided(stack)
+        lifecycle.provider(stack)
     for stack in consumers:
         lifecycle.customer(stack)
-    decided = [lifecycle.provider_decided(stack) for stack in providers]
-    if any(decided):  # the customers' refresh: their outputs show the provider's decisions
+    deciding = [s for s in providers if s not in lifecycle.repo.failed and _decides(s, root)]
+    for stack in deciding:
+        lifecycle.provider(stack)
+    if deciding:  # the customers' refresh: their outputs show the provider's decisions
         for stack in consumers:
             if stack in lifecycle.repo.deployed:
                 lifecycle.attempt(stack)
     return lifecycle.repo
+
+
+def _decides(provider: str, root: Path) -> bool:
+    settings = settings_or_problem(provider, root)
+    return isinstance(settings, ProviderSettings) and bool(settings.connection_decisions)
 
 
 PARALLEL_FROM = 100
@@ -265,7 +248,7 @@ def verdicts(root: Path = ROOT) -> dict[str, str]:
     providers: list[str] = []
     customers: dict[str, list[str]] = {}
     for stack in stack_files(root):
-        if stack_config(stack, root).get("role") == "provider":
+        if role_of(stack, root) == "provider":
             providers.append(stack)
         else:
             customers.setdefault(provider_of(stack, root) or "", []).append(stack)
@@ -293,7 +276,7 @@ def _verdicts_of(root: Path, provider: str, customers: list[str]) -> dict[str, s
     else:
         lifecycle = _Lifecycle(root)
         if provider:
-            lifecycle.provider_undecided(provider)
+            lifecycle.provider(provider)
         for customer in customers:
             lifecycle.customer(customer)
         failed = {stack: failure for stack, failure in lifecycle.repo.failed.items() if stack in customers}
@@ -309,16 +292,17 @@ def deploy_for(stack: str, root: Path = ROOT) -> RepositoryWorld:
     """What one stack's plan deploys: the stack and what it depends on, never every customer, so its cost does
     not grow with the number of customers.
 
-    A provider: itself, then its decisions applied to the endpoints they are about, which ask first (a customer's
-    stack file here by its request message, without deploying it; any other endpoint assumed). A customer of a
-    provider here: the provider's stack file checked with its whole registry, the provider deployed publishing the
-    stack file's lists and this customer's registry entry (what this customer's connection depends on), itself,
-    the provider's decision about it, and its refresh. A customer given the alias: itself.
+    A provider: itself, then the endpoints its decisions are about ask (a customer's stack file here by its request
+    message, without deploying it; any other endpoint assumed), then itself again, deciding. A customer of a
+    provider here: the provider's stack file checked with its whole registry, the provider deployed with this
+    customer's registry entry only (what this customer's connection depends on), itself, the provider again
+    (deciding about it, if its entry does), and its refresh. A customer given the alias: itself.
     """
     lifecycle = _Lifecycle(root)
-    if stack_config(stack, root).get("role") == "provider":
-        lifecycle.provider_undecided(stack)
-        lifecycle.provider_decided(stack, _requests_to(stack, root))
+    if role_of(stack, root) == "provider":
+        lifecycle.provider(stack)
+        lifecycle.ask(stack, _requests_to(stack, root))
+        lifecycle.provider(stack)
         return lifecycle.repo
     provider = provider_of(stack, root)
     own_entry = registry_contents(stack, root)
@@ -327,15 +311,16 @@ def deploy_for(stack: str, root: Path = ROOT) -> RepositoryWorld:
         if isinstance(checked, SettingsError):
             lifecycle.repo.failed[provider] = SimulationError(checked, [])
         else:
-            lifecycle.provider_undecided(provider, entries=own_entry)
+            lifecycle.provider(provider, entries=own_entry)
     lifecycle.customer(stack)
     customer = stack_settings(stack, root) if stack in lifecycle.repo.deployed else None
-    if (
-        isinstance(customer, ConsumerSettings)
-        and provider is not None
-        and lifecycle.provider_decided(provider, only_about=customer.private_endpoint_id, entries=own_entry)
-    ):
-        lifecycle.attempt(stack)
+    if isinstance(customer, ConsumerSettings) and provider is not None and provider not in lifecycle.repo.failed:
+        settings = stack_settings(provider, root)
+        assert isinstance(settings, ProviderSettings)
+        about = customer.private_endpoint_id.lower()
+        if any(d["private_endpoint_id"].lower() == about for d in settings.connection_decisions):
+            lifecycle.provider(provider, entries=own_entry)
+            lifecycle.attempt(stack)
     return lifecycle.repo
 
 
@@ -396,24 +381,11 @@ def _entries(stack: str, root: Path) -> Entries:
 
 
 @functools.cache
-def registry_deciding(contents: Entries, endpoint_id: str) -> Path:
-    """A project (in the process's scratch folder) whose registry holds these entries, with the decision about
-    `endpoint_id` only (none for ''). An entry without decisions, or that is not YAML (the program names its
-    problem), is copied as it is."""
+def registry_project(contents: Entries) -> Path:
+    """A project (in the process's scratch folder) whose registry holds exactly these entries."""
     project = scratch_folder("registry")
     (project / REGISTRY).mkdir()
     for name, text in contents:
-        try:
-            entry = load_yaml(text, where=name) if "decisions" in text else None
-        except FileRefusedError:
-            entry = None
-        if isinstance(entry, dict) and isinstance(entry.get("decisions"), list):
-            entry["decisions"] = [
-                d
-                for d in entry["decisions"]
-                if isinstance(d, dict) and str(d.get("endpoint", "")).lower() == endpoint_id
-            ]
-            text = yaml.dump(entry, Dumper=SAFE_DUMPER)
         (project / REGISTRY / name).write_text(text)
     return project
 

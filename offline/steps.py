@@ -12,6 +12,7 @@ from typing import Any
 
 from offline.arm_mocks import ARM
 from offline.records import Registration, Simulation
+from pls.contract import CONNECTIONS
 from pls.deployed import ALIAS_CHANGES
 
 
@@ -163,9 +164,27 @@ def steps(previous: Simulation | None, current: Simulation) -> list[Step]:
                 k for k in sorted({*before.inputs, *resource.inputs}) if before.inputs.get(k) != resource.inputs.get(k)
             )
             found.append(Step("update", resource, differ) if differ else Step("same", resource))
+    return found + [Step("delete", r) for r in deleted(previous, was)]
+
+
+def deleted(previous: Simulation | None, was: Mapping[str, Registration]) -> list[Registration]:
+    """The cloud resources of `previous` that no resource of the program claims any more (`was`: each current
+    resource's previous state, as `matched` finds it): the engine deletes them at the end of the update."""
     claimed = {engine_urn(before.urn) for before in was.values()}
-    gone = [r for r in previous.resources if r.custom and engine_urn(r.urn) not in claimed] if previous else []
-    return found + [Step("delete", r) for r in gone]
+    return [r for r in previous.resources if r.custom and engine_urn(r.urn) not in claimed] if previous else []
+
+
+def describe_deletion(resource: Registration, previous: Simulation) -> str:
+    """What deleting `resource` does beyond itself on Azure, for the types where it does ('' otherwise)."""
+    if not resource.type.endswith(":PrivateLinkServicePrivateEndpointConnection"):
+        return ""
+    name = resource.inputs.get("peConnectionName")
+    connections = previous.outputs.get(CONNECTIONS) or []
+    endpoint = next((c["privateEndpointId"] for c in connections if c.get("name") == name), f"connection {name}")
+    return (
+        f"Azure removes the connection of {endpoint}: the customer's endpoint is Disconnected until it is created "
+        "again (refused while the service's lock is on: lift lockService first)"
+    )
 
 
 def describe_replacement(resource: Registration, changed: list[str]) -> str:

@@ -28,7 +28,8 @@ def plan_offboarding(root: Path, customer: str) -> Change:
     )
     change.notes.append(
         f"{customer} leaves {provider} service {entry.service or 'its first'}. Deploy in this order "
-        f"(docs/operations/offboarding.md): {unlock}; {endpoint} then this change and scripts/deploy {provider}; "
-        f"pulumi config rm lockService -s {provider}"
+        f"(docs/operations/offboarding.md): {unlock}; {endpoint} then this change and scripts/deploy {provider} "
+        f"(still unlocked: dropping a decision deletes its connection, which the lock refuses); then "
+        f"pulumi config rm lockService -s {provider} && scripts/deploy {provider}"
     )
     return change

@@ -44,7 +44,7 @@ from offline.repository import (
     verdicts,
 )
 from offline.rollout import rollout
-from offline.steps import custom_dependencies, describe_replacement, input_at, steps
+from offline.steps import custom_dependencies, describe_deletion, describe_replacement, input_at, steps
 from operations.capacity import capacity_notes
 from pls import contract
 from pls.config import ConsumerSettings, ProviderSettings, SettingsError
@@ -233,9 +233,12 @@ def preview_against(stack: str, revision: str, root: Path = ROOT, planned: Repos
         what = f"{step.resource.name} ({step.resource.type.rsplit(':', 1)[-1]})"
         if step.op == "replace":
             what += f": {describe_replacement(step.resource, list(step.changed))}"
+        elif step.op == "delete" and (beyond := describe_deletion(step.resource, previous)):
+            what += f": {beyond}"
         elif step.changed:
             what += f": {', '.join(step.changed)}"
         lines.append(f"  {SYMBOLS[step.op]:<2} {step.op:<7} {what}")
+    lines += [f"  note: {warning}" for warning in current.warnings]
     return Preview(lines + rollout(previous, current, found).lines(), False)
 
 

@@ -1,37 +1,58 @@
-"""What this stack's last deployment left in Azure: its Private Link Service, looked up live before any change.
+"""What this stack's last deployment left in Azure: its Private Link Services, looked up live before any change.
 
-The stack's own previous outputs say where the service is (`privateLinkServiceId`); Azure says what it is now.
-Run by the program, first: `check_deployed` refuses what Azure cannot undo before anything changes.
+The stack's own previous outputs say where the services are (`privateLinkServiceIds`) and which endpoints were
+connected (`connections`); Azure says what they are now. Run by the program, first: `check_deployed` refuses what
+Azure cannot undo before anything changes, and `decisions_ready` keeps back each decision whose endpoint has not
+asked (Azure takes a decision only about a connection that exists), saying so.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
 from pulumi_azure_native import network
 
+from components.private_link_service import ConnectionDecision
 from pls.config import Problem, ProviderSettings, SettingsError
-from pls.contract import SERVICE_ID, SERVICE_IDS
+from pls.contract import CONNECTIONS, SERVICE_ID, SERVICE_IDS
 from pls.sdk import wait_for
 
 
-def deployed_services() -> tuple[DeployedService | None, dict[str, DeployedService]]:
-    """The live services of this stack's last deployment: the first (None before the first deployment, or if it
-    is gone), and the others by name."""
+@dataclass(frozen=True)
+class LastDeployment:
+    """This stack's services as Azure has them now, and the endpoints its last deployment saw connected."""
+
+    first: DeployedService | None
+    """The first service (None before the first deployment, or if it is gone)."""
+    others: dict[str, DeployedService]
+    connected_before: frozenset[str]
+    """Private endpoint ids (lower case) that had a connection when the stack last deployed."""
+
+    def live(self, service: str, first: str) -> DeployedService | None:
+        return self.first if service == first else self.others.get(service)
+
+
+def last_deployment() -> LastDeployment:
+    """The live services of this stack's last deployment, and the endpoints that were connected then."""
     own_stack = f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
     # The check must finish before any resource is registered, so wait for the reference here, as a
     # synchronous invoke does (a stack may read its own last outputs: they are replaced only when it ends).
     reference = pulumi.StackReference(own_stack)
     first_id = wait_for(reference.get_output_details(SERVICE_ID)).value
     every_id = wait_for(reference.get_output_details(SERVICE_IDS)).value
+    connections = wait_for(reference.get_output_details(CONNECTIONS)).value
     others = {
         name: found
         for name, service_id in (every_id.items() if isinstance(every_id, dict) else [])
         if service_id != first_id and (found := _live(service_id)) is not None
     }
-    return _live(first_id), others
+    connected = (
+        frozenset(str(c.get("privateEndpointId", "")).lower() for c in connections if isinstance(c, dict))
+        if isinstance(connections, list)
+        else frozenset()
+    )
+    return LastDeployment(_live(first_id), others, connected)
 
 
 def _live(service_id: object) -> DeployedService | None:
@@ -58,10 +79,6 @@ def _live(service_id: object) -> DeployedService | None:
     )
 
 
-def _asked(service: DeployedService | None) -> set[str]:
-    return {e.lower() for e in service.connection_endpoint_ids} if service else set()
-
-
 ALIAS_CHANGES = "replaces the Private Link Service: every customer's alias changes"
 
 
@@ -78,65 +95,81 @@ class DeployedService:
     """The private endpoints that have a connection (any state) to the service."""
 
 
-def check_deployed(
-    settings: ProviderSettings, deployed: DeployedService | None, others: Mapping[str, DeployedService] | None = None
-) -> list[str]:
+def check_deployed(settings: ProviderSettings, deployed: LastDeployment) -> list[str]:
     """Refuse (SettingsError) what Azure cannot undo; return warnings for what the configuration allows.
 
     A new name, region or frontend replaces the service, and a new service has a new alias that no customer
     knows. Fewer NAT IPs is a warning: Azure removes them in place, resetting the flows through them.
     """
-    live = {settings.service_name: deployed, **(others or {})}
-    registered = {
-        d.endpoint.lower(): f"customers/{c.name}.yaml:decisions" for c in settings.customers for d in c.decisions
-    }
-    problems = [
-        Problem(
-            registered.get(d["private_endpoint_id"].lower())
-            or ("approvedConnections" if d["status"] == "Approved" else "rejectedConnections"),
-            f"{d['private_endpoint_id']} | {d['reason']}",
-            f"no private endpoint {d['private_endpoint_id']} has asked to connect to the service {service.name} "
-            "(yet, or any more)",
-            "remove the entry (an offboarded customer), or wait until the customer has deployed its endpoint",
-        )
-        for service in settings.services
-        for d in service.decisions
-        if d["private_endpoint_id"].lower() not in _asked(live.get(service.name))
-    ]
-    if deployed is None:
-        if problems:
-            raise SettingsError(settings.project, problems)
+    first = deployed.first
+    if first is None:
         return []
-    warnings = []
-    if settings.nat_ip_count < deployed.nat_ip_count:
+    problems, warnings = [], []
+    if settings.nat_ip_count < first.nat_ip_count:
         # Azure takes a smaller list in place (it refuses only an empty one, which natIpCount's range rules out);
         # what goes is the traffic: flows NATed through a removed address are reset.
         warnings.append(
-            f"natIpCount {deployed.nat_ip_count} -> {settings.nat_ip_count} removes NAT IP configurations "
-            f"nat-{settings.nat_ip_count + 1}..nat-{deployed.nat_ip_count} of {deployed.name}: connections "
+            f"natIpCount {first.nat_ip_count} -> {settings.nat_ip_count} removes NAT IP configurations "
+            f"nat-{settings.nat_ip_count + 1}..nat-{first.nat_ip_count} of {first.name}: connections "
             "through them are reset (customers reconnect), and fewer NAT IPs mean fewer NAT ports"
         )
-    frontend_lbs = {f.split("/loadBalancers/")[-1].split("/")[0] for f in deployed.frontend_ids}
+    frontend_lbs = {f.split("/loadBalancers/")[-1].split("/")[0] for f in first.frontend_ids}
     changes = [
-        ("serviceName", settings.service_name, deployed.name, deployed.name != settings.service_name),
-        ("location", settings.location, deployed.location, deployed.location != settings.location),
+        ("serviceName", settings.service_name, first.name, first.name != settings.service_name),
+        ("location", settings.location, first.location, first.location != settings.location),
         (
             "serviceName",
             settings.service_name,
-            deployed.name,
+            first.name,
             bool(frontend_lbs) and frontend_lbs != {settings.load_balancer_name},
         ),
     ]
     for key, value, was, changed in changes:
         if not changed:
             continue
-        why = f"{ALIAS_CHANGES} (now {deployed.alias}, {len(deployed.connection_endpoint_ids)} connection(s))"
+        why = f"{ALIAS_CHANGES} (now {first.alias}, {len(first.connection_endpoint_ids)} connection(s))"
         if settings.protect_service:
             problems.append(
-                Problem(key, value, why, f"keep {key}: {was}, or replace it on purpose (README, Guard rails)")
+                Problem(
+                    key, value, why, f"keep {key}: {was}, or replace it on purpose (docs/operations/guard-rails.md)"
+                )
             )
         else:
             warnings.append(f"{key} {was} -> {value} {why}")
     if problems:
         raise SettingsError(settings.project, list(dict.fromkeys(problems)))
     return list(dict.fromkeys(warnings))
+
+
+WAITS = "waits for {endpoint}: applied once its private endpoint asks"
+"""How a deployment says it keeps a decision back (the plan and the reconciliation say the same)."""
+
+
+def decisions_ready(
+    settings: ProviderSettings, deployed: LastDeployment
+) -> tuple[dict[str, list[ConnectionDecision]], list[str]]:
+    """Each service's decisions whose endpoint has asked, which this deployment applies; and a warning for every
+    other: one that waits for its endpoint (the customer has not deployed yet: the next deployment applies it), or
+    one whose endpoint has gone (it was connected, and is no more: the fix is to offboard the customer)."""
+    where = {d.endpoint.lower(): c.name for c in settings.customers for d in c.decisions}
+    ready: dict[str, list[ConnectionDecision]] = {}
+    warnings = []
+    for service in settings.services:
+        live = deployed.live(service.name, settings.service_name)
+        asked = {e.lower() for e in live.connection_endpoint_ids} if live else set()
+        ready[service.name] = []
+        for decision in service.decisions:
+            endpoint = decision["private_endpoint_id"]
+            if endpoint.lower() in asked:
+                ready[service.name].append(decision)
+                continue
+            customer = where.get(endpoint.lower())
+            if endpoint.lower() in deployed.connected_before:
+                fix = f"scripts/offboard {customer}" if customer else "remove it from the stack file's decisions"
+                warnings.append(
+                    f"decision {decision['status']} about {endpoint}: its private endpoint has gone from service "
+                    f"{service.name} (it was connected): {fix}"
+                )
+            else:
+                warnings.append(f"decision {decision['status']} {WAITS.format(endpoint=endpoint)}")
+    return ready, warnings

@@ -1,14 +1,22 @@
-"""Approvals as code: the provider's stack file decides on connections, keyed on the private endpoint's id."""
+"""Approvals as code: the registry (and, until moved, the provider's stack file) decides on connections, keyed on the
+private endpoint's id; one resource per endpoint, changed in place."""
 
 from __future__ import annotations
 
-import pytest
+import dataclasses
+from pathlib import Path
 
-from offline.azure import Service
-from offline.engine import SimulationError, World, deploy
-from offline.repository import LAB
-from pls.config import SettingsError
-from tests.helpers.stacks import config_for, world_with_provider
+import pytest
+import yaml
+
+from offline.azure import AzureError, Service
+from offline.engine import SimulationError, World, deploy, refresh
+from offline.records import Simulation
+from offline.repository import LAB, deployed_config
+from offline.steps import steps
+from operations import commands
+from operations.plan import preview_against
+from tests.helpers.stacks import committed, config_for, copy_lab, edit, world_with_provider
 
 TRADEWINDS_PE = (
     "/subscriptions/11111111-1111-4111-8111-111111111111/resourceGroups/tradewinds-rg/providers/"
@@ -93,17 +101,112 @@ def test_rejection_is_applied_too() -> None:
 
 
 @pytest.mark.parametrize("first_deployment", [True, False], ids=["no-service-yet", "service-without-that-endpoint"])
-def test_a_decision_on_an_endpoint_that_never_asked_is_refused_before_any_change(first_deployment: bool) -> None:
+def test_a_decision_on_an_endpoint_that_has_not_asked_waits_for_it_and_says_so(first_deployment: bool) -> None:
+    """Azure decides only about a connection that exists: the deployment registers nothing for the decision, goes
+    on with everything else, and says what it waits for; the next deployment after the endpoint asks applies it."""
     world = World(LAB) if first_deployment else world_with_provider()
-    before = dict(world.deployments)
-    with pytest.raises(SimulationError) as failure:
-        deploy(
-            world,
-            "provider",
-            config_for("provider", approvedConnections=[f"{TRADEWINDS_PE} | contract TW"], rejectedConnections=[]),
-        )
-    error = failure.value.cause
-    assert isinstance(error, SettingsError) and error.keys == {"approvedConnections"}, error
-    assert TRADEWINDS_PE in str(error) and "remove the entry" in str(error)
-    assert [r.type for r in failure.value.registrations] == ["pulumi:pulumi:StackReference"]
-    assert world.deployments == before
+    decided = config_for("provider", approvedConnections=[f"{TRADEWINDS_PE} | contract TW"], rejectedConnections=[])
+    waiting = deploy(world, "provider", decided)
+    assert waiting.of_type("network:PrivateLinkServicePrivateEndpointConnection") == []
+    assert f"decision Approved waits for {TRADEWINDS_PE}: applied once its private endpoint asks" in waiting.warnings
+    service = world.azure.service_by_alias(waiting.outputs["alias"])
+    assert service is not None
+    world.azure.add_connection(service, TRADEWINDS_PE, TRADEWINDS_MESSAGE)
+    applied = deploy(world, "provider", decided)
+    (decision,) = applied.of_type("network:PrivateLinkServicePrivateEndpointConnection")
+    assert decision.inputs["privateLinkServiceConnectionState"]["status"] == "Approved"
+    assert service.connections[TRADEWINDS_PE.lower()].status == "Approved"
+    assert not any("waits for" in warning for warning in applied.warnings)
+
+
+# --- decisions in the registry: one resource per endpoint, changed in place; dropping one removes the connection ---
+
+
+def _decide(project: Path, status: str, reason: str) -> None:
+    """scripts/approve (--reject) for tradewinds' endpoint, as a team runs it."""
+    argv = ["approve", "tradewinds", "--reason", reason] + (["--reject"] if status == "Rejected" else [])
+    assert commands.main(argv, project) == 0
+
+
+def _approved(project: Path) -> tuple[World, Simulation, Service]:
+    """The lab deployed from `project`, tradewinds' endpoint asked and approved with scripts/approve."""
+    world = World(project)
+    deploy(world, "provider", config_for("provider"))
+    deploy(world, "consumer", config_for("consumer"))
+    _decide(project, "Approved", "contract TW")
+    approved = deploy(world, "provider", config_for("provider"))
+    service = world.azure.service_by_alias(approved.outputs["alias"])
+    assert service is not None and service.connections[TRADEWINDS_PE.lower()].status == "Approved"
+    return world, approved, service
+
+
+def test_a_changed_decision_updates_its_connection_in_place_and_the_plan_says_update(tmp_path: Path) -> None:
+    project = copy_lab(tmp_path)
+    world, approved, service = _approved(project)
+    link = service.connections[TRADEWINDS_PE.lower()].link_identifier
+    committed(project)
+    _decide(project, "Rejected", "contract ended")
+    (line,) = [line for line in preview_against("provider", "HEAD", project).lines if "Connection" in line]
+    assert line.startswith("  ~  update  pls-decision-tradewinds-saas-pe-")
+    assert line.endswith("(PrivateLinkServicePrivateEndpointConnection): privateLinkServiceConnectionState")
+    rejected = deploy(world, "provider", config_for("provider"))
+    changed = [(s.op, s.resource.type.rsplit(":", 1)[-1], s.changed) for s in steps(approved, rejected)]
+    assert [c for c in changed if c[0] != "same"] == [
+        ("update", "PrivateLinkServicePrivateEndpointConnection", ("privateLinkServiceConnectionState",))
+    ]
+    connection = service.connections[TRADEWINDS_PE.lower()]  # the same connection, decided again
+    assert (connection.status, connection.description, connection.link_identifier) == (
+        "Rejected",
+        "contract ended",
+        link,
+    )
+    assert refresh(world, "consumer").outputs["connectionState"] == "Rejected"
+
+
+def test_a_decision_a_live_stack_holds_under_its_status_name_is_updated_not_deleted(tmp_path: Path) -> None:
+    """Stacks deployed before the decision was one resource per endpoint hold it as pls-approved-… (or
+    pls-rejected-…): the engine finds it through the aliases and updates it; deleting it would remove the
+    customer's connection."""
+    project = copy_lab(tmp_path)
+    world, approved, service = _approved(project)
+    (decision,) = approved.of_type("network:PrivateLinkServicePrivateEndpointConnection")
+    old_name = decision.name.replace("-decision-", "-approved-")
+    as_it_was = dataclasses.replace(decision, name=old_name, urn=decision.urn.replace(decision.name, old_name))
+    previous = dataclasses.replace(approved, resources=[as_it_was if r is decision else r for r in approved.resources])
+    world.deployments["provider"] = previous
+    _decide(project, "Rejected", "contract ended")
+    again = deploy(world, "provider", config_for("provider"))
+    moves = {(s.op, s.resource.type.rsplit(":", 1)[-1]) for s in steps(previous, again) if s.op != "same"}
+    assert moves == {("update", "PrivateLinkServicePrivateEndpointConnection")}
+    assert service.connections[TRADEWINDS_PE.lower()].status == "Rejected"
+
+
+def test_dropping_a_decision_removes_the_connection_as_azure_does_and_the_lock_refuses_it(tmp_path: Path) -> None:
+    project = copy_lab(tmp_path)
+    world, _, service = _approved(project)
+    entry = project / "customers" / "tradewinds.yaml"
+    decided = entry.read_text()
+    undecided = yaml.safe_dump({**yaml.safe_load(decided), "decisions": []})
+    committed(project)
+    entry.write_text(undecided)
+    refused = preview_against("provider", "HEAD", project)
+    assert refused.refused and "ScopeLocked" in refused.lines[0], "the service's lock covers its connections"
+    with pytest.raises(SimulationError) as locked:
+        deploy(world, "provider", deployed_config("provider", project))
+    assert isinstance(locked.value.cause, AzureError) and locked.value.cause.code == "ScopeLocked"
+    left = world.azure.service_named(service.resource_group, service.name)  # Azure as the refusal left it
+    assert left is not None
+    service = left
+    assert service.connections[TRADEWINDS_PE.lower()].status == "Approved", "a refused deployment changes nothing"
+
+    entry.write_text(decided)  # the lock is lifted in a deployment of its own first, as offboarding does
+    edit(project / "Pulumi.provider.yaml", **{"pls-saas:lockService": False})
+    deploy(world, "provider", deployed_config("provider", project))
+    committed(project)
+    entry.write_text(undecided)
+    (line,) = [line for line in preview_against("provider", "HEAD", project).lines if "Connection" in line]
+    assert line.startswith("  -  delete  pls-decision-tradewinds-saas-pe-")
+    assert f"Azure removes the connection of {TRADEWINDS_PE}: the customer's endpoint is Disconnected" in line
+    deploy(world, "provider", deployed_config("provider", project))
+    assert TRADEWINDS_PE.lower() not in service.connections
+    assert refresh(world, "consumer").outputs["connectionState"] == "Disconnected"

@@ -36,7 +36,7 @@ from operations.transaction import LOCK, commit
 from pls.azure_rules import MAX_SUBSCRIPTIONS
 from pls.config import ConsumerSettings, ProviderSettings, SettingsError, parse
 from pls.config.registry import read_registry
-from pls.deployed import ALIAS_CHANGES, DeployedService, check_deployed
+from pls.deployed import ALIAS_CHANGES, DeployedService, LastDeployment, check_deployed
 from tests.helpers.stacks import (
     committed,
     config_for,
@@ -123,11 +123,16 @@ def test_manual_customer_requests_is_approved_and_is_offboarded(tmp_path: Path) 
     destroy(world, "consumer")
     service = world.azure.service_by_alias(alias)
     assert service is not None and service.connections == {}
-    # ...and the provider drops the customer and locks again; a decision left behind is refused by name.
-    stale = _refused(lambda: deploy(world, "provider", _provider()), SettingsError)
-    assert isinstance(stale, SettingsError) and stale.keys == {"customers/tradewinds.yaml:decisions"}
-    assert tradewinds.outputs["privateEndpointId"] in str(stale)
+    # ...a deployment before the offboarding lands names the decision whose endpoint has gone, with the fix, and
+    # goes on (one customer's action never stops the provider's deployment for everyone else)...
+    stale = deploy(world, "provider", _provider(lockService=False))
+    assert (
+        f"decision Approved about {tradewinds.outputs['privateEndpointId']}: its private endpoint has gone from "
+        "service saas (it was connected): scripts/offboard tradewinds"
+    ) in stale.warnings
+    # ...scripts/offboard removes the entry and the stack file, deployed while unlocked, and the lock comes back.
     assert commands.main(["offboard", "tradewinds"], project) == 0
+    assert "tradewinds" not in str(deploy(world, "provider", _provider(lockService=False)).warnings)
     relocked = deploy(world, "provider", _provider())
     assert relocked.one("ManagementLockByScope").inputs["scope"] == relocked.one("PrivateLinkService").outputs["id"]
 
@@ -193,13 +198,17 @@ def test_nat_ips_grow_and_shrink_in_place_and_a_decrease_warns_that_its_flows_re
         {**_provider(natIpCount=1), "sshPublicKey": offline_ssh_public_key()}, stack="provider", project_dir=LAB
     )
     assert isinstance(fewer, ProviderSettings)
-    deployed = DeployedService(
-        name="saas",
-        location="westeurope",
-        alias=grown.outputs["alias"],
-        nat_ip_count=3,
-        frontend_ids=(),
-        connection_endpoint_ids=(),
+    deployed = LastDeployment(
+        DeployedService(
+            name="saas",
+            location="westeurope",
+            alias=grown.outputs["alias"],
+            nat_ip_count=3,
+            frontend_ids=(),
+            connection_endpoint_ids=(),
+        ),
+        {},
+        frozenset(),
     )
     (warning,) = check_deployed(fewer, deployed)
     assert "natIpCount 3 -> 1 removes NAT IP configurations nat-2..nat-3 of saas" in warning

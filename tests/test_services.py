@@ -251,15 +251,13 @@ def test_registry_decisions_approve_the_customers_endpoint(tmp_path: Path) -> No
     assert refreshed.outputs["pendingConnections"] == []
 
 
-def test_a_registry_decision_about_an_endpoint_that_never_asked_names_its_file(tmp_path: Path) -> None:
+def test_a_registry_decision_about_an_endpoint_that_has_not_asked_waits_for_it(tmp_path: Path) -> None:
     endpoint = f"/subscriptions/{ACME}/resourceGroups/acme-rg/providers/Microsoft.Network/privateEndpoints/acme-saas-pe"
     decision = {"endpoint": endpoint, "status": "Approved", "reason": "contract AC-1"}
     register(tmp_path, "acme", service="saas-2", subscriptions=[ACME], decisions=[decision])
-    with pytest.raises(SimulationError) as failure:
-        deploy(World(tmp_path), "provider", provider(tmp_path, additionalServices=["saas-2"]))
-    cause = failure.value.cause
-    assert isinstance(cause, SettingsError) and cause.keys == {"customers/acme.yaml:decisions"}
-    assert "has asked to connect to the service saas-2" in str(cause)
+    sim = deploy(World(tmp_path), "provider", provider(tmp_path, additionalServices=["saas-2"]))
+    assert sim.of_type("network:PrivateLinkServicePrivateEndpointConnection") == []
+    assert sim.warnings == [f"decision Approved waits for {endpoint}: applied once its private endpoint asks"]
 
 
 def test_the_capacity_report_counts_each_services_use_and_names_those_with_room(tmp_path: Path) -> None:
