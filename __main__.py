@@ -34,6 +34,7 @@ from pls.nginx_site import (
 from pls.web_server_config import HEALTH_PORT, LOCAL_HEALTH_PORT
 from pls.webserver import BOOTSTRAP, CERT_STORE, render_web_server
 
+# Kept word for word: the lock's notes are an input of every deployed lock, and a new text would update them all.
 LOCK_NOTES = (
     "Deleting this Private Link Service changes its alias for every customer. Set lockService: false "
     "in the provider stack (README, Lifecycle) to offboard a customer or tear down."

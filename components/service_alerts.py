@@ -320,6 +320,7 @@ class ServiceAlerts(pulumi.ComponentResource):
                     pulumi.Output.from_input(nat_subnet_id).apply(
                         lambda subnet: nat_subnet_query(subnet, args["nat_subnet_min_free_addresses"])
                     ),
+                    # Word for word as deployed alerts have it: a new text would update every provider's rule.
                     f"The NAT subnet has fewer than {args['nat_subnet_min_free_addresses']} free addresses: "
                     "natIpCount cannot grow; move to a larger NAT subnet (README, Troubleshooting).",
                 )

@@ -1,5 +1,5 @@
-"""What is generated from the code, so it cannot drift from it: README.md's sections (configuration reference,
-diagram) and Pulumi.yaml's `config:` (read off the settings model, pls/config/).
+"""What is generated from the code, so it cannot drift from it: the docs' generated sections (the configuration
+reference, the diagram) and Pulumi.yaml's `config:` (read off the settings model, pls/config/).
 
 python -m maintenance.docs          # rewrite them
 python -m maintenance.docs --check  # exit 1 if either is stale (the test suite checks this too)
@@ -19,6 +19,7 @@ from pls.config import load_schema
 from pls.config.schema import PROJECT_FILE, with_config_block
 
 README = ROOT / "README.md"
+DOCS = ROOT / "docs"
 
 
 def config_reference() -> str:
@@ -36,22 +37,27 @@ def diagram() -> str:
     return f"```mermaid\n{readme_diagram()}```\n"
 
 
-SECTIONS: dict[str, Callable[[], str]] = {"config-reference": config_reference, "diagram": diagram}
+SECTIONS: dict[Path, dict[str, Callable[[], str]]] = {
+    DOCS / "reference" / "configuration.md": {"config-reference": config_reference},
+    DOCS / "architecture.md": {"diagram": diagram},
+}
+"""Each generated page, and the sections of it the code makes."""
 
 
-def render(text: str) -> str:
-    for name, make in SECTIONS.items():
+def render(path: Path, text: str) -> str:
+    for name, make in SECTIONS[path].items():
         match = re.search(rf"<!-- generated:{name} -->\n(.*?)<!-- end:{name} -->", text, re.S)
         if not match:
-            raise ValueError(f"README.md has no generated:{name} section")
+            raise ValueError(f"{path.relative_to(ROOT)} has no generated:{name} section")
         text = text[: match.start(1)] + make() + text[match.end(1) :]
     return text
 
 
 def generated() -> dict[Path, tuple[str, str]]:
     """Each generated file: its text now, and what the code makes of it."""
-    readme, project = README.read_text(), PROJECT_FILE.read_text()
-    return {README: (readme, render(readme)), PROJECT_FILE: (project, with_config_block(project, load_schema()))}
+    pages = {path: (text := path.read_text(), render(path, text)) for path in SECTIONS}
+    project = PROJECT_FILE.read_text()
+    return {**pages, PROJECT_FILE: (project, with_config_block(project, load_schema()))}
 
 
 def main(argv: list[str] | None = None) -> int:

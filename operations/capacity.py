@@ -33,7 +33,7 @@ def capacity_notes(provider: ProviderSettings, connections: Sequence[Mapping[str
         if room
         else "none has room: scripts/onboard declares the next service"
         if len(provider.services) < azure_rules.MAX_SERVICES_PER_LOAD_BALANCER
-        else "none has room on this load balancer: start another provider stack (README, Onboarding)"
+        else "none has room on this load balancer: start another provider stack (docs/operations/capacity.md)"
     )
     sharing: dict[str, int] = {}
     for service in provider.services:

@@ -9,7 +9,7 @@ deployment order, one per line: what a pull request previews and a merge deploys
 
 Providers come first, then customers; a provider that decides about a listed customer's endpoint comes again
 after it (Azure takes a decision only about an endpoint that has asked). A removed stack file is not listed:
-its stack is destroyed by hand first (README, Offboarding), and its provider is listed. A customer's stack
+its stack is destroyed by hand first (docs/operations/offboarding.md), and its provider is listed. A customer's stack
 file that gives the alias (providerAlias) is another tenant's to run, never listed. --json prints the three
 phases (providers, customers, decisions) for a workflow's matrices, and `stacks`: each touched stack once;
 --all: every stack that is ours to run.
@@ -26,11 +26,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from offline.engine import ROOT
-from offline.repository import stack_config, stack_files, stack_settings
-from pls.config import ConsumerSettings, ProviderSettings, SettingsError, load_schema
+from offline.repository import MAX_STACK_FILE_BYTES, role_of, settings_or_problem, stack_config, stack_files
+from pls.config import ConsumerSettings, ProviderSettings, load_schema
+from pls.config.files import FileRefusedError, load_yaml, read_text
 from pls.config.registry import Customer
 
 EVERY_STACK = ("Pulumi.yaml", "__main__.py", "components/", "pls/", "policy/", "pyproject.toml", "uv.lock")
@@ -62,14 +61,30 @@ def _at_revision(path: str, base: str, root: Path) -> str | None:
 
 def _entry_provider(path: str, base: str, root: Path) -> set[str]:
     """The provider stacks a registry entry names, now and at `base` (an entry may move)."""
-    texts = [(root / path).read_text() if (root / path).exists() else None, _at_revision(path, base, root)]
+    now = _readable(root / path, path)
     default = str(Customer.model_fields["provider"].default)
     providers = set()
-    for text in texts:
+    for text in (now, _at_revision(path, base, root)):
+        entry = _plain_data(text, path)
         if text is not None:
-            entry = yaml.safe_load(text)
             providers.add(str(entry.get("provider", default)) if isinstance(entry, dict) else default)
     return providers
+
+
+def _readable(path: Path, where: str) -> str | None:
+    """The file's text (bounded), or None when it is gone or cannot be read (its own check names why)."""
+    try:
+        return read_text(path, where=where, limit=MAX_STACK_FILE_BYTES) if path.exists() else None
+    except FileRefusedError:
+        return None
+
+
+def _plain_data(text: str | None, where: str) -> object:
+    """The YAML document in `text`, or None (no text, or not YAML a program could use: its check names why)."""
+    try:
+        return load_yaml(text, where=where) if text is not None else None
+    except FileRefusedError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -87,51 +102,64 @@ class Phases:
 
 
 def ours(root: Path = ROOT) -> set[str]:
-    """The stack files this repository runs: all but other tenants' customers (they set providerAlias)."""
-    return {s for s in stack_files(root) if not stack_config(s, root).get("providerAlias")}
+    """The stack files this repository runs: all but other tenants' customers (they set providerAlias) and files
+    the engine could not read (their plan names the problem)."""
+    return {s for s in stack_files(root) if role_of(s, root) and not stack_config(s, root).get("providerAlias")}
 
 
 def changed_stacks(files: Iterable[str], base: str, root: Path = ROOT) -> Phases:
     """The stacks `files` touch, in deployment order (a provider may come twice: before and after its customers)."""
+    touched = _touched(files, base, root)
+    roles = {stack: role_of(stack, root) for stack in touched}
+    providers = sorted(s for s in touched if roles[s] == "provider")
+    customers = sorted(s for s in touched if roles[s] == "consumer")
+    return Phases(providers, customers, _deciding_about(providers, customers, root))
+
+
+def _touched(files: Iterable[str], base: str, root: Path) -> set[str]:
+    """Every stack of ours that one of `files` touches."""
     existing = ours(root)
+    customers = _stacks_by_customer(root, existing)
     touched: set[str] = set()
     for path in files:
         if any(path == prefix or path.startswith(prefix) for prefix in EVERY_STACK):
-            touched |= existing
-            continue
+            return existing
         if path.startswith(REGISTRY) and path.endswith(".yaml"):
             touched |= _entry_provider(path, base, root)
-            touched.add(f"consumer-{Path(path).stem}")
-            continue
-        stack = _stack_of(path)
-        if stack is None:
-            continue
-        if stack in existing:
+            touched |= set(customers.get(Path(path).stem, []))
+        elif (stack := _stack_of(path)) in existing:
             touched.add(stack)
-        elif (provider := _deleted_customers_provider(path, base, root)) is not None:
+        elif stack is not None and (provider := _deleted_customers_provider(path, base, root)) is not None:
             touched.add(provider)
-    touched &= existing
-    roles = {stack: stack_config(stack, root).get("role") for stack in touched}
-    providers = sorted(s for s in touched if roles[s] == "provider")
-    customers = sorted(s for s in touched if roles[s] == "consumer")
+    return touched & existing
+
+
+def _stacks_by_customer(root: Path, stacks: set[str]) -> dict[str, list[str]]:
+    """The stack files of each customer (by their `customer` key: Pulumi.consumer.yaml is tradewinds')."""
+    found: dict[str, list[str]] = {}
+    for stack in sorted(stacks):
+        customer = stack_config(stack, root).get("customer") if role_of(stack, root) == "consumer" else None
+        if isinstance(customer, str):
+            found.setdefault(customer, []).append(stack)
+    return found
+
+
+def _deciding_about(providers: list[str], customers: list[str], root: Path) -> list[str]:
+    """The providers that decide about one of `customers`' endpoints: they deploy again after them (Azure takes a
+    decision only about an endpoint that has asked)."""
     endpoints = set()
     for customer in customers:
-        try:
-            settings = stack_settings(customer, root)
-        except SettingsError:
-            continue  # its plan names the problem; it is still listed
+        settings = settings_or_problem(customer, root)  # one with a problem: its plan names it; it is still listed
         if isinstance(settings, ConsumerSettings):
             endpoints.add(settings.private_endpoint_id.lower())
     again = []
     for provider in providers:
-        try:
-            settings = stack_settings(provider, root)
-        except SettingsError:
-            continue
-        assert isinstance(settings, ProviderSettings)
-        if any(d["private_endpoint_id"].lower() in endpoints for d in settings.connection_decisions):
+        settings = settings_or_problem(provider, root)
+        if isinstance(settings, ProviderSettings) and any(
+            d["private_endpoint_id"].lower() in endpoints for d in settings.connection_decisions
+        ):
             again.append(provider)
-    return Phases(providers, customers, again)
+    return again
 
 
 def _deleted_customers_provider(path: str, base: str, root: Path) -> str | None:
@@ -140,7 +168,10 @@ def _deleted_customers_provider(path: str, base: str, root: Path) -> str | None:
     if text is None:
         return None
     schema = load_schema()
-    config = (yaml.safe_load(text) or {}).get("config") or {}
+    document = _plain_data(text, path)
+    config = (document.get("config") if isinstance(document, dict) else None) or {}
+    if not isinstance(config, dict):
+        return None
     reference = str(config.get(f"{schema.project}:providerStack", schema.defaults()["providerStack"]))
     return None if config.get(f"{schema.project}:providerAlias") else reference.rsplit("/", 1)[-1]
 

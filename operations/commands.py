@@ -13,6 +13,7 @@ from offline.engine import ROOT
 from operations import customers_csv
 from operations.approvals import Approval, plan_approvals
 from operations.exits import CannotStartError, run
+from operations.import_lists import plan_import
 from operations.offboarding import plan_offboarding
 from operations.onboarding import Onboarding, plan_onboarding
 from operations.transaction import Change, commit, locked, recover
@@ -30,6 +31,11 @@ def _parser(command: str) -> argparse.ArgumentParser:
         parser.add_argument("--no-stack", action="store_true", help="the customer runs its own side (another tenant)")
         parser.add_argument("--from", dest="csv", type=Path, help="onboard every row of a CSV, all or nothing")
         parser.add_argument("--recover", action="store_true", help="complete or discard an interrupted change")
+        parser.add_argument(
+            "--import-stack-lists",
+            action="store_true",
+            help="move the customers provider stack files still list into the registry (--provider: one stack)",
+        )
     elif command == "approve":
         parser.add_argument("customer")
         parser.add_argument("--endpoint-id", default="", help="default: the endpoint its stack file creates")
@@ -72,6 +78,10 @@ def _planned(command: str, args: argparse.Namespace, root: Path) -> Change:
     if command == "onboard":
         if args.recover:
             return Change()
+        if args.import_stack_lists:
+            if args.csv or args.customer:
+                raise CannotStartError("--import-stack-lists moves what the stack files list: give no customer")
+            return plan_import(root, args.provider)
         if bool(args.csv) == bool(args.customer):
             raise CannotStartError("give a customer, or --from <customers.csv>, not both")
         return plan_onboarding(root, _onboardings(args))

@@ -4,8 +4,9 @@ check that reads a planned change back the way the program will before anything 
 
 from __future__ import annotations
 
+import contextlib
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from offline.repository import stack_config, stack_files, stack_settings
@@ -67,9 +68,11 @@ def provider_settings(stack: str, root: Path) -> ProviderSettings:
     return settings
 
 
-def check_staged(root: Path, change: Change, stacks: list[str], customers: Sequence[str] = ()) -> None:
-    """The change read back as the program reads it, in a staged copy: the providers with their whole registry,
-    and each customer's stack file (new, or of a customer the change is about) with its entry."""
+@contextlib.contextmanager
+def staged(root: Path, change: Change, stacks: Sequence[str], customers: Sequence[str] = ()) -> Iterator[Path]:
+    """The change applied to a staged copy, read back as the program reads it: the providers with their whole
+    registry, and each customer's stack file (new, or of a customer the change is about) with its entry. Refused
+    by name if any would not hold; the copy is removed when the caller is done with it."""
     stage = scratch_folder("staged")
     try:
         if (root / REGISTRY).is_dir():
@@ -91,8 +94,15 @@ def check_staged(root: Path, change: Change, stacks: list[str], customers: Seque
                 raise RefusedError(f"Pulumi.{stack}.yaml would not hold:\n{error}") from None
             if isinstance(settings, ConsumerSettings) and settings.registered is None:
                 raise RefusedError(f"Pulumi.{stack}.yaml does not find its registry entry")
+        yield stage
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+
+
+def check_staged(root: Path, change: Change, stacks: Sequence[str], customers: Sequence[str] = ()) -> None:
+    """Refused by name unless the change holds (see `staged`)."""
+    with staged(root, change, stacks, customers):
+        pass
 
 
 def entry_of(root: Path, customer: str) -> Customer:

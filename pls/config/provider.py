@@ -243,7 +243,7 @@ class ProviderSettings(CommonSettings, WebTierKeys, OperationsKeys):
                 "A CanNotDelete lock on the Private Link Service, so a portal click or a script cannot delete "
                 "the alias outside Pulumi. Azure applies it to the service's connections too: a customer's "
                 "endpoint cannot be deleted (ScopeLocked) while it is on. Offboarding and teardown lift it first "
-                "(README, Lifecycle)."
+                "(docs/operations/offboarding.md)."
             ),
         ),
     ] = True

@@ -168,9 +168,9 @@ class WebTierKeys(Model):
         Key(
             "provider",
             (
-                "Name of the certificate in the stack's Key Vault (import it first: README, TLS). Set, the Key "
-                "Vault VM extension installs it on every web VM and follows its renewals; nginx reloads on each. "
-                "Needs tls."
+                "Name of the certificate in the stack's Key Vault (import it first: docs/operations/data-path.md). "
+                "Set, the Key Vault VM extension installs it on every web VM and follows its renewals; nginx reloads "
+                "on each. Needs tls."
             ),
         ),
         optional(
