@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from offline.engine import ROOT
-from operations.plan import readme_diagram
+from operations.diagrams import readme_diagram
 from pls.config import load_schema
 from pls.config.schema import PROJECT_FILE, with_config_block
 

@@ -236,6 +236,12 @@ def _decides(provider: str, root: Path) -> bool:
     return isinstance(settings, ProviderSettings) and bool(settings.connection_decisions)
 
 
+@functools.cache
+def deployed_once(root: Path = ROOT) -> RepositoryWorld:
+    """`deploy_repository(root)`, once per process (the lab's, which the docs' diagram and most tests read)."""
+    return deploy_repository(root)
+
+
 PARALLEL_FROM = 100
 """Stack files from which --all spreads its work over the machine's cores (below, starting them costs more)."""
 

@@ -21,13 +21,14 @@ import argparse
 import dataclasses
 import json
 import subprocess
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from offline.engine import ROOT
 from offline.repository import MAX_STACK_FILE_BYTES, role_of, settings_or_problem, stack_config, stack_files
+from operations.exits import CannotStartError, run
+from operations.transaction import interrupted_change, locked
 from pls.config import ConsumerSettings, ProviderSettings, load_schema
 from pls.config.files import FileRefusedError, load_yaml, read_text
 from pls.config.registry import Customer
@@ -184,17 +185,24 @@ def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
     args = parser.parse_args(argv)
     if bool(args.base) == args.all:
         parser.error("give a base revision, or --all")
-    try:
-        files = list(EVERY_STACK) if args.all else changed_files(args.base, root)
-    except subprocess.CalledProcessError as error:
-        print(f"git cannot compare with {args.base}: {error.stderr.strip()}", file=sys.stderr)
-        return 2
-    phases = changed_stacks(files, args.base or "HEAD", root)
-    if args.json:
-        print(json.dumps({**dataclasses.asdict(phases), "stacks": list(dict.fromkeys(phases.in_order))}))
-    elif phases.in_order:
-        print("\n".join(phases.in_order))
-    return 0
+
+    def list_them() -> int:
+        with locked(root, exclusive=False):
+            interrupted = interrupted_change(root)
+            if interrupted:
+                raise CannotStartError(interrupted)
+            try:
+                files = list(EVERY_STACK) if args.all else changed_files(args.base, root)
+            except subprocess.CalledProcessError as error:
+                raise CannotStartError(f"git cannot compare with {args.base}: {error.stderr.strip()}") from None
+            phases = changed_stacks(files, args.base or "HEAD", root)
+        if args.json:
+            print(json.dumps({**dataclasses.asdict(phases), "stacks": list(dict.fromkeys(phases.in_order))}))
+        elif phases.in_order:
+            print("\n".join(phases.in_order))
+        return 0
+
+    return run(list_them)
 
 
 if __name__ == "__main__":

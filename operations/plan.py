@@ -22,17 +22,14 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from offline.engine import PLACEHOLDER_NETWORK, ROOT, SimulationError, deploy
 from offline.records import Registration, Simulation
 from offline.repository import (
-    LAB,
     RepositoryWorld,
     deploy_for,
-    deploy_repository,
     deployed_config,
     every_stack_settings,
     expected_connection,
@@ -45,9 +42,14 @@ from offline.repository import (
 )
 from offline.rollout import rollout
 from offline.steps import custom_dependencies, describe_deletion, describe_replacement, input_at, steps
+from operations import exits
 from operations.capacity import capacity_notes
+from operations.diagrams import stack_diagram
+from operations.exits import CannotStartError
+from operations.transaction import interrupted_change, locked
 from pls import contract
-from pls.config import ConsumerSettings, ProviderSettings, SettingsError
+from pls.config import ConsumerSettings, ProviderSettings, Settings, SettingsError
+from pls.config.registry import entry_path
 
 PROVIDER_STACK_FILE = "provider"
 FATES = {
@@ -76,14 +78,9 @@ KEY_PROPERTIES = (
 )
 
 
-@functools.cache
-def repository(root: Path = ROOT) -> RepositoryWorld:
-    return deploy_repository(root)
-
-
-def run(stack: str) -> RepositoryWorld:
+def run(stack: str, root: Path = ROOT) -> RepositoryWorld:
     """The stack's offline deployment, with what it depends on deployed (offline.repository.deploy_for)."""
-    return deploy_for(stack)
+    return deploy_for(stack, root)
 
 
 def placeholder_note(value: object) -> str:
@@ -183,24 +180,12 @@ DEPLOYED_FILES = (":(glob)Pulumi.*.yaml", ":(glob)customers/*.yaml")
 """What a revision says is deployed: the stack files and the customer registry (the program is this one)."""
 
 
-def _deployed_files_unchanged(revision: str, root: Path) -> bool:
-    """No stack file or registry entry differs from the revision's: none changed, removed or added since."""
-    changed = subprocess.run(["git", "diff", "--quiet", revision, "--", *DEPLOYED_FILES], cwd=root, capture_output=True)
-    added = subprocess.run(
-        ["git", "ls-files", "--others", "--exclude-standard", "--", *DEPLOYED_FILES],
-        cwd=root,
-        capture_output=True,
-        text=True,
-    )
-    return changed.returncode == 0 and added.returncode == 0 and not added.stdout.strip()
-
-
 def preview_against(stack: str, revision: str, root: Path = ROOT, planned: RepositoryWorld | None = None) -> Preview:
     """Deploy the repository as of `revision` (what is deployed), then this stack's file as it is now: each
     resource's step, and the inputs that make it. `planned` is this stack's deployment from the files as they
     are now (deploy_for): when no stack file or registry entry differs from the revision's, it is what is
     deployed, and nothing is deployed twice."""
-    if planned is not None and stack in planned.deployed and _deployed_files_unchanged(revision, root):
+    if planned is not None and stack in planned.deployed and not _changed_since(revision, root):
         previous = current = planned.deployed[stack]
     else:
         with tempfile.TemporaryDirectory() as old_root:
@@ -289,158 +274,104 @@ def critical_path(sim: Simulation) -> list[Registration]:
     return [sim.by_urn[urn] for urn in chain]
 
 
-def _ident(text: str) -> str:
-    """A mermaid node id made from a resource name."""
-    return "".join(c if c.isalnum() else "_" for c in text)
+def _known_revision(revision: str, root: Path) -> str:
+    """`revision`, when git knows it as a commit; refused by name otherwise (a typo would plan against nothing)."""
+    known = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}"], cwd=root, capture_output=True
+    )
+    if known.returncode != 0:
+        raise CannotStartError(f"--against {revision[:80]!r}: git knows no such revision here (try HEAD, origin/main)")
+    return revision
 
 
-def _label(resource: Registration) -> str:
-    return f"{resource.name}<br/><small>{resource.type.rsplit(':', 1)[-1]}</small>"
+def _changed_since(revision: str, root: Path) -> frozenset[str]:
+    """Every stack file and registry entry that differs from `revision`'s, or is new since."""
+    changed = subprocess.run(
+        ["git", "diff", "--name-only", revision, "--", *DEPLOYED_FILES], cwd=root, capture_output=True, text=True
+    )
+    added = subprocess.run(
+        ["git", "ls-files", "--others", "--exclude-standard", "--", *DEPLOYED_FILES],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
+    return frozenset([*changed.stdout.split(), *added.stdout.split()])
 
 
-def _top_level(sim: Simulation) -> dict[str, Registration]:
-    """Each resource's outermost ancestor below the stack (itself, for a top-level resource)."""
-    owners = {}
-    for resource in sim.resources:
-        top = resource
-        while top.parent in sim.by_urn:
-            top = sim.by_urn[top.parent]
-        owners[resource.urn] = top
-    return owners
+def _read_by(stack: str, settings: Settings, root: Path) -> set[str] | None:
+    """The files a stack's deployment reads: a customer's stack file, its entry and its provider's stack file; None
+    for a provider (its registry and every customer's request: all of them)."""
+    if isinstance(settings, ProviderSettings):
+        return None
+    assert isinstance(settings, ConsumerSettings)
+    provider = provider_file_of(settings, root)
+    return {f"Pulumi.{stack}.yaml", entry_path(settings.customer), *([f"Pulumi.{provider}.yaml"] if provider else [])}
 
 
-def stack_diagram(sim: Simulation) -> str:
-    """Every cloud resource, grouped by its top-level component, with an arrow from each dependency."""
-    owners = _top_level(sim)
-    lines = ["flowchart LR"]
-    groups: dict[str, list[Registration]] = {}
-    for resource in sorted(sim.resources, key=lambda r: r.name):
-        if resource.custom:
-            groups.setdefault(owners[resource.urn].name, []).append(resource)
-    for group, members in sorted(groups.items()):
-        lines.append(f'  subgraph g_{_ident(group)}["{group}"]')
-        lines.extend(f'    r_{_ident(r.name)}["{_label(r)}"]' for r in members)
-        lines.append("  end")
-    edges = {
-        (_ident(sim.by_urn[d].name), _ident(sim.by_urn[urn].name))
-        for urn, deps in custom_dependencies(sim).items()
-        for d in deps
-    }
-    lines.extend(f"  r_{a} --> r_{b}" for a, b in sorted(edges))
-    return "\n".join(lines) + "\n"
+@dataclass(frozen=True)
+class Verdict:
+    """A stack's plan, as its exit status says it: 0 it holds, 1 it would be refused, 2 its stack file is invalid."""
+
+    status: int
+    reason: str = ""
+
+    @property
+    def row(self) -> str:
+        words = {0: "ok", 1: "refused", 2: "invalid"}[self.status]
+        return words if not self.reason else f"{words}: {self.reason.replace('|', '/')}"
 
 
-def _parts(sim: Simulation) -> dict[str, Registration]:
-    """Each resource's part in the architecture: its outermost component below the stack, or, inside a component
-    made only of components (PrivateServiceAccess), the one of those it belongs to."""
-    composites = {r.urn for r in sim.resources if not r.custom and r.parent not in sim.by_urn}
-    composites -= {r.parent for r in sim.resources if r.custom}
-    parts = {}
-    for resource in sim.resources:
-        part = resource
-        while part.parent in sim.by_urn and part.parent not in composites:
-            part = sim.by_urn[part.parent]
-        parts[resource.urn] = part
-    return parts
+def _compared(stack: str, settings: Settings, revision: str, root: Path, changed: frozenset[str]) -> Verdict:
+    """What the comparison with `revision` says (the preview), when a file the stack reads differs from it."""
+    read = _read_by(stack, settings, root)
+    if (read is not None and not read & changed) or not changed:
+        return Verdict(0)  # deployed from the same files: nothing changes
+    preview = preview_against(stack, revision, root)
+    return Verdict(1, preview.lines[0]) if preview.refused else Verdict(0)
 
 
-def architecture_diagram(provider: Simulation, consumers: Iterable[Simulation]) -> str:
-    """Provider and customers at the level of components, and the alias that joins them."""
-    lines = ["flowchart LR"]
-
-    def component_graph(sim: Simulation, prefix: str, title: str) -> dict[str, str]:
-        parts = _parts(sim)
-        shown = sorted({p.urn: p for p in parts.values() if not p.custom}.values(), key=lambda r: r.name)
-        wholes = {t.parent for t in shown if t.parent in sim.by_urn}
-        shown = [t for t in shown if t.urn not in wholes]
-        nodes = {t.urn: f"{prefix}_{_ident(t.name)}_{t.type.rsplit(':', 1)[-1]}" for t in shown}
-        lines.append(f'  subgraph {prefix}["{title}"]')
-        for composite in sorted(wholes):
-            whole = sim.by_urn[composite]
-            lines.append(
-                f'    subgraph {prefix}_{_ident(whole.name)}_{whole.type.rsplit(":", 1)[-1]}["{_label(whole)}"]'
-            )
-            lines.extend(f'      {nodes[t.urn]}["{_label(t)}"]' for t in shown if t.parent == composite)
-            lines.append("    end")
-        lines.extend(f'    {nodes[t.urn]}["{_label(t)}"]' for t in shown if t.parent not in sim.by_urn)
-        lines.append("  end")
-        edges = set()
-        for urn, deps in custom_dependencies(sim).items():
-            for dep in deps:
-                a, b = parts[dep].urn, parts[urn].urn
-                if a in nodes and b in nodes and a != b:
-                    edges.add((nodes[a], nodes[b]))
-        lines.extend(f"  {a} --> {b}" for a, b in sorted(edges))
-        by_type: dict[str, str] = {}
-        for t in shown:  # by name: the first service ("pls") is the one a customer without a registry entry reaches
-            by_type.setdefault(t.type.rsplit(":", 1)[-1], nodes[t.urn])
-        return by_type
-
-    provider_nodes = component_graph(provider, "provider", f"provider stack ({provider.stack})")
-    for sim in consumers:
-        nodes = component_graph(sim, sim.stack.replace("-", "_"), f"consumer stack ({sim.stack})")
-        lines.append(
-            f'  {provider_nodes["PrivateLinkService"]} -. "alias, Private Link" .-> {nodes["PrivateEndpoint"]}'
-        )
-    return "\n".join(lines) + "\n"
-
-
-DIAGRAM_SERVICES = ["saas-2"]
-"""The README's provider has a second service on its load balancer, as scripts/onboard declares it."""
-
-
-def readme_diagram() -> str:
-    """The diagram README.md shows: the lab's provider, with a second service, and its first customer, as
-    shipped (not as a user's stack files have it since, so an edit of theirs never makes the README stale)."""
-    lab = repository(LAB)
-    config = {**deployed_config(PROVIDER_STACK_FILE, LAB), "additionalServices": DIAGRAM_SERVICES}
-    provider = deploy(lab.world.fork(), PROVIDER_STACK_FILE, config)  # the cached lab stays as it was
-    return architecture_diagram(provider, [lab.result("consumer")])
-
-
-def plan_all(root: Path = ROOT) -> tuple[list[str], bool]:
-    """Every stack file, deployed once in the README's order (each provider's work shared by its customers):
-    one row per stack with its verdict, and whether any was refused."""
+def plan_all(root: Path = ROOT, revision: str = "") -> tuple[list[str], dict[str, Verdict]]:
+    """Every stack file's verdict, exactly as its own plan gives it (`scripts/plan <stack>`, compared with
+    `revision` unless ''): the stack files checked, every provider's own plan, the customers deployed in parts over
+    the machine's cores (each part after its provider: what a customer's own plan deploys), and each stack compared
+    with `revision` when its own files differ from it. One row per stack."""
     refused = verdicts(root)
     settings = every_stack_settings(root)
+    changed = _changed_since(revision, root) if revision else frozenset()
     rows = ["| stack | role | verdict | connection |", "| --- | --- | --- | --- |"]
+    found: dict[str, Verdict] = {}
     for stack, these in sorted(settings.items(), key=lambda item: (not isinstance(item[1], ProviderSettings), item[0])):
         if isinstance(these, SettingsError):
-            rows.append(f"| {stack} | ? | invalid: {one_line(these).replace('|', '/')} | |")
+            found[stack] = Verdict(2, one_line(these))
+            rows.append(f"| {stack} | ? | {found[stack].row} | |")
             continue
-        verdict = f"refused: {refused[stack].replace('|', '/')}" if stack in refused else "ok"
+        if stack in refused:
+            found[stack] = Verdict(1, refused[stack])
+        else:
+            found[stack] = _compared(stack, these, revision, root, changed) if revision else Verdict(0)
         connection = ""
         if isinstance(these, ConsumerSettings):
             provider = settings.get(provider_file_of(these, root) or "")
             connection = expected_connection(these, provider) or "decided by a provider elsewhere"
-        rows.append(f"| {stack} | {these.role} | {verdict} | {connection} |")
-    return rows, bool(refused) or any(isinstance(these, SettingsError) for these in settings.values())
+        rows.append(f"| {stack} | {these.role} | {found[stack].row} | {connection} |")
+    return rows, found
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="scripts/plan", description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("stack", nargs="?", choices=stack_files(), help="stack file Pulumi.<stack>.yaml")
-    parser.add_argument("--all", action="store_true", help="every stack file, one verdict each (a CI gate)")
-    parser.add_argument("--mermaid", type=Path, help="write the stack's resource diagram to this file")
-    parser.add_argument(
-        "--against", default="HEAD", help="git revision taken as deployed (default HEAD); '' to skip the comparison"
-    )
-    args = parser.parse_args(argv)
-    if args.all:
-        rows, refused = plan_all()
-        print("\n".join(rows))
-        return 1 if refused else 0
-    if args.stack is None:
-        parser.error("name a stack, or --all")
+def plan_one(stack: str, revision: str, mermaid: Path | None = None, root: Path = ROOT) -> Verdict:
+    """`scripts/plan <stack>`: everything the offline deployment shows, then the comparison with `revision`."""
     try:
-        settings = stack_settings(args.stack)
-        planned = run(args.stack)
-        sim = planned.result(args.stack)
-    except (SettingsError, SimulationError) as failure:
-        print(getattr(failure, "cause", failure), file=sys.stderr)
-        return 2
+        settings = stack_settings(stack, root)
+    except SettingsError as invalid:
+        print(invalid, file=sys.stderr)
+        return Verdict(2, one_line(invalid))
+    planned = run(stack, root)
+    if stack in planned.failed:
+        cause = planned.failed[stack].cause
+        print(cause, file=sys.stderr)
+        return Verdict(1, one_line(cause))
+    sim = planned.deployed[stack]
     customs = [r for r in sim.resources if r.custom]
-    print(f"Stack {args.stack}: pulumi up would register {len(customs)} resources.\n")
+    print(f"Stack {stack}: pulumi up would register {len(customs)} resources.\n")
     print("\n".join(resource_tree(sim)))
     path = critical_path(sim)
     print(f"\nCritical path ({len(path)} resources created one after another):")
@@ -449,19 +380,48 @@ def main(argv: list[str] | None = None) -> int:
     for name, value in sim.outputs.items():
         print(f"  {name}: {value}{placeholder_note(value)}")
     if isinstance(settings, ProviderSettings):
-        print("\n" + "\n".join(decision_notes(settings)))
+        print("\n" + "\n".join([*decision_notes(settings, root), *(f"note: {w}" for w in sim.warnings)]))
         print("\n" + "\n".join(capacity_notes(settings, sim.outputs[contract.CONNECTIONS])))
     if isinstance(settings, ConsumerSettings):
-        print("\n" + "\n".join(connection_forecast(settings)))
-    if args.mermaid:
-        args.mermaid.write_text(stack_diagram(sim))
-        print(f"\nDiagram written to {args.mermaid}")
-    if args.against:
-        preview = preview_against(args.stack, args.against, planned=planned)
-        print(f"\nAgainst {args.against}: " + "\n".join(preview.lines))
-        if preview.refused:
-            return 1
-    return 0
+        print("\n" + "\n".join(connection_forecast(settings, root)))
+    if mermaid:
+        mermaid.write_text(stack_diagram(sim))
+        print(f"\nDiagram written to {mermaid}")
+    if not revision:
+        return Verdict(0)
+    preview = preview_against(stack, revision, root, planned)
+    print(f"\nAgainst {revision}: " + "\n".join(preview.lines))
+    return Verdict(1, preview.lines[0]) if preview.refused else Verdict(0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="scripts/plan", description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("stack", nargs="?", help="stack file Pulumi.<stack>.yaml")
+    parser.add_argument("--all", action="store_true", help="every stack file, one verdict each (a CI gate)")
+    parser.add_argument("--mermaid", type=Path, help="write the stack's resource diagram to this file")
+    parser.add_argument(
+        "--against", default="HEAD", help="git revision taken as deployed (default HEAD); '' to skip the comparison"
+    )
+    args = parser.parse_args(argv)
+    if bool(args.stack) == args.all:
+        parser.error("name a stack, or --all")
+
+    def plan() -> int:
+        with locked(ROOT, exclusive=False):
+            interrupted = interrupted_change(ROOT)
+            if interrupted:
+                raise CannotStartError(interrupted)
+            revision = _known_revision(args.against, ROOT) if args.against else ""
+            if args.all:
+                rows, found = plan_all(ROOT, revision)
+                print("\n".join(rows))
+                return max((verdict.status for verdict in found.values()), default=0)
+            if args.stack not in (stacks := stack_files()):
+                shown = ", ".join(stacks[:10]) + (f" and {len(stacks) - 10} more" if len(stacks) > 10 else "")
+                raise CannotStartError(f"no stack file Pulumi.{args.stack[:80]}.yaml here (stacks: {shown})")
+            return plan_one(args.stack, revision, args.mermaid).status
+
+    return exits.run(plan)
 
 
 if __name__ == "__main__":

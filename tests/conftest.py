@@ -27,10 +27,9 @@ def repository() -> RepositoryWorld:
 
     The one the README's diagram uses too: computed once per test process.
     """
-    from offline.repository import LAB
-    from operations import plan
+    from offline.repository import LAB, deployed_once
 
-    return plan.repository(LAB)
+    return deployed_once(LAB)
 
 
 @pytest.fixture(scope="session")

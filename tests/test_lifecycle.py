@@ -23,6 +23,7 @@ from offline.repository import (
     LAB,
     deploy_for,
     deploy_repository,
+    deployed_once,
     offline_ssh_public_key,
     stack_config,
     stack_files,
@@ -31,7 +32,15 @@ from offline.repository import (
 from offline.steps import replacements, steps
 from operations import commands, onboarding
 from operations.exits import RefusedError
-from operations.plan import Preview, connection_forecast, decision_notes, placeholder_note, plan_all, preview_against
+from operations.plan import (
+    Preview,
+    connection_forecast,
+    decision_notes,
+    placeholder_note,
+    plan_all,
+    plan_one,
+    preview_against,
+)
 from operations.transaction import LOCK, commit
 from pls.azure_rules import MAX_SUBSCRIPTIONS
 from pls.config import ConsumerSettings, ProviderSettings, SettingsError, parse
@@ -651,13 +660,13 @@ def test_the_plan_exits_non_zero_when_the_change_would_be_refused(monkeypatch: p
     import operations.plan
 
     # The lab's provider, whatever the user's stack file holds; the preview decides the exit status.
-    monkeypatch.setattr(operations.plan, "stack_settings", lambda stack: stack_settings(stack, LAB))
-    monkeypatch.setattr(operations.plan, "run", lambda stack: operations.plan.repository(LAB))
-    monkeypatch.setattr(operations.plan, "decision_notes", lambda provider: [])
+    monkeypatch.setattr(operations.plan, "stack_settings", lambda stack, root: stack_settings(stack, LAB))
+    monkeypatch.setattr(operations.plan, "run", lambda stack, root: deployed_once(LAB))
+    monkeypatch.setattr(operations.plan, "decision_notes", lambda provider, root: [])
     for refused, status in ((True, 1), (False, 0)):
         preview = Preview(["refused before any change: …" if refused else "0 to create"], refused)
         monkeypatch.setattr(
-            operations.plan, "preview_against", lambda stack, revision, planned, preview=preview: preview
+            operations.plan, "preview_against", lambda stack, revision, root, planned, preview=preview: preview
         )
         assert operations.plan.main(["provider"]) == status
 
@@ -714,13 +723,39 @@ def test_the_providers_plan_deploys_no_customer_and_holds_every_customers_connec
     assert statuses["c0102-saas-pe"] == "Pending"
 
 
-def test_plan_all_gives_every_stack_one_verdict_and_fails_on_any_refusal(tmp_path: Path) -> None:
-    root = repo_with(tmp_path)
-    rows, refused = plan_all(root)
-    assert not refused and [row.split(" | ")[0].strip("| ") for row in rows[2:]] == ["provider", "consumer"]
-    edit(root / "Pulumi.provider.yaml", **{"pls-saas:keyVaultAllowedIpRanges": ["203.0.113.25"]})
-    rows, refused = plan_all(root)
-    assert refused
+def test_plan_all_gives_every_stack_exactly_the_verdict_of_its_own_plan(tmp_path: Path) -> None:
+    """Against HEAD: the provider renamed (a new alias: refused), one customer's file invalid, one customer nobody
+    registered (not visible: refused by Azure), the others as they were."""
+    root = committed(copy_lab(tmp_path))
+    edit(root / "Pulumi.provider.yaml", **{"pls-saas:serviceName": "saas2"})
+    edit(root / "Pulumi.consumer-contoso.yaml", **{"pls-saas:dnsRecord": "Not_A_Label"})
+    (root / "Pulumi.consumer-stranger.yaml").write_text((root / "Pulumi.consumer.yaml").read_text())
+    edit(
+        root / "Pulumi.consumer-stranger.yaml",
+        **{"pls-saas:customer": "stranger", "azure-native:subscriptionId": STRANGER},
+    )
+    rows, found = plan_all(root, "HEAD")
+    own = {stack: plan_one(stack, "HEAD", root=root) for stack in stack_files(root)}
+    assert {stack: verdict.status for stack, verdict in found.items()} == {
+        stack: verdict.status for stack, verdict in own.items()
+    }
+    assert {stack: verdict.status for stack, verdict in found.items()} == {
+        "provider": 1,
+        "consumer": 0,
+        "consumer-contoso": 2,
+        "consumer-fabrikam": 0,
+        "consumer-stranger": 1,
+    }
+    (provider_row,) = [row for row in rows if row.startswith("| provider |")]
+    assert "refused: refused before any change" in provider_row and ALIAS_CHANGES in provider_row
+    (stranger_row,) = [row for row in rows if row.startswith("| consumer-stranger |")]
+    assert "PrivateLinkServiceNotVisible" in stranger_row
+
+
+def test_plan_all_names_a_customer_of_an_invalid_provider_with_the_providers_problem(tmp_path: Path) -> None:
+    root = repo_with(tmp_path, keyVaultAllowedIpRanges=["203.0.113.25"])
+    rows, found = plan_all(root)
+    assert (found["provider"].status, found["consumer"].status) == (2, 1)
     (provider_row,) = [row for row in rows if row.startswith("| provider |")]
     assert "invalid: " in provider_row and "keyVaultAllowedIpRanges" in provider_row
     (consumer_row,) = [row for row in rows if row.startswith("| consumer |")]

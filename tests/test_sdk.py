@@ -11,7 +11,8 @@ from typing import Any
 import pulumi
 import pytest
 
-from offline.engine import ROOT, SDK_INTERNALS, World, simulate
+from offline.engine import ROOT, World, simulate
+from offline.sdk_shortcuts import SDK_INTERNALS
 from pls.sdk import wait_for
 
 
