@@ -253,10 +253,10 @@ def verdicts(root: Path = ROOT) -> dict[str, str]:
     core busy; the parts, and each provider's plan, run in parallel."""
     providers: list[str] = []
     customers: dict[str, list[str]] = {}
-    for stack in stack_files(root):
-        if role_of(stack, root) == "provider":
+    for stack, role in _roles(root).items():
+        if role == "provider":
             providers.append(stack)
-        else:
+        elif role == "consumer":  # a file without a role, or unreadable: its own check names the problem
             customers.setdefault(provider_of(stack, root) or "", []).append(stack)
     cores = os.cpu_count() or 1
     share = max(1, math.ceil(sum(map(len, customers.values())) / cores))

@@ -3,7 +3,7 @@ a project with one customer's entry), removed when the process ends however it e
 
 One folder per process, `pls-<pid>-…` under the system's temporary folder, removed at exit (a SIGTERM or SIGINT
 ends the scripts through their normal exit path: `operations.exits`). A process killed with SIGKILL cannot remove
-its own: the next process removes every `pls-<pid>-…` whose process is gone.
+its own: the next command (operations.exits) removes every `pls-<pid>-…` whose process is gone.
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _remove_leftovers(parent: Path) -> None:
+def remove_leftovers(parent: Path | None = None) -> None:
     """The scratch folders of processes that no longer run (killed before they could remove their own)."""
-    for folder in parent.glob(f"{PREFIX}*-*"):
+    for folder in (parent or Path(tempfile.gettempdir())).glob(f"{PREFIX}*-*"):
         owner = folder.name[len(PREFIX) :].split("-", 1)[0]
         if owner.isdigit() and int(owner) != os.getpid() and not _alive(int(owner)):
             shutil.rmtree(folder, ignore_errors=True)
@@ -40,7 +40,7 @@ def _remove_leftovers(parent: Path) -> None:
 def scratch() -> Path:
     """This process's scratch folder, made on first use and removed at exit."""
     parent = Path(tempfile.gettempdir())
-    _remove_leftovers(parent)
+    remove_leftovers(parent)
     folder = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=parent))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     return folder

@@ -16,14 +16,14 @@ from operations.exits import CannotStartError, RefusedError
 from operations.onboarding import round_trip
 from operations.registry_files import (
     check_staged,
+    current_state,
     entry_of,
-    providers,
     stacks_of_customers,
 )
 from operations.transaction import Change
 from pls import azure_rules
 from pls.config import ConsumerSettings, SettingsError
-from pls.config.registry import MAX_REASON, entry_path
+from pls.config.registry import MAX_REASON, customer_name_problem, entry_path
 
 
 @dataclass(frozen=True)
@@ -50,19 +50,29 @@ def _stack_endpoint(root: Path, customer: str) -> str:
     return consumer.private_endpoint_id
 
 
+def _check_arguments(approval: Approval) -> None:
+    """What the user typed, refused before anything is read: a mistyped name is named as typed."""
+    if customer_name_problem(approval.customer):
+        raise CannotStartError(f"{approval.customer[:60]!r}: {customer_name_problem(approval.customer)}")
+    reason = approval.reason.strip()
+    if not reason or len(reason) > MAX_REASON or not reason.isprintable():
+        raise CannotStartError(
+            f'--reason: say why in 1-{MAX_REASON} printable characters (e.g. "contract AC-1"); the customer '
+            "sees it on its connection"
+        )
+    if approval.endpoint_id and not azure_rules.PRIVATE_ENDPOINT_ID_RE.fullmatch(approval.endpoint_id):
+        raise CannotStartError(f"--endpoint-id {approval.endpoint_id[:80]!r} is not a private endpoint resource id")
+
+
 def plan_approvals(root: Path, approvals: Sequence[Approval]) -> Change:
     """Each customer's entry with its decisions (one per endpoint: a new one replaces the old), checked once."""
+    for approval in approvals:
+        _check_arguments(approval)
+    stacks = current_state(root)
     change = Change()
     for approval in approvals:
         entry = entry_of(root, approval.customer)
         reason = approval.reason.strip()
-        if not reason or len(reason) > MAX_REASON or not reason.isprintable():
-            raise CannotStartError(
-                f'--reason: say why in 1-{MAX_REASON} printable characters (e.g. "contract AC-1"); the customer '
-                "sees it on its connection"
-            )
-        if approval.endpoint_id and not azure_rules.PRIVATE_ENDPOINT_ID_RE.fullmatch(approval.endpoint_id):
-            raise CannotStartError(f"--endpoint-id {approval.endpoint_id[:80]!r} is not a private endpoint resource id")
         endpoint_id = approval.endpoint_id or _stack_endpoint(root, approval.customer)
         path = entry_path(approval.customer)
         document = round_trip()
@@ -77,5 +87,5 @@ def plan_approvals(root: Path, approvals: Sequence[Approval]) -> Change:
         change.notes.append(
             f"{approval.customer}: {approval.status} {endpoint_id} ({reason}); now scripts/deploy {entry.provider}"
         )
-    check_staged(root, change, providers(root))
+    check_staged(root, change, stacks)
     return change

@@ -19,6 +19,8 @@ import sys
 from collections.abc import Callable
 from types import FrameType
 
+from offline.scratch import remove_leftovers
+
 DONE, REFUSED, CANNOT_START, INTERRUPTED = 0, 1, 2, 130
 
 
@@ -38,8 +40,8 @@ def _interrupt(signum: int, _frame: FrameType | None) -> None:
 def run(command: Callable[[], int]) -> int:
     """`command`'s exit status, every refusal printed as one message on stderr, every termination signal an
     orderly exit."""
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _interrupt)
+    previous = {signum: signal.signal(signum, _interrupt) for signum in (signal.SIGTERM, signal.SIGHUP)}
+    remove_leftovers()  # what a command killed with SIGKILL could not remove itself
     try:
         return command()
     except RefusedError as refusal:
@@ -51,3 +53,6 @@ def run(command: Callable[[], int]) -> int:
     except KeyboardInterrupt as signalled:
         print(f"interrupted ({signalled or 'SIGINT'}): nothing half-done is left behind", file=sys.stderr)
         return INTERRUPTED
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from operations.registry_files import (
     check_staged,
+    current_state,
     entry_of,
-    providers,
     stacks_of_customers,
 )
 from operations.transaction import Change
@@ -15,10 +15,11 @@ from pls.config.registry import entry_path
 
 
 def plan_offboarding(root: Path, customer: str) -> Change:
+    stacks = current_state(root)
     entry = entry_of(root, customer)
     stacks = stacks_of_customers(root).get(customer, [])
     change = Change(removed=[entry_path(customer), *(f"Pulumi.{stack}.yaml" for stack in stacks)])
-    check_staged(root, change, providers(root))
+    check_staged(root, change, stacks)
     provider = entry.provider
     unlock = f"pulumi config set lockService false -s {provider} && scripts/deploy {provider}"
     endpoint = (

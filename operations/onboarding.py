@@ -21,8 +21,8 @@ from ruamel.yaml.comments import CommentedMap
 from operations.exits import CannotStartError, RefusedError
 from operations.registry_files import (
     check_staged,
+    current_state,
     provider_settings,
-    providers,
     registry,
     stacks_of_customers,
 )
@@ -176,7 +176,7 @@ def plan_onboarding(root: Path, onboardings: Sequence[Onboarding]) -> Change:
     project = load_schema().project
     entries = registry(root)
     owners = {s: c.name for c in entries.customers for s in c.subscriptions}
-    stacks = providers(root)
+    stacks = current_state(root)
     if not stacks:
         raise CannotStartError("no provider stack file (role: provider) in this repository")
     customers = stacks_of_customers(root)

@@ -394,7 +394,7 @@ def plan_one(stack: str, revision: str, mermaid: Path | None = None, root: Path 
     return Verdict(1, preview.lines[0]) if preview.refused else Verdict(0)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
     parser = argparse.ArgumentParser(prog="scripts/plan", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("stack", nargs="?", help="stack file Pulumi.<stack>.yaml")
     parser.add_argument("--all", action="store_true", help="every stack file, one verdict each (a CI gate)")
@@ -407,19 +407,19 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("name a stack, or --all")
 
     def plan() -> int:
-        with locked(ROOT, exclusive=False):
-            interrupted = interrupted_change(ROOT)
+        with locked(root, exclusive=False):
+            interrupted = interrupted_change(root)
             if interrupted:
                 raise CannotStartError(interrupted)
-            revision = _known_revision(args.against, ROOT) if args.against else ""
+            revision = _known_revision(args.against, root) if args.against else ""
             if args.all:
-                rows, found = plan_all(ROOT, revision)
+                rows, found = plan_all(root, revision)
                 print("\n".join(rows))
                 return max((verdict.status for verdict in found.values()), default=0)
-            if args.stack not in (stacks := stack_files()):
+            if args.stack not in (stacks := stack_files(root)):
                 shown = ", ".join(stacks[:10]) + (f" and {len(stacks) - 10} more" if len(stacks) > 10 else "")
                 raise CannotStartError(f"no stack file Pulumi.{args.stack[:80]}.yaml here (stacks: {shown})")
-            return plan_one(args.stack, revision, args.mermaid).status
+            return plan_one(args.stack, revision, args.mermaid, root).status
 
     return exits.run(plan)
 

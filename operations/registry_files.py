@@ -59,6 +59,17 @@ def registry(root: Path) -> Registry:
     return registry
 
 
+def current_state(root: Path) -> list[str]:
+    """The provider stacks, once the repository as it is now holds: every stack file readable, the registry's
+    entries readable, every provider's settings valid. Anything else refuses the command (it is not about the
+    change: "fix them first"), naming the file."""
+    registry(root)
+    stacks = providers(root)
+    for stack in stacks:
+        provider_settings(stack, root)
+    return stacks
+
+
 def provider_settings(stack: str, root: Path) -> ProviderSettings:
     try:
         settings = stack_settings(stack, root)

@@ -25,6 +25,7 @@ from offline.repository import (
     deploy_repository,
     deployed_once,
     offline_ssh_public_key,
+    settings_or_problem,
     stack_config,
     stack_files,
     stack_settings,
@@ -274,28 +275,32 @@ def test_teardown_order_unlock_and_unprotect_then_consumers_then_provider() -> N
 # --- the README's steps, literally, on a copy of the repository's stack files ---------------------
 
 
-def _onboarding_provider(root: Path, source: Path = ROOT) -> str:
-    """Step 2's provider, copied into `root`: the first of the user's provider stacks whose visibility has room
-    (Azure takes 100 subscriptions), or else a new one made as the README says. Nothing else is copied: the
-    walk deploys that provider and the new customer, whatever else the repository holds."""
-    providers = [s for s in stack_files(source) if stack_config(s, source).get("role") == "provider"]
-    for stack in sorted(providers, key=lambda s: (s != "provider", s)):
-        if len(stack_config(stack, source).get("visibility", [])) < MAX_SUBSCRIPTIONS:
+ANYONE = {"pls-saas:allowAnyoneWithAlias": True}
+"""The README allows it: the first service visible to anyone with its alias (the walks run with and without it)."""
+
+
+def _onboarding_provider(root: Path, source: Path = ROOT, edits: dict[str, object] | None = None) -> tuple[str, str]:
+    """The provider and service a new customer goes to, copied into `root` with the registry's entries of that
+    service (whatever else the repository holds, the walk deploys that provider and the new customer): the first
+    service of the user's providers with room for a subscription (Azure takes 100), or else a new provider stack as
+    docs/operations/capacity.md starts one. `edits` are the user's edits of that provider's stack file."""
+    for stack in sorted(stack_files(source), key=lambda s: (s != "provider", s)):
+        settings = settings_or_problem(stack, source)
+        if not isinstance(settings, ProviderSettings):
+            continue
+        room = next((s for s in settings.services if len(s.visibility) < MAX_SUBSCRIPTIONS), None)
+        if room is not None:
             (root / f"Pulumi.{stack}.yaml").write_text((source / f"Pulumi.{stack}.yaml").read_text())
-            return stack
+            (root / "customers").mkdir(exist_ok=True)
+            for customer in room.customers:
+                shutil.copy(source / "customers" / f"{customer}.yaml", root / "customers")
+            edit(root / f"Pulumi.{stack}.yaml", **(edits or {}))
+            return stack, room.name
     new = next(f"provider-{n}" for n in itertools.count(2) if not (source / f"Pulumi.provider-{n}.yaml").exists())
     (root / f"Pulumi.{new}.yaml").write_text((source / "Pulumi.provider.yaml").read_text())
-    edit(
-        root / f"Pulumi.{new}.yaml",
-        **{
-            "pls-saas:serviceName": f"saas-{new.removeprefix('provider-')}",
-            "pls-saas:visibility": [],
-            "pls-saas:autoApproval": [],
-            "pls-saas:approvedConnections": None,
-            "pls-saas:rejectedConnections": None,
-        },
-    )
-    return new
+    service = f"saas-{new.removeprefix('provider-')}"
+    edit(root / f"Pulumi.{new}.yaml", **{"pls-saas:serviceName": service, **(edits or {})})
+    return new, service
 
 
 def _all_green(root: Path) -> dict[str, Simulation]:
@@ -305,27 +310,41 @@ def _all_green(root: Path) -> dict[str, Simulation]:
     return repository.deployed
 
 
-def _unused_customer(root: Path, provider: str = "provider") -> tuple[str, str]:
-    """A customer name and subscription that no stack file here uses (a user may have onboarded anyone)."""
+def _unused_customer(root: Path) -> tuple[str, str]:
+    """A customer name and subscription that no stack file or entry here uses (a user may have onboarded anyone)."""
     used = {str(stack_config(s, root).get("azure-native:subscriptionId", "")).lower() for s in stack_files(root)}
-    used |= {str(s).lower() for s in stack_config(provider, root).get("visibility", [])}
     used |= {s for customer in read_registry(root).customers for s in customer.subscriptions}
     number = next(n for n in itertools.count() if f"{n:08d}-5555-4555-8555-555555555555" not in used)
-    name = next(f"walk{n}" for n in itertools.count() if not (root / f"Pulumi.consumer-walk{n}.yaml").exists())
+    name = next(
+        f"walk{n}"
+        for n in itertools.count()
+        if not (root / f"Pulumi.consumer-walk{n}.yaml").exists() and not (root / "customers" / f"walk{n}.yaml").exists()
+    )
     return name, f"{number:08d}-5555-4555-8555-555555555555"
 
 
-def test_onboarding_approving_and_offboarding_the_readme_way_keeps_every_check_green(tmp_path: Path) -> None:
-    provider = _onboarding_provider(tmp_path)
-    provider_file = tmp_path / f"Pulumi.{provider}.yaml"
-    provider_config = yaml.safe_load(provider_file.read_text())["config"]
-    visibility = provider_config.get("pls-saas:visibility", [])
-    decisions = provider_config.get("pls-saas:approvedConnections", [])
-    customer, subscription = _unused_customer(tmp_path, provider)
+def _entry(root: Path, customer: str, **fields: object) -> Path:
+    """A registry entry written by hand, in the format of docs/operations/registry.md."""
+    path = root / "customers" / f"{customer}.yaml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(yaml.safe_dump(fields, sort_keys=False))
+    return path
 
-    # Step 2: the customer's subscription goes into visibility.
-    edit(provider_file, **{"pls-saas:visibility": [*visibility, subscription]})
-    # Step 3: copy Pulumi.consumer.yaml and set the customer's own values.
+
+@pytest.mark.parametrize("edits", [{}, ANYONE], ids=["as-shipped", "anyone-with-the-alias"])
+def test_onboarding_approving_and_offboarding_by_hand_keeps_every_check_green(
+    tmp_path: Path, edits: dict[str, object]
+) -> None:
+    """docs/operations/onboarding.md without the scripts: the entry written by hand, the customer's stack file
+    copied from Pulumi.consumer.yaml and edited, a decision added to the entry, the test VM removed, the files
+    deleted; every stack file's check after each step."""
+    provider, service = _onboarding_provider(tmp_path, edits=edits)
+    customer, subscription = _unused_customer(tmp_path)
+    where = {
+        "provider": provider,
+        **({"service": service} if service != stack_config(provider, tmp_path)["serviceName"] else {}),
+    }
+    entry = _entry(tmp_path, customer, **where, subscriptions=[subscription], approval="manual", contract="ACME-1")
     acme = tmp_path / f"Pulumi.consumer-{customer}.yaml"
     acme.write_text((ROOT / "Pulumi.consumer.yaml").read_text())
     edit(
@@ -342,52 +361,38 @@ def test_onboarding_approving_and_offboarding_the_readme_way_keeps_every_check_g
         },
     )
     stack = f"consumer-{customer}"
-    deployed = _all_green(tmp_path)  # step 4: deployed, Pending
+    deployed = _all_green(tmp_path)
     assert deployed[stack].outputs["connectionState"] == "Pending"
 
-    # Step 5: approve with the endpoint id the customer's stack outputs.
     endpoint_id = deployed[stack].outputs["privateEndpointId"]
-    edit(provider_file, **{"pls-saas:approvedConnections": [*decisions, f"{endpoint_id} | contract ACME-271828"]})
+    decision = {"endpoint": endpoint_id, "status": "Approved", "reason": "contract ACME-271828"}
+    _entry(tmp_path, customer, **where, subscriptions=[subscription], approval="manual", decisions=[decision])
     assert _all_green(tmp_path)[stack].outputs["connectionState"] == "Approved"
 
-    # Step 7: verified, the customer is live: the test VM and its NAT gateway go, the endpoint stays.
     edit(acme, **{"pls-saas:testVm": False})
     live = _all_green(tmp_path)[stack]
     assert live.outputs["connectionState"] == "Approved" and "verify" not in live.outputs
     assert live.of_type("compute:VirtualMachine") == [] and live.of_type("network:NatGateway") == []
 
-    # Offboarding: the customer's stack goes, then its subscription and its decision.
     acme.unlink()
-    edit(provider_file, **{"pls-saas:visibility": visibility, "pls-saas:approvedConnections": decisions or None})
+    entry.unlink()
     assert stack not in _all_green(tmp_path)
 
 
+@pytest.mark.parametrize("edits", [{}, ANYONE], ids=["as-shipped", "anyone-with-the-alias"])
 def test_onboarding_approving_and_offboarding_with_the_scripts_keeps_every_check_green(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], edits: dict[str, object]
 ) -> None:
-    """The README's commands on a copy of the user's providers and registry: scripts/onboard, the customer's
-    deployment, scripts/approve, scripts/offboard, and every stack file's check after each. Once the customer
-    has its service, the copy keeps that service's customers only: the walk's cost is one service's (at most
-    100 customers), however many the repository has."""
-    providers = [s for s in stack_files(ROOT) if stack_config(s, ROOT).get("role") == "provider"]
-    for stack in providers:
-        shutil.copy(ROOT / f"Pulumi.{stack}.yaml", tmp_path)
-    if (ROOT / "customers").is_dir():
-        shutil.copytree(ROOT / "customers", tmp_path / "customers")
-    customer, subscription = _unused_customer(tmp_path, providers[0])
+    """The README's commands on a copy of the user's provider and the customers of the service with room:
+    scripts/onboard, the customer's deployment, scripts/approve, scripts/offboard, and every stack file's check
+    after each. The walk's cost is one service's (at most 100 customers), however many the repository has."""
+    provider, _ = _onboarding_provider(tmp_path, edits=edits)
+    customer, subscription = _unused_customer(tmp_path)
     stack = f"consumer-{customer}"
-    assert commands.main(["onboard", customer, "--subscription", subscription, "--contract", "AC-1"], tmp_path) == 0, (
-        capsys.readouterr().err
-    )
+    argv = ["onboard", customer, "--subscription", subscription, "--contract", "AC-1", "--provider", provider]
+    assert commands.main(argv, tmp_path) == 0, capsys.readouterr().err
     entry = yaml.safe_load((tmp_path / "customers" / f"{customer}.yaml").read_text())
     assert entry["subscriptions"] == [subscription] and entry["approval"] == "manual"
-    for other in (tmp_path / "customers").glob("*.yaml"):
-        theirs = yaml.safe_load(other.read_text())
-        if (theirs.get("provider", "provider"), theirs.get("service")) != (entry["provider"], entry.get("service")):
-            other.unlink()
-    for stack_file in providers:
-        if stack_file != entry["provider"]:
-            (tmp_path / f"Pulumi.{stack_file}.yaml").unlink()
     assert _all_green(tmp_path)[stack].outputs["connectionState"] == "Pending"
 
     assert commands.main(["approve", customer, "--reason", "contract AC-1"], tmp_path) == 0, capsys.readouterr().err
@@ -433,7 +438,8 @@ def test_approving_a_customer_whose_entry_is_broken_names_the_file_and_its_probl
     (tmp_path / "customers" / "acme.yaml").write_text("provider: provider\nservice: [saas\n")
     assert commands.main(["approve", "acme", "--reason", "contract AC-1"], tmp_path) == 2
     said = capsys.readouterr().err
-    assert "customers/acme.yaml has problems; fix them first" in said and "is not valid YAML" in said
+    assert "the registry (customers/) has problems; fix them first" in said
+    assert "customers/acme.yaml: is not valid YAML" in said
     assert commands.main(["approve", "../customers/acme", "--reason", "x"], tmp_path) == 2
     assert "'../customers/acme': \"../customers/acme\" is not a DNS label" in capsys.readouterr().err
 
@@ -513,11 +519,16 @@ def test_a_1001st_endpoint_is_refused_by_azure() -> None:
 
 
 def test_onboarding_a_customer_on_its_own_vnet_the_way_the_stack_file_comment_says(tmp_path: Path) -> None:
-    provider = _onboarding_provider(tmp_path)
-    customer, subscription = _unused_customer(tmp_path, provider)
-    provider_file = tmp_path / f"Pulumi.{provider}.yaml"
-    visibility = yaml.safe_load(provider_file.read_text())["config"].get("pls-saas:visibility", [])
-    edit(provider_file, **{"pls-saas:visibility": [*visibility, subscription]})
+    provider, service = _onboarding_provider(tmp_path)
+    customer, subscription = _unused_customer(tmp_path)
+    first = stack_config(provider, tmp_path)["serviceName"]
+    _entry(
+        tmp_path,
+        customer,
+        provider=provider,
+        **({"service": service} if service != first else {}),
+        subscriptions=[subscription],
+    )
     own = tmp_path / f"Pulumi.consumer-{customer}.yaml"
     own.write_text((ROOT / "Pulumi.consumer.yaml").read_text())
     vnet = f"/subscriptions/{subscription}/resourceGroups/network/providers/Microsoft.Network/virtualNetworks/hub"

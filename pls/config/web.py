@@ -21,8 +21,9 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 APP_DEMO, APP_NONE = "demo", "none"
 MAX_RATE = 100_000
 UPSTREAM_RE = re.compile(r"(?P<host>[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?):(?P<port>[1-9][0-9]{0,4})")
-HEALTH_PATH_RE = re.compile(r"/[A-Za-z0-9._~%/-]{0,199}")
-"""A URL path nginx takes verbatim in proxy_pass: no query, no spaces, nothing nginx reads as syntax ($ ; { } ')."""
+HEALTH_PATH_RE = re.compile(r"/(?:[A-Za-z0-9._~/-]|%[0-9A-Fa-f]{2}){0,199}")
+"""A URL path (RFC 3986: a % starts an escape of two hex digits) nginx takes verbatim in proxy_pass: no query, no
+spaces, nothing nginx reads as syntax ($ ; { } ')."""
 _CLOUD_CONFIG_FIX = "give the path of a #cloud-config file in this repository, relative to Pulumi.yaml, or demo / none"
 
 
@@ -111,7 +112,11 @@ class WebTierKeys(Model):
                 "cannot serve."
             ),
         ),
-        matching(HEALTH_PATH_RE, "not a URL path nginx can ask", "e.g. / or /health (letters, digits, . _ ~ % - /)"),
+        matching(
+            HEALTH_PATH_RE,
+            "not a URL path nginx can ask",
+            "e.g. / or /health (letters, digits, . _ ~ - /, and %XX escapes)",
+        ),
     ] = "/"
     app_cloud_config: Annotated[
         str,

@@ -72,6 +72,7 @@ def copy_stack_files(root: Path, source: Path = ROOT) -> None:
 
 def copy_lab(root: Path) -> Path:
     """Every file of the lab: its stack files and its registry."""
+    root.mkdir(parents=True, exist_ok=True)
     for lab_file in LAB.glob("Pulumi.*.yaml"):
         shutil.copy(lab_file, root)
     shutil.copytree(LAB / "customers", root / "customers", dirs_exist_ok=True)
