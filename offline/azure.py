@@ -121,6 +121,10 @@ class _State:
 
 
 class OfflineAzure:
+    previewing = False
+    """A `pulumi preview` sends Azure no request: what only a request meets (a subscription outside the service's
+    visibility, a full service) is not refused until `pulumi up`."""
+
     def __init__(self) -> None:
         self.state = _State()
         self.existing_subnets: dict[str, str] = {}
@@ -131,6 +135,7 @@ class OfflineAzure:
         azure = OfflineAzure()
         azure.state = self.state.copy()
         azure.existing_subnets = dict(self.existing_subnets)
+        azure.previewing = self.previewing
         return azure
 
     def service_by_alias(self, alias: str) -> Service | None:
@@ -210,6 +215,8 @@ class OfflineAzure:
         existing = service.connections.get(endpoint_id.lower())
         if existing is None and endpoint_id.lower() in self.state.disconnected:
             return "Disconnected", "the provider removed this connection: recreate the private endpoint to ask again"
+        if existing is None and self.previewing:
+            return "Pending", message
         if existing is None:
             if service.visibility != ["*"] and subscription.lower() not in service.visibility:
                 raise AzureError(

@@ -11,8 +11,8 @@ Providers come first, then customers; a provider that decides about a listed cus
 after it (Azure takes a decision only about an endpoint that has asked). A removed stack file is not listed:
 its stack is destroyed by hand first (docs/operations/offboarding.md), and its provider is listed. A customer's stack
 file that gives the alias (providerAlias) is another tenant's to run, never listed. --json prints the three
-phases (providers, customers, decisions) for a workflow's matrices, and `stacks`: each touched stack once;
---all: every stack that is ours to run.
+phases (providers, customers, decisions) for a workflow's matrices, and `stacks`: each touched stack once; with
+--shards N, also each of them split into at most N shards (a job each); --all: every stack that is ours to run.
 """
 
 from __future__ import annotations
@@ -101,6 +101,34 @@ class Phases:
     def in_order(self) -> list[str]:
         return [*self.providers, *self.customers, *self.decisions]
 
+    def shards(self, count: int) -> dict[str, list[dict[str, str]]]:
+        """Each phase, and every touched stack once (`stacks`: what a preview or the drift check runs), split into
+        at most `count` shards of near-equal size: one workflow job each, whatever the number of stacks."""
+        lists = {**dataclasses.asdict(self), "stacks": list(dict.fromkeys(self.in_order))}
+        return {phase: _in_shards(phase, stacks, count) for phase, stacks in lists.items()}
+
+
+MAX_SHARDS = 64
+"""Per phase: a workflow's three phases stay within GitHub's 256 jobs per matrix, with room for the jobs around them."""
+
+
+def _in_shards(phase: str, stacks: list[str], count: int) -> list[dict[str, str]]:
+    """`stacks` in at most `count` contiguous parts whose sizes differ by one at most, as a matrix's entries."""
+    parts = min(count, len(stacks))
+    size, extra = divmod(len(stacks), parts) if parts else (0, 0)
+    shards, start = [], 0
+    for index in range(parts):
+        end = start + size + (index < extra)
+        shards.append(
+            {
+                "id": f"{phase}-{index + 1}",
+                "name": f"{phase} {index + 1}/{parts}",
+                "stacks": " ".join(stacks[start:end]),
+            }
+        )
+        start = end
+    return shards
+
 
 def ours(root: Path = ROOT) -> set[str]:
     """The stack files this repository runs: all but other tenants' customers (they set providerAlias) and files
@@ -110,10 +138,14 @@ def ours(root: Path = ROOT) -> set[str]:
 
 def changed_stacks(files: Iterable[str], base: str, root: Path = ROOT) -> Phases:
     """The stacks `files` touch, in deployment order (a provider may come twice: before and after its customers)."""
-    touched = _touched(files, base, root)
+    return phases_of(_touched(files, base, root), root)
+
+
+def phases_of(touched: Iterable[str], root: Path = ROOT) -> Phases:
+    """`touched` stacks in deployment order: providers, customers, then the providers deciding about them again."""
     roles = {stack: role_of(stack, root) for stack in touched}
-    providers = sorted(s for s in touched if roles[s] == "provider")
-    customers = sorted(s for s in touched if roles[s] == "consumer")
+    providers = sorted(s for s, role in roles.items() if role == "provider")
+    customers = sorted(s for s, role in roles.items() if role == "consumer")
     return Phases(providers, customers, _deciding_about(providers, customers, root))
 
 
@@ -182,9 +214,17 @@ def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
     parser.add_argument("base", nargs="?", help="git revision the change is compared with, e.g. origin/main")
     parser.add_argument("--all", action="store_true", help="every stack that is ours to run (the drift check)")
     parser.add_argument("--json", action="store_true", help="the phases as JSON, for a workflow's matrices")
+    parser.add_argument(
+        "--shards",
+        type=int,
+        default=0,
+        help=f"with --json: each phase split into at most this many jobs (1-{MAX_SHARDS})",
+    )
     args = parser.parse_args(argv)
     if bool(args.base) == args.all:
         parser.error("give a base revision, or --all")
+    if args.shards and not (args.json and 1 <= args.shards <= MAX_SHARDS):
+        parser.error(f"--shards takes 1 to {MAX_SHARDS}, with --json")
 
     def list_them() -> int:
         with locked(root, exclusive=False):
@@ -197,7 +237,8 @@ def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
                 raise CannotStartError(f"git cannot compare with {args.base}: {error.stderr.strip()}") from None
             phases = changed_stacks(files, args.base or "HEAD", root)
         if args.json:
-            print(json.dumps({**dataclasses.asdict(phases), "stacks": list(dict.fromkeys(phases.in_order))}))
+            listed: dict[str, object] = {**dataclasses.asdict(phases), "stacks": list(dict.fromkeys(phases.in_order))}
+            print(json.dumps({**listed, "shards": phases.shards(args.shards)} if args.shards else listed))
         elif phases.in_order:
             print("\n".join(phases.in_order))
         return 0

@@ -4,46 +4,15 @@ and catches a deliberately bad deployment of the real program."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
+from offline.policy_pack import View, views, violations
 from offline.records import Simulation
 from offline.repository import LAB, RepositoryWorld, stack_files
 from policy import rules
 from tests.helpers.stacks import run_stack
-
-
-@dataclass
-class View:
-    resource_type: str
-    name: str
-    props: Mapping[str, Any]
-    property_dependencies: Mapping[str, Sequence[View]] = field(default_factory=dict)
-
-
-def views(sim: Simulation) -> list[View]:
-    by_urn = {r.urn: View(r.type, r.name, r.inputs) for r in sim.resources if r.custom}
-    for r in sim.resources:
-        if r.custom:
-            by_urn[r.urn].property_dependencies = {
-                key: [by_urn[u] for u in urns if u in by_urn] for key, urns in r.property_dependencies.items()
-            }
-    return list(by_urn.values())
-
-
-def violations(resources: Sequence[View]) -> list[tuple[str, str, str]]:
-    found = [
-        (name, r.name, message)
-        for r in resources
-        for name, rule in rules.RESOURCE_RULES.items()
-        for message in rule(r.resource_type, r.props)
-    ]
-    found += [(name, n, m) for name, rule in rules.STACK_RULES.items() for n, m in rule(resources)]
-    return found
-
 
 BAD = [
     ("no-public-ip", rules.NIC, {"ipConfigurations": [{"name": "p", "publicIPAddress": {"id": "pip"}}]}),
@@ -132,7 +101,7 @@ BAD = [
 @pytest.mark.parametrize(("policy", "resource_type", "props"), BAD, ids=[f"{b[0]}-{i}" for i, b in enumerate(BAD)])
 def test_rule_fires_on_a_bad_resource(policy: str, resource_type: str, props: dict[str, Any]) -> None:
     found = violations([View(resource_type, "bad", props)])
-    assert {name for name, _, _ in found} == {policy}
+    assert {v.policy for v in found} == {policy}
 
 
 def test_rules_accept_what_they_should() -> None:
@@ -238,7 +207,7 @@ def test_a_deliberately_bad_provider_fails(provider: Simulation) -> None:
     by_type[rules.NSG].props["securityRules"][0]["sourceAddressPrefix"] = "Internet"
     nat_subnet = next(r for r in resources if r.name == "provider-net-pls-nat")
     nat_subnet.props["privateLinkServiceNetworkPolicies"] = "Enabled"  # type: ignore[index]
-    assert {name for name, _, _ in violations(resources)} == {
+    assert {v.policy for v in violations(resources)} == {
         "no-public-ip",
         "no-internet-http-or-ssh",
         "pls-nat-subnet-policies-disabled",

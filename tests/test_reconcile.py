@@ -1,0 +1,108 @@
+"""Reconciliation (operations/reconcile.py): the deployed lab's Azure, as the stand-in `az` shows it, against the
+registry. A connection approved by hand, a request nobody registered, a subscription added to the visibility by hand
+and a decision whose endpoint has gone are each found, with the command that resolves them; what merely waits is
+listed, not failed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from offline.file_backend import FileBackend
+from operations import commands, reconcile
+from tests.helpers.fleet import commit_all, copy_of, deployed_lab, endpoint_of, run_fleet
+from tests.helpers.stacks import edit
+
+STRANGER = "99999999-9999-4999-8999-999999999999"
+STRANGER_ENDPOINT = f"/subscriptions/{STRANGER}/resourceGroups/globex/providers/Microsoft.Network/privateEndpoints/pe"
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return deployed_lab(tmp_path_factory.mktemp("deployed"))
+
+
+@pytest.fixture
+def lab(deployed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, FileBackend]]:
+    with copy_of(deployed, tmp_path, monkeypatch) as copied:
+        yield copied
+
+
+def _reconciled(root: Path) -> tuple[int, list[dict[str, str]], list[str]]:
+    out = root.parent / "findings.json"
+    status = reconcile.main(["--json", str(out)], root)
+    found = json.loads(out.read_text()) if out.exists() else {"findings": [], "waiting": []}
+    return status, found["findings"], found["waiting"]
+
+
+def test_a_deployed_lab_matches_its_registry_and_lists_what_waits(lab: tuple[Path, FileBackend]) -> None:
+    root, _ = lab
+    status, findings, waiting = _reconciled(root)
+    assert status == 0 and findings == []
+    assert waiting == [
+        f"provider/saas: tradewinds's request from {endpoint_of(root, 'consumer')} waits for your decision"
+    ]
+
+
+def test_a_hand_approval_and_a_stranger_let_in_by_hand_are_found_with_their_fixes(
+    lab: tuple[Path, FileBackend], capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, backend = lab
+    tradewinds = endpoint_of(root, "consumer")
+    with backend.world(root, writing=True) as world:  # the portal: an approval, and a subscription let in by hand
+        (service,) = world.azure.state.services.values()
+        name = service.connections[tradewinds.lower()].name
+        world.azure.decide(service.resource_group, service.name, name, "Approved", "ok by phone")
+        service.visibility.append(STRANGER)
+        world.azure.add_connection(service, STRANGER_ENDPOINT, "Globex, trial please")
+    status, findings, _ = _reconciled(root)
+    assert status == 1
+    assert [(f["kind"], f["subject"]) for f in findings] == [
+        ("approved outside the code", tradewinds),
+        ("unknown request", STRANGER_ENDPOINT),
+        ("visibility without a customer", STRANGER),
+    ]
+    approved, unknown, visible = findings
+    assert approved["fix"] == f'scripts/approve tradewinds --endpoint-id {tradewinds} --reason "<why>"'
+    assert unknown["detail"] == f"subscription {STRANGER}, request message: 'Globex, trial please'"
+    assert unknown["fix"].startswith(f"scripts/onboard <customer> --subscription {STRANGER} --provider provider")
+    assert visible["fix"].startswith("the next scripts/fleet up provider removes it")
+    assert "| provider | saas | approved outside the code |" in capsys.readouterr().out
+
+    # recorded as the fix says, the approval is no finding any more
+    assert commands.main(["approve", "tradewinds", "--reason", "ok by phone"], root) == 0
+    status, findings, _ = _reconciled(root)
+    assert [f["kind"] for f in findings] == ["unknown request", "visibility without a customer"]
+
+
+def test_a_decision_whose_endpoint_has_gone_names_the_offboarding(lab: tuple[Path, FileBackend]) -> None:
+    root, backend = lab
+    fabrikam = endpoint_of(root, "consumer-fabrikam")
+    with backend.world(root, writing=True) as world:  # fabrikam creates its endpoint in its own tenant
+        (service,) = world.azure.state.services.values()
+        world.azure.add_connection(service, fabrikam, "Fabrikam, FB-2718")
+    assert commands.main(["approve", "fabrikam", "--endpoint-id", fabrikam, "--reason", "FB-2718"], root) == 0
+    edit(root / "Pulumi.provider.yaml", **{"pls-saas:lockService": False})  # else Azure keeps the endpoint
+    commit_all(root)
+    assert run_fleet(root, "up", "provider")[0] == 0
+    with backend.world(root, writing=True) as world:  # ... and deletes it
+        world.azure.delete_endpoint(fabrikam)
+    status, findings, _ = _reconciled(root)
+    assert status == 1 and [(f["kind"], f["subject"]) for f in findings] == [("endpoint gone", fabrikam)]
+    assert findings[0]["fix"].startswith("scripts/offboard fabrikam")
+
+
+def test_without_the_azure_cli_or_a_deployed_provider_it_cannot_start(
+    lab: tuple[Path, FileBackend], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, backend = lab
+    assert reconcile.main(["nobody"], root) == 2
+    assert "nobody: not a provider stack here (providers: provider)" in capsys.readouterr().err
+    (backend.state / "stacks" / "pls-saas" / "provider.json").unlink()
+    assert reconcile.main([], root) == 2
+    assert "the outputs of stack provider cannot be read (error: no stack named 'provider' found)" in (
+        capsys.readouterr().err
+    )
