@@ -23,7 +23,16 @@ def project_of(root: Path) -> str:
     return str(yaml.safe_load(path.read_text())["name"])
 
 
-VALUED = ("--stack", "--event-log", "--exec-kind", "--color", "--message", "--page-size", "--page")
+VALUED = (
+    "--stack",
+    "--event-log",
+    "--exec-kind",
+    "--color",
+    "--message",
+    "--page-size",
+    "--page",
+    "--secrets-provider",
+)
 REPEATED = ("--policy-pack", "--parallel")
 UPDATE_FLAGS = (
     "--stack", "--event-log", "--exec-kind", "--color", "--message", "--policy-pack", "--parallel", "--refresh",

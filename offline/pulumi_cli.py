@@ -31,11 +31,8 @@ import sys
 import time
 from pathlib import Path
 
-from ruamel.yaml import YAML
-
 from offline.cli_args import FAILED, UPDATE_FLAGS, command_flags, project_of
 from offline.file_backend import BackendError, FileBackend
-from offline.warm_engine import run_warm
 
 
 def _version() -> str:
@@ -50,6 +47,8 @@ def _config_set(args: list[str], root: Path, project: str) -> int:
     before, value = args[: args.index("--")], args[args.index("--") + 1]
     options = command_flags("config set", before, "--stack", "--plaintext", "--secret", positional="key")
     key = options.key if ":" in options.key else f"{project}:{options.key}"
+    from ruamel.yaml import YAML  # round-trips the file as the CLI does (only this command writes one)
+
     path = root / f"Pulumi.{options.stack}.yaml"
     yaml = YAML()
     document = yaml.load(path.read_text()) if path.exists() else None
@@ -64,7 +63,9 @@ def _stack_command(sub: str, args: list[str], backend: FileBackend) -> int:
     if sub == "select":
         backend.record(command_flags("stack select", args, "--stack").stack)
     elif sub == "init":
-        backend.init(command_flags("stack init", args, "--stack", "--no-select", positional="name").name)
+        backend.init(
+            command_flags("stack init", args, "--stack", "--no-select", "--secrets-provider", positional="name").name
+        )
     elif sub == "output":
         options = command_flags("stack output", args, "--stack", "--json", "--show-secrets")
         print(json.dumps(backend.record(options.stack)["outputs"]))
@@ -96,6 +97,8 @@ def _dispatch(args: list[str], root: Path) -> int:
     if command == "config" and rest[:1] == ["set"]:
         return _config_set(rest[1:], root, project)
     if command in ("preview", "up"):
+        from offline.warm_engine import run_warm  # the engine, only for the commands that run the program
+
         command_flags(command, rest, *UPDATE_FLAGS)  # a wrong flag is refused here, at once
         return run_warm(args, root)
     raise BackendError(f"the stand-in does not imitate `pulumi {' '.join(args[:2])}`")

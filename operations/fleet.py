@@ -42,6 +42,7 @@ from pulumi import automation as auto
 
 from offline.engine import ROOT
 from offline.repository import provider_of, settings_or_problem, stack_config
+from offline.scratch import scratch_folder
 from operations.capacity import capacity_notes
 from operations.changed_stacks import EVERY_STACK, Phases, changed_files, changed_stacks, ours, phases_of
 from operations.exits import INTERRUPTED, CannotStartError, run
@@ -61,6 +62,7 @@ from operations.fleet_report import (
     merged,
     read_runs,
 )
+from operations.pull_request import publish
 from pls import contract
 from pls.config import ProviderSettings
 from pls.config.ssh_keys import ssh_key_problem
@@ -261,14 +263,14 @@ def _phases(args: argparse.Namespace, root: Path) -> list[tuple[str, list[str]]]
         if theirs:
             raise CannotStartError(f"{', '.join(theirs)}: another tenant's stack (providerAlias): it runs its own side")
         phases = phases_of(args.stacks, root)
-    return _ordered(phases)
+    return _ordered(phases, args.command)
 
 
-def _ordered(phases: Phases) -> list[tuple[str, list[str]]]:
-    return [
-        (name, stacks)
-        for name, stacks in zip(PHASES, (phases.providers, phases.customers, phases.decisions), strict=True)
-    ]
+def _ordered(phases: Phases, command: str) -> list[tuple[str, list[str]]]:
+    """The phases to run: a preview or drift check reads what is deployed, so a provider's decisions phase would
+    show what its first did (it is an update's only)."""
+    decisions = phases.decisions if command == "up" else []
+    return [("providers", phases.providers), ("customers", phases.customers), ("decisions", decisions)]
 
 
 # --- the command ---------------------------------------------------------------------------------------------------
@@ -291,6 +293,14 @@ def _fleet_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--summary", type=Path, help="also write the Markdown summary here (e.g. $GITHUB_STEP_SUMMARY)")
     parser.add_argument("--title", default="", help="the summary's title")
+    parser.add_argument(
+        "--pull-request",
+        type=int,
+        help="report: the summary as this pull request's one comment (needs gh)",
+    )
+    parser.add_argument(
+        "--repository", default=os.environ.get("GITHUB_REPOSITORY", ""), help="owner/name (default: $GITHUB_REPOSITORY)"
+    )
     return parser
 
 
@@ -302,6 +312,10 @@ def _arguments_checked(args: argparse.Namespace, parser: argparse.ArgumentParser
     if args.command == "report":
         if not args.stacks or args.changed or args.all or args.phase:
             parser.error("report takes result files or folders, nothing else")
+        if args.pull_request and not re.fullmatch(r"[\w.-]+/[\w.-]+", args.repository):
+            parser.error("--pull-request needs --repository owner/name (or $GITHUB_REPOSITORY)")
+    elif args.pull_request:
+        parser.error("--pull-request is report's: the shards' results become one comment")
     elif args.phase and (args.changed or args.all or not args.stacks):
         parser.error("--phase runs the stacks named after it")
     elif bool(args.stacks) + bool(args.changed) + args.all != 1:
@@ -317,8 +331,11 @@ def _key_from_environment() -> str:
 
 
 def _pulumi_workspace(root: Path) -> auto.LocalWorkspace:
+    """The project's workspace: a stack it creates encrypts its secrets with $PULUMI_SECRETS_PROVIDER when that is
+    set (e.g. a Key Vault key), as `pulumi stack init --secrets-provider` does."""
+    secrets = os.environ.get("PULUMI_SECRETS_PROVIDER") or None
     try:
-        return auto.LocalWorkspace(work_dir=str(root))
+        return auto.LocalWorkspace(work_dir=str(root), secrets_provider=secrets)
     except FileNotFoundError:
         raise CannotStartError(
             "needs the Pulumi CLI on PATH: https://www.pulumi.com/docs/iac/download-install/"
@@ -346,6 +363,11 @@ def _write(run_: Run, args: argparse.Namespace) -> None:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(run_.to_json())
+    if args.pull_request:
+        body = scratch_folder("comment") / "comment.md"
+        body.write_text(summary)
+        done = publish(args.repository, args.pull_request, body)
+        print(f"{done} the comment on pull request #{args.pull_request}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None, root: Path = ROOT) -> int:

@@ -5,6 +5,7 @@ touches, in deployment order, on a scratch git history."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -31,7 +32,7 @@ def _steps(path: Path) -> list[dict[str, Any]]:
 
 
 def test_the_workflows_are_there() -> None:
-    assert {p.stem for p in WORKFLOWS} == {"preview", "deploy", "up", "drift"}
+    assert {p.stem for p in WORKFLOWS} == {"preview", "deploy", "drift", "fleet"}
 
 
 def test_the_workflows_pass_githubs_workflow_schema() -> None:
@@ -88,26 +89,135 @@ def test_no_workflow_holds_a_secret_and_azure_is_reached_with_oidc(path: Path) -
         assert document["env"]["PULUMI_BACKEND_URL"] == "${{ vars.PULUMI_BACKEND_URL }}"
 
 
-def test_pull_requests_run_the_readmes_test_command_and_preview_with_the_policy_pack() -> None:
-    preview = ROOT / ".github" / "workflows" / "preview.yml"
-    jobs = _jobs(preview)
+def _workflow(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((ROOT / ".github" / "workflows" / f"{name}.yml").read_text())
+    return loaded
+
+
+def test_pull_requests_run_the_readmes_test_command_and_preview_every_touched_stack_through_the_fleet_runner() -> None:
+    jobs = _workflow("preview")["jobs"]
     assert [s["run"] for s in jobs["test"]["steps"] if "run" in s] == ["sudo .ci/run"]
     assert "scripts/test" in (ROOT / ".ci" / "run").read_text()
     assert set(jobs["preview"]["needs"]) == {"test", "stacks"}
-    (pulumi,) = [s for s in jobs["preview"]["steps"] if s.get("uses", "").startswith("pulumi/actions@")]
-    assert pulumi["with"]["command"] == "preview" and pulumi["with"]["policyPacks"] == "policy"
-    assert pulumi["with"]["comment-on-pr"] is True
+    assert jobs["preview"]["uses"] == "./.github/workflows/fleet.yml"
+    assert jobs["preview"]["with"] == {"command": "preview", "shards": "${{ needs.stacks.outputs.shards }}"}
+    (run,) = [s["run"] for s in _workflow("fleet")["jobs"]["shard"]["steps"] if "scripts/fleet" in s.get("run", "")]
+    assert 'scripts/fleet "$COMMAND" $STACKS "${args[@]}"' in run and "--policy-pack" not in run  # the pack: policy
 
 
-def test_a_merge_deploys_providers_then_customers_then_decisions_one_run_per_stack() -> None:
-    jobs = _jobs(ROOT / ".github" / "workflows" / "deploy.yml")
+def test_exactly_one_step_comments_on_a_pull_request_and_no_job_of_a_shard_does() -> None:
+    commenting = [
+        (workflow.stem, name, step.get("name"))
+        for workflow in WORKFLOWS
+        for name, job in _jobs(workflow).items()
+        for step in job.get("steps", [])
+        if "--pull-request" in str(step.get("run", "")) or "comment-on-pr" in str(step.get("with", ""))
+    ]
+    assert commenting == [("preview", "comment", "Comment on the pull request")]
+    writers = [
+        (workflow.stem, name)
+        for workflow in WORKFLOWS
+        for name, job in _jobs(workflow).items()
+        if (job.get("permissions") or {}).get("pull-requests") == "write"
+    ]
+    assert writers == [("preview", "comment")]
+    assert _workflow("preview")["jobs"]["comment"]["if"] == "always() && needs.stacks.outputs.any == 'true'"
+
+
+def test_a_merge_deploys_providers_then_customers_then_decisions_one_deployment_at_a_time() -> None:
+    deploy = _workflow("deploy")
+    jobs = deploy["jobs"]
+    assert deploy["concurrency"] == {"group": "deploy", "cancel-in-progress": False}
     assert jobs["customers"]["needs"] == ["stacks", "providers"]
     assert jobs["decisions"]["needs"] == ["stacks", "customers"]
-    up = _jobs(ROOT / ".github" / "workflows" / "up.yml")["up"]
-    assert up["concurrency"] == {"group": "pulumi-up-${{ matrix.stack }}", "cancel-in-progress": False}
-    drift = _jobs(ROOT / ".github" / "workflows" / "drift.yml")["drift"]
-    (pulumi,) = [s for s in drift["steps"] if s.get("uses", "").startswith("pulumi/actions@")]
-    assert pulumi["with"]["expect-no-changes"] is True and pulumi["with"]["refresh"] is True
+    phases = {name: jobs[name]["with"] for name in ("providers", "customers", "decisions")}
+    assert {name: (w["command"], w["phase"], w.get("after", "")) for name, w in phases.items()} == {
+        "providers": ("up", "providers", ""),
+        "customers": ("up", "customers", "fleet-up-providers-*"),
+        "decisions": ("up", "decisions", "fleet-up-*"),
+    }
+    # a failed provider shard does not stop the next phase: the runner skips that provider's customers only
+    assert jobs["customers"]["if"].startswith("always() && needs.stacks.result == 'success'")
+    assert "workflows/deploy.yml/runs?branch=main&status=success" in jobs["stacks"]["steps"][1]["run"]
+    drift = _workflow("drift")["jobs"]
+    assert (
+        drift["drift"]["with"]["command"] == "drift" and "scripts/reconcile" in drift["reconcile"]["steps"][-2]["run"]
+    )
+
+
+# --- the fan-out at the size users run it ----------------------------------------------------------------------
+
+
+CUSTOMERS = 1000
+
+
+@pytest.fixture(scope="module")
+def thousand(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The lab with a thousand more customers' stack files, committed; `scripts/changed-stacks` runs the real module
+    on this checkout (the workflows call it by its path)."""
+    root = copy_lab(tmp_path_factory.mktemp("thousand"))
+    template = (root / "Pulumi.consumer.yaml").read_text()
+    for n in range(CUSTOMERS):
+        text = template.replace("tradewinds", f"c{n:04d}").replace("11111111-1111-4111-8111", f"{n:08d}-5555-4555-8555")
+        (root / f"Pulumi.consumer-c{n:04d}.yaml").write_text(text)
+    (root / "scripts").mkdir()
+    shim = root / "scripts" / "changed-stacks"
+    shim.write_text(
+        f"#!/usr/bin/env bash\nPYTHONPATH={ROOT} exec {sys.executable} -c "
+        "'import sys; from pathlib import Path; from operations import changed_stacks; "
+        'sys.exit(changed_stacks.main(sys.argv[1:], Path.cwd()))\' "$@"\n'
+    )
+    shim.chmod(0o755)
+    _git(root, "init", "-q")
+    _git(root, "add", "-A")
+    _git(root, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "base")
+    _git(root, "update-ref", "refs/remotes/origin/main", "HEAD")
+    (root / "components").mkdir()
+    (root / "components" / "web_tier.py").write_text("# a change to the program: every stack\n")
+    return root
+
+
+def _outputs_of(workflow: str, step_id: str, root: Path, **context: str) -> dict[str, Any]:
+    """What the `stacks` job's step writes to GITHUB_OUTPUT, run as GitHub runs it (bash, the step's env)."""
+    (step,) = [s for s in _workflow(workflow)["jobs"]["stacks"]["steps"] if s.get("id") == step_id]
+    outputs = root / f"{workflow}-outputs"
+    outputs.write_text("")
+    env = {
+        key: re.sub(r"\$\{\{ vars.FLEET_SHARDS \|\| '(\d+)' }}", r"\1", str(value))
+        for key, value in step.get("env", {}).items()
+    }
+    env = {key: context.get(key, value) for key, value in env.items()}
+    done = subprocess.run(
+        ["bash", "-e", "-o", "pipefail", "-c", step["run"]],
+        cwd=root,
+        env={"PATH": os.environ["PATH"], "GITHUB_OUTPUT": str(outputs), "GITHUB_BASE_REF": "main", **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    return {
+        key: json.loads(value) for key, _, value in (line.partition("=") for line in outputs.read_text().splitlines())
+    }
+
+
+def test_a_thousand_customers_make_at_most_twenty_jobs_a_phase_in_every_workflow(thousand: Path) -> None:
+    every = {f"consumer-c{n:04d}" for n in range(CUSTOMERS)} | {"provider", "consumer", "consumer-contoso"}
+    base = subprocess.run(["git", "rev-parse", "HEAD"], cwd=thousand, capture_output=True, text=True).stdout.strip()
+    matrices = {
+        "preview": _outputs_of("preview", "changed", thousand)["shards"],
+        "drift": _outputs_of("drift", "all", thousand)["shards"],
+        **{
+            f"deploy {phase}": shards for phase, shards in _outputs_of("deploy", "changed", thousand, BASE=base).items()
+        },
+    }
+    for name, shards in matrices.items():
+        assert len(shards) <= 20, name  # GitHub's limit is 256 jobs per matrix; the runner's, 20 per phase
+    for name in ("preview", "drift", "deploy customers"):
+        stacks = [stack for shard in matrices[name] for stack in shard["stacks"].split()]
+        assert len(stacks) == len(set(stacks)) and set(stacks) == every - ({"provider"} if "deploy" in name else set())
+        assert {len(shard["stacks"].split()) for shard in matrices[name]} <= {51, 50}
+    assert [s["stacks"] for s in matrices["deploy providers"]] == ["provider"]
 
 
 # --- scripts/changed-stacks on a scratch history -------------------------------------------------------------

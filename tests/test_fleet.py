@@ -6,6 +6,7 @@ and the summary. The scenarios a team lives are in test_fleet_scenarios.py."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -19,8 +20,9 @@ import pytest
 from offline.engine import ROOT
 from offline.file_backend import ORGANIZATION, FileBackend
 from operations import commands, fleet
-from operations.fleet_report import Run, StackResult, markdown, merged, read_runs
+from operations.fleet_report import MARKER, Run, StackResult, markdown, merged, read_runs
 from tests.helpers.fleet import (
+    STAND_INS,
     checkout,
     commit_all,
     copy_of,
@@ -48,9 +50,8 @@ def lab(deployed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iter
 # --- what the runner promises ---------------------------------------------------------------------------------------
 
 
-def _second_provider(root: Path, backend: FileBackend, *, broken: bool) -> None:
-    """provider-2 (service saas-2) with two customers of its own, deployed; then, if `broken`, a change its
-    program refuses, committed together with a change to every customer."""
+def _second_provider(root: Path) -> None:
+    """provider-2 (service saas-2) with two customers of its own, deployed and committed."""
     (root / "Pulumi.provider-2.yaml").write_text((root / "Pulumi.provider.yaml").read_text())
     edit(root / "Pulumi.provider-2.yaml", **{"pls-saas:serviceName": "saas-2"})
     for n in (1, 2):
@@ -59,13 +60,12 @@ def _second_provider(root: Path, backend: FileBackend, *, broken: bool) -> None:
     status, run = run_fleet(root, "up", "provider-2", "consumer-second1", "consumer-second2")
     assert status == 0, markdown(run)
     commit_all(root)
-    if broken:
-        edit(root / "Pulumi.provider-2.yaml", **{"pls-saas:natIpCount": 0})
 
 
 def test_a_provider_that_fails_skips_its_own_customers_and_no_one_elses(lab: tuple[Path, FileBackend]) -> None:
     root, backend = lab
-    _second_provider(root, backend, broken=True)
+    _second_provider(root)
+    edit(root / "Pulumi.provider-2.yaml", **{"pls-saas:natIpCount": 0})  # a change its program refuses
     (root / "components").mkdir(exist_ok=True)
     (root / "components" / "change.py").write_text("# a change to the program: every stack\n")
     before = len(backend.calls())
@@ -84,40 +84,29 @@ def test_a_provider_that_fails_skips_its_own_customers_and_no_one_elses(lab: tup
     assert "natIpCount" in failed.error
     skipped = next(r for r in run.results if r.stack == "consumer-second1")
     assert skipped.error == "provider-2 did not deploy (failed): this stack waits for it"
-    assert {c["stack"] for c in updates(backend, since=before)} == {
-        "provider",
-        "provider-2",
-        "consumer",
-        "consumer-contoso",
-    }
+    ran = {c["stack"] for c in updates(backend, since=before)}
+    assert ran == {"provider", "provider-2", "consumer", "consumer-contoso"}
 
-
-def test_a_shard_skips_the_customers_whose_provider_failed_in_an_earlier_phases_job(
-    lab: tuple[Path, FileBackend],
-) -> None:
-    root, backend = lab
-    _second_provider(root, backend, broken=True)
-    status, providers = run_fleet(root, "up", "--phase", "providers", "provider", "provider-2")
-    assert status == 1
+    # A workflow runs each phase in jobs of their own: a customers' shard reads the providers' results
     earlier = root.parent / "providers.json"
-    earlier.write_text(providers.to_json())
-    status, customers = run_fleet(
+    earlier.write_text(Run("up", [r for r in run.results if r.phase == "providers"]).to_json())
+    status, shard = run_fleet(
         root, "up", "--phase", "customers", "consumer", "consumer-second1", "--after", str(earlier)
     )
-    assert {r.stack: r.verdict for r in customers.results} == {"consumer": "ok", "consumer-second1": "skipped"}
+    assert {r.stack: r.verdict for r in shard.results} == {"consumer": "ok", "consumer-second1": "skipped"}
 
 
 def test_no_more_stacks_run_at_once_than_asked(lab: tuple[Path, FileBackend]) -> None:
     root, backend = lab
-    rows = [f"wide{n},{n:08d}-6666-4666-8666-666666666666,auto" for n in range(5)]
+    rows = [f"wide{n},{n:08d}-6666-4666-8666-666666666666,auto" for n in range(4)]
     (root.parent / "wide.csv").write_text("customer,subscriptions,approval\n" + "\n".join(rows) + "\n")
     assert commands.main(["onboard", "--from", str(root.parent / "wide.csv")], root) == 0
-    backend.set_faults({"seconds": 1})
-    stacks = [f"consumer-wide{n}" for n in range(5)]
+    backend.set_faults({"seconds": 0.5})
+    stacks = [f"consumer-wide{n}" for n in range(4)]
     status, run = run_fleet(root, "preview", "--phase", "customers", *stacks, "--parallel", "2")
     assert status == 0, markdown(run)
     previews = updates(backend, "preview")
-    assert len(previews) == 5 and most_at_once(previews) == 2
+    assert len(previews) == 4 and most_at_once(previews) == 2
 
 
 def test_a_held_lock_and_azure_throttling_are_waited_out(lab: tuple[Path, FileBackend]) -> None:
@@ -152,7 +141,7 @@ def test_retries_run_out_and_the_stack_fails_with_azures_words(lab: tuple[Path, 
 
 def test_interrupted_it_starts_nothing_new_and_waits_for_what_runs(lab: tuple[Path, FileBackend]) -> None:
     root, backend = lab
-    backend.set_faults({"seconds": 3})
+    backend.set_faults({"seconds": 2})
     stacks = ["provider", "consumer", "consumer-contoso"]
     results = root.parent / "interrupted.json"
     script = (
@@ -267,3 +256,22 @@ def test_the_stand_in_answers_the_version_the_sdk_expects() -> None:
 
     shown = subprocess.run([str(ROOT / "offline" / "bin" / "pulumi"), "version"], capture_output=True, text=True)
     assert shown.stdout.strip() == f"v{version}"
+
+
+def test_a_pull_request_has_one_comment_updated_in_place_and_a_persons_quote_is_left_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    comments = tmp_path / "comments.json"
+    people = [{"id": n, "body": f"review {n}", "user": {"login": "reviewer"}} for n in range(64)]
+    people.append({"id": 64, "body": f"{MARKER}\nquoted by a person", "user": {"login": "reviewer"}})
+    comments.write_text(json.dumps(people))  # three pages of GitHub's thirty
+    monkeypatch.setenv("PATH", f"{STAND_INS}:{os.environ['PATH']}")
+    monkeypatch.setenv("GH_STANDIN_COMMENTS", str(comments))
+    results = tmp_path / "shard-1.json"
+    for verdict in ("failed", "ok"):  # two pushes
+        results.write_text(Run("preview", [StackResult("provider", "providers", verdict)]).to_json())
+        argv = ["report", str(results), "--pull-request", "7", "--repository", "contoso/pls"]
+        assert fleet.main(argv, tmp_path) == (1 if verdict == "failed" else 0)
+    ours = [c for c in json.loads(comments.read_text()) if c["user"]["login"] == "github-actions[bot]"]
+    assert len(ours) == 1 and "1 stacks (1 ok)" in ours[0]["body"] and ours[0]["body"].startswith(MARKER)
+    assert json.loads(comments.read_text())[64]["body"] == f"{MARKER}\nquoted by a person"
