@@ -47,7 +47,8 @@ def changed_files(base: str, root: Path = ROOT) -> list[str]:
     return sorted({*git("diff", "--name-only", base, "--"), *git("ls-files", "--others", "--exclude-standard")})
 
 
-def _stack_of(path: str) -> str | None:
+def stack_of_path(path: str) -> str | None:
+    """The stack whose file `path` is (Pulumi.<stack>.yaml at the top of the repository), or None."""
     name = Path(path).name
     if "/" in path or not name.startswith("Pulumi.") or name == "Pulumi.yaml" or not name.endswith(".yaml"):
         return None
@@ -160,7 +161,7 @@ def _touched(files: Iterable[str], base: str, root: Path) -> set[str]:
         if path.startswith(REGISTRY) and path.endswith(".yaml"):
             touched |= _entry_provider(path, base, root)
             touched |= set(customers.get(Path(path).stem, []))
-        elif (stack := _stack_of(path)) in existing:
+        elif (stack := stack_of_path(path)) in existing:
             touched.add(stack)
         elif stack is not None and (provider := _deleted_customers_provider(path, base, root)) is not None:
             touched.add(provider)

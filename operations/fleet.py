@@ -32,7 +32,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,10 +41,18 @@ from types import FrameType
 from pulumi import automation as auto
 
 from offline.engine import ROOT
-from offline.repository import provider_of, settings_or_problem, stack_config
+from offline.repository import provider_of, role_of, settings_or_problem, stack_config, stack_files
 from offline.scratch import scratch_folder
 from operations.capacity import capacity_notes
-from operations.changed_stacks import EVERY_STACK, Phases, changed_files, changed_stacks, ours, phases_of
+from operations.changed_stacks import (
+    EVERY_STACK,
+    Phases,
+    changed_files,
+    changed_stacks,
+    ours,
+    phases_of,
+    stack_of_path,
+)
 from operations.exits import INTERRUPTED, CannotStartError, run
 from operations.fleet_report import (
     CHANGES,
@@ -64,7 +72,7 @@ from operations.fleet_report import (
 )
 from operations.pull_request import publish
 from pls import contract
-from pls.config import ProviderSettings
+from pls.config import ProviderSettings, SettingsError
 from pls.config.ssh_keys import ssh_key_problem
 
 COMMANDS = ("preview", "up", "drift")
@@ -82,6 +90,8 @@ class Options:
     parallel: int = 8
     retries: int = 3
     """Further attempts of a stack whose lock is held or that Azure throttles."""
+    refresh: bool = False
+    """Read each stack's resources from Azure first (`pulumi up --refresh`): what was changed by hand is seen."""
     backoff: float = 10.0
     """Seconds before the first retry; each later one waits twice as long (with a fifth of jitter)."""
     policy_pack: str = "policy"
@@ -159,13 +169,19 @@ class Fleet:
         started = time.monotonic()
         result = StackResult(stack, phase, FAILED, log=str(log or ""))
         with open(log or os.devnull, "a", encoding="utf-8") as sink:
-            while True:
-                result.attempts += 1
-                attempt, retryable = self._attempt(stack, sink.write)
-                self._judge(result, attempt)
-                if not retryable or result.attempts > self.options.retries or self._stopped_waiting(result):
-                    break
-                sink.write(f"\n--- attempt {result.attempts} passed on: {result.error.splitlines()[0]}; again\n")
+            try:
+                while True:
+                    result.attempts += 1
+                    attempt, retryable = self._attempt(stack, sink.write)
+                    self._judge(result, attempt)
+                    if not retryable or result.attempts > self.options.retries or self._stopped_waiting(result):
+                        break
+                    sink.write(f"\n--- attempt {result.attempts}: {result.error[:200]}; trying again\n")
+            except Exception as unexpected:  # one stack's failure, however odd, never stops the others
+                result.verdict, result.error = FAILED, _first_lines(f"{type(unexpected).__name__}: {unexpected}")
+                sink.write(f"\n--- {result.error}\n")
+        if result.verdict != FAILED:
+            result.notes = self._capacity(stack)
         result.seconds = round(time.monotonic() - started, 2)
         return result
 
@@ -191,11 +207,18 @@ class Fleet:
             stack = (auto.Stack.select if drift else auto.Stack.create_or_select)(name, self.workspace)
             self._set_ssh_key(name, stack)
             if self.options.command == "up":
-                stack.up(policy_packs=packs, on_event=attempt.event, on_output=line, on_error=error_line, color="never")
+                stack.up(
+                    policy_packs=packs,
+                    refresh=self.options.refresh or None,
+                    on_event=attempt.event,
+                    on_output=line,
+                    on_error=error_line,
+                    color="never",
+                )
             else:
                 stack.preview(
                     policy_packs=packs,
-                    refresh=drift,
+                    refresh=drift or self.options.refresh or None,
                     expect_no_changes=drift,
                     on_event=attempt.event,
                     on_output=line,
@@ -222,19 +245,26 @@ class Fleet:
             result.verdict = FAILED
         else:
             result.verdict = CHANGES if changed else OK
-        if result.verdict != FAILED:
-            result.notes = self._capacity(result.stack)
 
     def _set_ssh_key(self, name: str, stack: auto.Stack) -> None:
-        if self.options.ssh_public_key and "sshPublicKey" not in stack_config(name, self.root):
+        """The key, in a stack file that has none (one the engine cannot read: its own run names the problem)."""
+        try:
+            missing = "sshPublicKey" not in stack_config(name, self.root)
+        except SettingsError:
+            return
+        if self.options.ssh_public_key and missing:
             stack.set_config("sshPublicKey", auto.ConfigValue(self.options.ssh_public_key))
 
     def _capacity(self, stack: str) -> list[str]:
-        """A provider's capacity as its plan prints it, from its stack file and the connections it has now."""
+        """A provider's capacity as its plan prints it, from its stack file and the connections it has now (none
+        when its outputs cannot be read: the result says what it can)."""
         settings = settings_or_problem(stack, self.root)
         if not isinstance(settings, ProviderSettings):
             return []
-        outputs = self.workspace.stack_outputs(stack)
+        try:
+            outputs = self.workspace.stack_outputs(stack)
+        except auto.CommandError:
+            return []
         connections = outputs[contract.CONNECTIONS].value if contract.CONNECTIONS in outputs else []
         return capacity_notes(settings, connections)
 
@@ -242,31 +272,49 @@ class Fleet:
 # --- which stacks, in which phases ---------------------------------------------------------------------------------
 
 
-def _phases(args: argparse.Namespace, root: Path) -> list[tuple[str, list[str]]]:
+Phased = list[tuple[str, list[str]]]
+
+
+def _phases(args: argparse.Namespace, root: Path) -> tuple[Phased, list[StackResult]]:
+    """The stacks to run, by phase, and a failed result for each stack file considered that cannot be read (its own
+    problem, named: nothing can run it)."""
     for name in args.stacks:
         if not STACK_NAME_RE.fullmatch(name):
             raise CannotStartError(f"{name[:60]!r} is not a stack name (letters, digits, - _ .)")
         if not (root / f"Pulumi.{name}.yaml").is_file():
             raise CannotStartError(f"{name}: no stack file Pulumi.{name}.yaml here")
     if args.phase:
-        return [(args.phase, list(dict.fromkeys(args.stacks)))]
+        return [(args.phase, list(dict.fromkeys(args.stacks)))], []
     if args.changed:
         try:
             files = changed_files(args.changed, root)
         except subprocess.CalledProcessError as error:
             raise CannotStartError(f"git cannot compare with {args.changed}: {error.stderr.strip()}") from None
-        phases = changed_stacks(files, args.changed, root)
-    elif args.all:
+        considered = [s for f in files if (s := stack_of_path(f)) and (root / f).is_file()]
+        return _ordered(changed_stacks(files, args.changed, root), args.command), _unreadable(considered, root)
+    if args.all:
         phases = changed_stacks(list(EVERY_STACK), "HEAD", root)
-    else:
-        theirs = sorted(set(args.stacks) - ours(root))
-        if theirs:
-            raise CannotStartError(f"{', '.join(theirs)}: another tenant's stack (providerAlias): it runs its own side")
-        phases = phases_of(args.stacks, root)
-    return _ordered(phases, args.command)
+        return _ordered(phases, args.command), _unreadable(stack_files(root), root)
+    broken = _unreadable(args.stacks, root)
+    if broken:
+        raise CannotStartError("\n".join(f"Pulumi.{r.stack}.yaml: {r.error}" for r in broken))
+    theirs = sorted(set(args.stacks) - ours(root))
+    if theirs:
+        raise CannotStartError(f"{', '.join(theirs)}: another tenant's stack (providerAlias): it runs its own side")
+    return _ordered(phases_of(args.stacks, root), args.command), []
 
 
-def _ordered(phases: Phases, command: str) -> list[tuple[str, list[str]]]:
+def _unreadable(stacks: Iterable[str], root: Path) -> list[StackResult]:
+    found = []
+    for stack in dict.fromkeys(stacks):
+        if role_of(stack, root) is None:
+            problem = settings_or_problem(stack, root)
+            said = str(problem) if isinstance(problem, SettingsError) else "has no role: set role: provider or consumer"
+            found.append(StackResult(stack, "stack file", FAILED, error=_first_lines(said)))
+    return found
+
+
+def _ordered(phases: Phases, command: str) -> Phased:
     """The phases to run: a preview or drift check reads what is deployed, so a provider's decisions phase would
     show what its first did (it is an update's only)."""
     decisions = phases.decisions if command == "up" else []
@@ -286,6 +334,7 @@ def _fleet_parser() -> argparse.ArgumentParser:
     parser.add_argument("--phase", choices=PHASES, help="run the named stacks as this one phase (a workflow's shard)")
     parser.add_argument("--after", type=Path, action="append", default=[], help="earlier phases' --json results")
     parser.add_argument("--parallel", type=int, default=8, help=f"stacks at once within a phase (1-{MAX_PARALLEL})")
+    parser.add_argument("--refresh", action="store_true", help="read the resources from Azure first (preview, up)")
     parser.add_argument("--retries", type=int, default=3, help="further attempts when locked or throttled (0-10)")
     parser.add_argument("--backoff", type=float, default=10.0, help="seconds before the first retry (0-600)")
     parser.add_argument("--policy-pack", default="policy", help="the policy pack's folder ('' for none)")
@@ -379,8 +428,17 @@ def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
 
     def fleet() -> int:
         key = _key_from_environment()
-        options = Options(args.command, args.parallel, args.retries, args.backoff, args.policy_pack, args.logs, key)
-        phases = _phases(args, root)
+        options = Options(
+            command=args.command,
+            parallel=args.parallel,
+            retries=args.retries,
+            refresh=args.refresh,
+            backoff=args.backoff,
+            policy_pack=args.policy_pack,
+            logs=args.logs,
+            ssh_public_key=key,
+        )
+        phases, unreadable = _phases(args, root)
         earlier = merged(read_runs(args.after)).results if args.after else []
         workspace = _pulumi_workspace(root)
         if options.logs:
@@ -391,7 +449,7 @@ def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
         try:
             runner = Fleet(root, options, workspace, stop)
             runner.not_fine.update({r.stack: r.verdict for r in earlier if r.verdict not in FINE})
-            results = runner.run(phases)
+            results = unreadable + runner.run(phases)
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)  # type: ignore[arg-type]

@@ -111,15 +111,14 @@ def reconcile_service(
                 "decision not applied",
                 endpoint,
                 f"the registry says {expected} for {customer}; Azure still has it Pending",
-                f"scripts/fleet up {provider}",
+                f"scripts/fleet up {provider} --refresh",
             )
         else:
             found(
                 "status differs from the decision",
                 endpoint,
                 f"Azure has {status}, the registry {expected} ({customer})",
-                f"pulumi refresh -s {provider}, then scripts/fleet up {provider} restores the registry's decision; "
-                f"or record Azure's: {approve}",
+                f"scripts/fleet up {provider} --refresh restores the registry's decision; or record Azure's: {approve}",
             )
     for decision in service.decisions:
         endpoint = decision["private_endpoint_id"]
@@ -168,7 +167,7 @@ def _subscription_lists(provider: str, service: PublishedService, live: dict[str
                     f"{key} without a customer",
                     subscription,
                     f"in the service's {key}, but no registry entry has it (added by hand?)",
-                    f"the next scripts/fleet up {provider} removes it; to keep it: {onboard}",
+                    f"scripts/fleet up {provider} --refresh removes it; to keep it: {onboard}",
                 )
             )
         for subscription in sorted(set(expected) - have):
@@ -180,7 +179,7 @@ def _subscription_lists(provider: str, service: PublishedService, live: dict[str
                     f"missing from {key}",
                     subscription,
                     f"{customer}'s subscription is not in the service's {key}",
-                    f"scripts/fleet up {provider}",
+                    f"scripts/fleet up {provider} --refresh",
                 )
             )
     return findings
@@ -242,7 +241,7 @@ def reconcile(root: Path, stacks: list[str]) -> tuple[list[Finding], list[str]]:
         for service in settings.services:
             if service.name not in ids:
                 missing = f"its stack's {contract.SERVICE_IDS} output has no {service.name}"
-                fix = f"scripts/fleet up {provider}"
+                fix = f"scripts/fleet up {provider} --refresh"
                 findings.append(Finding(provider, service.name, "not deployed", service.name, missing, fix))
                 continue
             more, waits = reconcile_service(provider, service, live_service(ids[service.name]), known, connected)

@@ -177,6 +177,21 @@ def test_a_stack_that_is_not_ours_or_not_there_is_refused_by_name(
     assert "git cannot compare with no-such-revision" in capsys.readouterr().err
 
 
+def test_a_stack_file_nobody_can_read_is_a_failed_row_or_refused_by_name(
+    lab: tuple[Path, FileBackend], capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, backend = lab
+    (root / "Pulumi.consumer-broken.yaml").write_text("config: [\n")
+    status, run = run_fleet(root, "preview", "--changed", "HEAD")
+    assert status == 1 and [(r.phase, r.stack, r.verdict) for r in run.results] == [
+        ("stack file", "consumer-broken", "failed")
+    ]
+    assert "Pulumi.consumer-broken.yaml: is not valid YAML" in run.results[0].error
+    capsys.readouterr()
+    assert fleet.main(["preview", "consumer-broken"], root) == 2
+    assert "Pulumi.consumer-broken.yaml: " in capsys.readouterr().err and backend.calls() == []
+
+
 def test_without_a_pulumi_cli_it_says_where_to_get_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -69,13 +69,14 @@ def test_a_hand_approval_and_a_stranger_let_in_by_hand_are_found_with_their_fixe
     assert approved["fix"] == f'scripts/approve tradewinds --endpoint-id {tradewinds} --reason "<why>"'
     assert unknown["detail"] == f"subscription {STRANGER}, request message: 'Globex, trial please'"
     assert unknown["fix"].startswith(f"scripts/onboard <customer> --subscription {STRANGER} --provider provider")
-    assert visible["fix"].startswith("the next scripts/fleet up provider removes it")
+    assert visible["fix"].startswith("scripts/fleet up provider --refresh removes it")
     assert "| provider | saas | approved outside the code |" in capsys.readouterr().out
 
-    # recorded as the fix says, the approval is no finding any more
+    # fixed as they say: the approval recorded, the visibility deployed again from the registry
     assert commands.main(["approve", "tradewinds", "--reason", "ok by phone"], root) == 0
+    assert run_fleet(root, "up", "provider", "--refresh")[0] == 0
     status, findings, _ = _reconciled(root)
-    assert [f["kind"] for f in findings] == ["unknown request", "visibility without a customer"]
+    assert [f["kind"] for f in findings] == ["unknown request"]  # Azure keeps a request when the list shrinks
 
 
 def test_a_decision_whose_endpoint_has_gone_names_the_offboarding(lab: tuple[Path, FileBackend]) -> None:
