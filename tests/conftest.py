@@ -4,11 +4,14 @@ loads this file too, and should not import the program to do so."""
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
+    from offline.file_backend import FileBackend
     from offline.records import Simulation
     from offline.repository import RepositoryWorld
 
@@ -40,3 +43,22 @@ def provider(repository: RepositoryWorld) -> Simulation:
 @pytest.fixture(scope="session")
 def provider_outputs(provider: Simulation) -> dict[str, Any]:
     return provider.outputs
+
+
+@pytest.fixture(scope="module")
+def deployed_lab(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The lab deployed once per test file through the fleet runner and the stand-in Pulumi CLI."""
+    from tests.helpers.fleet import deploy_lab
+
+    return deploy_lab(tmp_path_factory.mktemp("deployed"))
+
+
+@pytest.fixture
+def fleet_lab(
+    deployed_lab: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Path, FileBackend]]:
+    """A copy of the deployed lab (checkout and file backend), the stand-in CLIs first on PATH."""
+    from tests.helpers.fleet import copy_of
+
+    with copy_of(deployed_lab, tmp_path, monkeypatch) as copied:
+        yield copied

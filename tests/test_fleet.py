@@ -12,7 +12,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,8 +24,6 @@ from tests.helpers.fleet import (
     STAND_INS,
     checkout,
     commit_all,
-    copy_of,
-    deployed_lab,
     most_at_once,
     run_fleet,
     updates,
@@ -34,17 +31,6 @@ from tests.helpers.fleet import (
 from tests.helpers.stacks import edit
 
 ACME = "77777777-7777-4777-8777-777777777777"
-
-
-@pytest.fixture(scope="module")
-def deployed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return deployed_lab(tmp_path_factory.mktemp("deployed"))
-
-
-@pytest.fixture
-def lab(deployed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, FileBackend]]:
-    with copy_of(deployed, tmp_path, monkeypatch) as copied:
-        yield copied
 
 
 # --- what the runner promises ---------------------------------------------------------------------------------------
@@ -62,8 +48,8 @@ def _second_provider(root: Path) -> None:
     commit_all(root)
 
 
-def test_a_provider_that_fails_skips_its_own_customers_and_no_one_elses(lab: tuple[Path, FileBackend]) -> None:
-    root, backend = lab
+def test_a_provider_that_fails_skips_its_own_customers_and_no_one_elses(fleet_lab: tuple[Path, FileBackend]) -> None:
+    root, backend = fleet_lab
     _second_provider(root)
     edit(root / "Pulumi.provider-2.yaml", **{"pls-saas:natIpCount": 0})  # a change its program refuses
     (root / "components").mkdir(exist_ok=True)
@@ -96,8 +82,8 @@ def test_a_provider_that_fails_skips_its_own_customers_and_no_one_elses(lab: tup
     assert {r.stack: r.verdict for r in shard.results} == {"consumer": "ok", "consumer-second1": "skipped"}
 
 
-def test_no_more_stacks_run_at_once_than_asked(lab: tuple[Path, FileBackend]) -> None:
-    root, backend = lab
+def test_no_more_stacks_run_at_once_than_asked(fleet_lab: tuple[Path, FileBackend]) -> None:
+    root, backend = fleet_lab
     rows = [f"wide{n},{n:08d}-6666-4666-8666-666666666666,auto" for n in range(4)]
     (root.parent / "wide.csv").write_text("customer,subscriptions,approval\n" + "\n".join(rows) + "\n")
     assert commands.main(["onboard", "--from", str(root.parent / "wide.csv")], root) == 0
@@ -109,8 +95,8 @@ def test_no_more_stacks_run_at_once_than_asked(lab: tuple[Path, FileBackend]) ->
     assert len(previews) == 4 and most_at_once(previews) == 2
 
 
-def test_a_held_lock_and_azure_throttling_are_waited_out(lab: tuple[Path, FileBackend]) -> None:
-    root, backend = lab
+def test_a_held_lock_and_azure_throttling_are_waited_out(fleet_lab: tuple[Path, FileBackend]) -> None:
+    root, backend = fleet_lab
     held = backend.state / "locks" / ORGANIZATION / "pls-saas" / "provider" / "another-run.json"
     held.parent.mkdir(parents=True, exist_ok=True)
     held.write_text(json.dumps({"pid": 1, "username": "ci", "hostname": "runner", "timestamp": "now"}))
@@ -130,8 +116,8 @@ def test_a_held_lock_and_azure_throttling_are_waited_out(lab: tuple[Path, FileBa
     assert [c["exit"] for c in updates(backend) if c["stack"] == "consumer"] == [255, 255, 0]
 
 
-def test_retries_run_out_and_the_stack_fails_with_azures_words(lab: tuple[Path, FileBackend]) -> None:
-    root, backend = lab
+def test_retries_run_out_and_the_stack_fails_with_azures_words(fleet_lab: tuple[Path, FileBackend]) -> None:
+    root, backend = fleet_lab
     backend.set_faults({"throttled": {"consumer": 5}})
     status, run = run_fleet(root, "up", "consumer", "--retries", "1")
     (consumer,) = run.results
@@ -139,8 +125,8 @@ def test_retries_run_out_and_the_stack_fails_with_azures_words(lab: tuple[Path, 
     assert "TooManyRequests" in consumer.error
 
 
-def test_interrupted_it_starts_nothing_new_and_waits_for_what_runs(lab: tuple[Path, FileBackend]) -> None:
-    root, backend = lab
+def test_interrupted_it_starts_nothing_new_and_waits_for_what_runs(fleet_lab: tuple[Path, FileBackend]) -> None:
+    root, backend = fleet_lab
     backend.set_faults({"seconds": 2})
     stacks = ["provider", "consumer", "consumer-contoso"]
     results = root.parent / "interrupted.json"
@@ -164,9 +150,9 @@ def test_interrupted_it_starts_nothing_new_and_waits_for_what_runs(lab: tuple[Pa
 
 
 def test_a_stack_that_is_not_ours_or_not_there_is_refused_by_name(
-    lab: tuple[Path, FileBackend], capsys: pytest.CaptureFixture[str]
+    fleet_lab: tuple[Path, FileBackend], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    root, _ = lab
+    root, _ = fleet_lab
     assert fleet.main(["up", "consumer-fabrikam"], root) == 2
     assert "consumer-fabrikam: another tenant's stack (providerAlias)" in capsys.readouterr().err
     assert fleet.main(["up", "consumer-nobody"], root) == 2
@@ -178,9 +164,9 @@ def test_a_stack_that_is_not_ours_or_not_there_is_refused_by_name(
 
 
 def test_a_stack_file_nobody_can_read_is_a_failed_row_or_refused_by_name(
-    lab: tuple[Path, FileBackend], capsys: pytest.CaptureFixture[str]
+    fleet_lab: tuple[Path, FileBackend], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    root, backend = lab
+    root, backend = fleet_lab
     (root / "Pulumi.consumer-broken.yaml").write_text("config: [\n")
     status, run = run_fleet(root, "preview", "--changed", "HEAD")
     assert status == 1 and [(r.phase, r.stack, r.verdict) for r in run.results] == [
@@ -202,17 +188,17 @@ def test_without_a_pulumi_cli_it_says_where_to_get_one(
 
 
 def test_a_bad_ssh_key_is_refused_before_any_stack_runs(
-    lab: tuple[Path, FileBackend], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    fleet_lab: tuple[Path, FileBackend], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    root, backend = lab
+    root, backend = fleet_lab
     monkeypatch.setenv("SSH_PUBLIC_KEY", "ecdsa-sha2-nistp256 AAAA")
     assert fleet.main(["up", "provider"], root) == 2
     assert "SSH_PUBLIC_KEY: Azure does not accept ecdsa-sha2-nistp256 keys" in capsys.readouterr().err
     assert backend.calls() == []
 
 
-def test_drift_is_found_and_named(lab: tuple[Path, FileBackend]) -> None:
-    root, _ = lab
+def test_drift_is_found_and_named(fleet_lab: tuple[Path, FileBackend]) -> None:
+    root, _ = fleet_lab
     edit(root / "Pulumi.provider.yaml", **{"pls-saas:tenantRateLimit": 20})  # changed, never deployed
     status, run = run_fleet(root, "drift", "--all")
     verdicts = {r.stack: r.verdict for r in run.results}

@@ -4,19 +4,15 @@ another tenant that deletes its endpoint never stops the provider from deploying
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from offline.file_backend import FileBackend
 from operations import commands
 from operations.fleet_report import markdown
 from tests.helpers.fleet import (
+    another_tenant_approved,
     commit_all,
     connection,
-    copy_of,
-    deployed_lab,
     endpoint_of,
     phases_and_stacks,
     run_fleet,
@@ -27,24 +23,13 @@ from tests.helpers.stacks import edit
 ACME = "77777777-7777-4777-8777-777777777777"
 
 
-@pytest.fixture(scope="module")
-def deployed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return deployed_lab(tmp_path_factory.mktemp("deployed"))
-
-
-@pytest.fixture
-def lab(deployed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, FileBackend]]:
-    with copy_of(deployed, tmp_path, monkeypatch) as copied:
-        yield copied
-
-
 # --- the scenarios --------------------------------------------------------------------------------------------------
 
 
 def test_one_pull_request_onboards_and_approves_a_customer_previews_clean_and_deploys_in_one_merge(
-    lab: tuple[Path, FileBackend],
+    fleet_lab: tuple[Path, FileBackend],
 ) -> None:
-    root, backend = lab
+    root, backend = fleet_lab
     assert commands.main(["onboard", "acme", "--subscription", ACME, "--contract", "AC-1"], root) == 0
     assert commands.main(["approve", "acme", "--reason", "contract AC-1"], root) == 0
     endpoint = endpoint_of(root, "consumer-acme")
@@ -73,17 +58,10 @@ def test_one_pull_request_onboards_and_approves_a_customer_previews_clean_and_de
 
 
 def test_a_customer_in_another_tenant_deleting_its_endpoint_never_stops_the_provider(
-    lab: tuple[Path, FileBackend],
+    fleet_lab: tuple[Path, FileBackend],
 ) -> None:
-    root, backend = lab
-    endpoint = endpoint_of(root, "consumer-fabrikam")
-    with backend.world(root, writing=True) as world:  # fabrikam creates its endpoint in its own tenant
-        (service,) = world.azure.state.services.values()
-        world.azure.add_connection(service, endpoint, "Fabrikam, contract FB-2718")
-    assert commands.main(["approve", "fabrikam", "--endpoint-id", endpoint, "--reason", "FB-2718"], root) == 0
-    # Under the service's lock Azure refuses to delete a customer's endpoint (ScopeLocked): this provider runs without
-    edit(root / "Pulumi.provider.yaml", **{"pls-saas:lockService": False})
-    commit_all(root)
+    root, backend = fleet_lab
+    endpoint = another_tenant_approved(root, backend)
     status, run = run_fleet(root, "up", "--changed", "HEAD~1")
     assert status == 0 and phases_and_stacks(run) == [("providers", "provider")], markdown(run)
     assert connection(backend, root, endpoint) == ("Approved", "FB-2718")

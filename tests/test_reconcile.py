@@ -6,29 +6,16 @@ listed, not failed."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from offline.file_backend import FileBackend
 from operations import commands, reconcile
-from tests.helpers.fleet import commit_all, copy_of, deployed_lab, endpoint_of, run_fleet
-from tests.helpers.stacks import edit
+from tests.helpers.fleet import another_tenant_approved, endpoint_of, run_fleet
 
 STRANGER = "99999999-9999-4999-8999-999999999999"
 STRANGER_ENDPOINT = f"/subscriptions/{STRANGER}/resourceGroups/globex/providers/Microsoft.Network/privateEndpoints/pe"
-
-
-@pytest.fixture(scope="module")
-def deployed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return deployed_lab(tmp_path_factory.mktemp("deployed"))
-
-
-@pytest.fixture
-def lab(deployed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, FileBackend]]:
-    with copy_of(deployed, tmp_path, monkeypatch) as copied:
-        yield copied
 
 
 def _reconciled(root: Path) -> tuple[int, list[dict[str, str]], list[str]]:
@@ -38,8 +25,8 @@ def _reconciled(root: Path) -> tuple[int, list[dict[str, str]], list[str]]:
     return status, found["findings"], found["waiting"]
 
 
-def test_a_deployed_lab_matches_its_registry_and_lists_what_waits(lab: tuple[Path, FileBackend]) -> None:
-    root, _ = lab
+def test_a_deployed_lab_matches_its_registry_and_lists_what_waits(fleet_lab: tuple[Path, FileBackend]) -> None:
+    root, _ = fleet_lab
     status, findings, waiting = _reconciled(root)
     assert status == 0 and findings == []
     assert waiting == [
@@ -48,9 +35,9 @@ def test_a_deployed_lab_matches_its_registry_and_lists_what_waits(lab: tuple[Pat
 
 
 def test_a_hand_approval_and_a_stranger_let_in_by_hand_are_found_with_their_fixes(
-    lab: tuple[Path, FileBackend], capsys: pytest.CaptureFixture[str]
+    fleet_lab: tuple[Path, FileBackend], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    root, backend = lab
+    root, backend = fleet_lab
     tradewinds = endpoint_of(root, "consumer")
     with backend.world(root, writing=True) as world:  # the portal: an approval, and a subscription let in by hand
         (service,) = world.azure.state.services.values()
@@ -79,15 +66,9 @@ def test_a_hand_approval_and_a_stranger_let_in_by_hand_are_found_with_their_fixe
     assert [f["kind"] for f in findings] == ["unknown request"]  # Azure keeps a request when the list shrinks
 
 
-def test_a_decision_whose_endpoint_has_gone_names_the_offboarding(lab: tuple[Path, FileBackend]) -> None:
-    root, backend = lab
-    fabrikam = endpoint_of(root, "consumer-fabrikam")
-    with backend.world(root, writing=True) as world:  # fabrikam creates its endpoint in its own tenant
-        (service,) = world.azure.state.services.values()
-        world.azure.add_connection(service, fabrikam, "Fabrikam, FB-2718")
-    assert commands.main(["approve", "fabrikam", "--endpoint-id", fabrikam, "--reason", "FB-2718"], root) == 0
-    edit(root / "Pulumi.provider.yaml", **{"pls-saas:lockService": False})  # else Azure keeps the endpoint
-    commit_all(root)
+def test_a_decision_whose_endpoint_has_gone_names_the_offboarding(fleet_lab: tuple[Path, FileBackend]) -> None:
+    root, backend = fleet_lab
+    fabrikam = another_tenant_approved(root, backend)
     assert run_fleet(root, "up", "provider")[0] == 0
     with backend.world(root, writing=True) as world:  # ... and deletes it
         world.azure.delete_endpoint(fabrikam)
@@ -97,9 +78,9 @@ def test_a_decision_whose_endpoint_has_gone_names_the_offboarding(lab: tuple[Pat
 
 
 def test_without_the_azure_cli_or_a_deployed_provider_it_cannot_start(
-    lab: tuple[Path, FileBackend], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    fleet_lab: tuple[Path, FileBackend], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    root, backend = lab
+    root, backend = fleet_lab
     assert reconcile.main(["nobody"], root) == 2
     assert "nobody: not a provider stack here (providers: provider)" in capsys.readouterr().err
     (backend.state / "stacks" / "pls-saas" / "provider.json").unlink()

@@ -15,10 +15,10 @@ import pytest
 from offline.engine import ROOT
 from offline.file_backend import FileBackend
 from offline.repository import offline_ssh_public_key, stack_settings
-from operations import fleet
+from operations import commands, fleet
 from operations.fleet_report import Run, markdown, read_runs
 from pls.config import ConsumerSettings, load_schema
-from tests.helpers.stacks import committed, copy_lab
+from tests.helpers.stacks import committed, copy_lab, edit
 
 STAND_INS = ROOT / "offline" / "bin"
 
@@ -75,7 +75,7 @@ def most_at_once(calls: list[dict[str, object]]) -> int:
     return peak
 
 
-def deployed_lab(base: Path) -> Path:
+def deploy_lab(base: Path) -> Path:
     """The lab deployed once through the runner (`scripts/fleet up --all`) in `base` (repo/ and backend/), its stack
     files committed after it (the runner wrote sshPublicKey into them, as scripts/deploy does)."""
     root = checkout(base / "repo")
@@ -115,3 +115,17 @@ def endpoint_of(root: Path, stack: str) -> str:
     settings = stack_settings(stack, root)
     assert isinstance(settings, ConsumerSettings)
     return settings.private_endpoint_id
+
+
+def another_tenant_approved(root: Path, backend: FileBackend) -> str:
+    """Fabrikam, a customer that runs its own side, creates its endpoint in its own tenant; the provider approves it
+    (scripts/approve) and, so that Azure lets the customer delete its endpoint later, runs without the service's
+    lock (ScopeLocked otherwise); committed, not deployed. The endpoint's id."""
+    endpoint = endpoint_of(root, "consumer-fabrikam")
+    with backend.world(root, writing=True) as world:
+        (service,) = world.azure.state.services.values()
+        world.azure.add_connection(service, endpoint, "Fabrikam, contract FB-2718")
+    assert commands.main(["approve", "fabrikam", "--endpoint-id", endpoint, "--reason", "FB-2718"], root) == 0
+    edit(root / "Pulumi.provider.yaml", **{"pls-saas:lockService": False})
+    commit_all(root)
+    return endpoint
