@@ -33,7 +33,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -145,7 +145,12 @@ class Fleet:
         results: list[StackResult] = []
         with ThreadPoolExecutor(max_workers=self.options.parallel, thread_name_prefix="stack") as pool:
             for phase, stacks in phases:
-                for result in pool.map(lambda stack, phase=phase: self.one(stack, phase), stacks):
+                for future in [pool.submit(self.one, stack, phase) for stack in stacks]:
+                    while not future.done():
+                        # Only the main thread runs a signal's handler, and the kernel may hand the signal to any
+                        # thread: waking every tenth of a second, it sets the stop before the next stack starts.
+                        wait([future], timeout=0.1)
+                    result = future.result()
                     results.append(result)
                     if result.verdict not in FINE:
                         self.not_fine[result.stack] = result.verdict
@@ -372,10 +377,20 @@ def _arguments_checked(args: argparse.Namespace, parser: argparse.ArgumentParser
 
 
 def _key_from_environment() -> str:
-    key = os.environ.get("SSH_PUBLIC_KEY", "").strip()
-    problem = ssh_key_problem(key) if key else None
+    """The VMs' SSH public key for stack files without one, found as scripts/deploy finds it: $SSH_PUBLIC_KEY (a
+    workflow's variable), else the file $SSH_PUBLIC_KEY_FILE, ~/.ssh/id_ed25519.pub or ~/.ssh/id_rsa.pub; none: ''
+    (a stack that needs one then says so). A key Azure would refuse stops the run before any stack starts."""
+    key, where = os.environ.get("SSH_PUBLIC_KEY", "").strip(), "SSH_PUBLIC_KEY"
+    if not key:
+        files = [os.environ.get("SSH_PUBLIC_KEY_FILE", ""), "~/.ssh/id_ed25519.pub", "~/.ssh/id_rsa.pub"]
+        found = next((Path(f).expanduser() for f in files if f and Path(f).expanduser().is_file()), None)
+        if found is None:
+            return ""
+        with open(found, "rb") as public_key:  # a key file of the user's, outside the repository: any file will do
+            key, where = public_key.read(16 * 1024).decode(errors="replace").strip(), str(found)
+    problem = ssh_key_problem(key)
     if problem:
-        raise CannotStartError(f"SSH_PUBLIC_KEY: {problem}")
+        raise CannotStartError(f"{where}: {problem}")
     return key
 
 

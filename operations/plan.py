@@ -118,7 +118,7 @@ def decision_notes(provider: ProviderSettings, root: Path = ROOT) -> list[str]:
                 f"repository, but no stack file of the {len(customers)} here has it: a mistyped or offboarded id? "
                 "Fix the id, or remove the decision"
             )
-    return lines or ["decisions: none (approvedConnections and rejectedConnections are empty)"]
+    return lines or ["decisions: none (no registry entry of this provider records one: scripts/approve <customer>)"]
 
 
 LOOK_ALIKE = re.compile(

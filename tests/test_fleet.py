@@ -183,6 +183,7 @@ def test_without_a_pulumi_cli_it_says_where_to_get_one(
 ) -> None:
     root = checkout(tmp_path / "repo")
     monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("HOME", str(tmp_path))  # no key of the machine's user either: none is needed to say so
     assert fleet.main(["preview", "provider"], root) == 2
     assert "needs the Pulumi CLI on PATH" in capsys.readouterr().err
 
@@ -194,6 +195,13 @@ def test_a_bad_ssh_key_is_refused_before_any_stack_runs(
     monkeypatch.setenv("SSH_PUBLIC_KEY", "ecdsa-sha2-nistp256 AAAA")
     assert fleet.main(["up", "provider"], root) == 2
     assert "SSH_PUBLIC_KEY: Azure does not accept ecdsa-sha2-nistp256 keys" in capsys.readouterr().err
+    # without the variable, the key is found where scripts/deploy finds it, and checked the same way
+    monkeypatch.delenv("SSH_PUBLIC_KEY")
+    monkeypatch.setenv("HOME", str(root.parent))
+    (root.parent / ".ssh").mkdir()
+    (root.parent / ".ssh" / "id_ed25519.pub").write_text("ssh-dss AAAAB3NzaC1kc3M= old@laptop\n")
+    assert fleet.main(["up", "provider"], root) == 2
+    assert f"{root.parent}/.ssh/id_ed25519.pub: Azure does not accept ssh-dss keys" in capsys.readouterr().err
     assert backend.calls() == []
 
 
