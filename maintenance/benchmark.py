@@ -25,16 +25,17 @@ from typing import Any
 
 from maintenance import scale
 from offline.engine import ROOT, World, deploy, simulate
-from offline.repository import LAB, deploy_repository, deployed_config, stack_files
+from offline.repository import LAB, deploy_repository, deployed_config, registry_project, stack_files
 
-SCALED_PROVIDER = {
-    "webVmCount": 9,
-    "natIpCount": 8,
-    "natSubnetCidr": "10.50.2.0/27",
-    "visibility": [f"{i:08x}-0000-4000-8000-000000000000" for i in range(100)],
-    "autoApproval": [f"{i:08x}-0000-4000-8000-000000000000" for i in range(50)],
-    "approvedConnections": [],
-}
+SCALED_PROVIDER = {"webVmCount": 9, "natIpCount": 8, "natSubnetCidr": "10.50.2.0/27"}
+SCALED_REGISTRY = tuple(
+    (
+        f"c{i:03d}.yaml",
+        f"subscriptions: [{i:08x}-0000-4000-8000-000000000000]\napproval: {'auto' if i < 50 else 'manual'}\n",
+    )
+    for i in range(100)
+)
+"""A full service: 100 customers in the registry, half of them auto-approved."""
 NOT_COPIED = (".venv", ".tools", ".git", "__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".hypothesis")
 
 
@@ -54,10 +55,11 @@ def evaluation_rows() -> list[tuple[str, float]]:
         config = deployed_config(stack, LAB)
         rows.append((f"stack {stack}", timed(functools.partial(deploy, world, stack, config))))
     scaled = {**provider, **SCALED_PROVIDER}
+    full = registry_project(SCALED_REGISTRY)
     rows.append(
         (
             "provider scaled (100 subscriptions, 8 NAT IPs, 9 VMs)",
-            timed(lambda: simulate("provider", scaled, world=World(LAB))),
+            timed(lambda: simulate("provider", scaled, world=World(full))),
         )
     )
     return rows

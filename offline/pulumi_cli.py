@@ -36,9 +36,10 @@ from offline.file_backend import BackendError, FileBackend
 
 
 def _version() -> str:
-    from pulumi._version import version
+    """The version of the SDK installed here: the CLI that matches it (its metadata, without importing it)."""
+    from importlib.metadata import version
 
-    return str(version)
+    return version("pulumi")
 
 
 def _config_set(args: list[str], root: Path, project: str) -> int:

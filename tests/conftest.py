@@ -3,7 +3,10 @@ loads this file too, and should not import the program to do so."""
 
 from __future__ import annotations
 
+import fcntl
 import gc
+import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,12 +48,23 @@ def provider_outputs(provider: Simulation) -> dict[str, Any]:
     return provider.outputs
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def deployed_lab(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The lab deployed once per test file through the fleet runner and the stand-in Pulumi CLI."""
+    """The lab deployed through the fleet runner and the stand-in Pulumi CLI, once per test run: the first worker
+    that needs it deploys it into this run's temporary folder, the others wait for it and read it (tests copy it)."""
     from tests.helpers.fleet import deploy_lab
 
-    return deploy_lab(tmp_path_factory.mktemp("deployed"))
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the run's folder, above each worker's own
+    deployed = shared / "deployed-lab"
+    with open(shared / "deployed-lab.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (deployed / "ready").exists():
+            shutil.rmtree(deployed, ignore_errors=True)
+            deploy_lab(deployed)
+            (deployed / "ready").touch()
+    return deployed
 
 
 @pytest.fixture

@@ -148,6 +148,15 @@ def test_output_names_the_tooling_reads_are_the_contracts_constants() -> None:
         assert not literals & contract_names, f"{path.name} spells an output name: use pls.contract"
 
 
+def test_the_benchmarks_scenarios_still_deploy() -> None:
+    """The evaluation rows run the lab and a full service (100 customers in the registry): a change to the settings'
+    rules that refuses them breaks the benchmark, here first."""
+    from maintenance.benchmark import evaluation_rows
+
+    rows = dict(evaluation_rows())
+    assert "provider scaled (100 subscriptions, 8 NAT IPs, 9 VMs)" in rows and all(t > 0 for t in rows.values())
+
+
 @pytest.mark.parametrize("argv", [["--rounds", "0"], ["--customers", "-5"]])
 def test_the_benchmark_refuses_a_count_below_one_by_name(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
