@@ -79,6 +79,7 @@ def repository_copy(root: Path, customers: int) -> Path:
         if (ROOT / shared).exists():
             (root / shared).symlink_to(ROOT / shared)
     scale.generate(root, customers)
+    shutil.copy(ROOT / "customers" / "README.md", root / "customers")  # the folder's own page, not a user's entry
     for git in (["init", "-q"], ["add", "-A"], ["-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qm", "bench"]):
         subprocess.run(["git", *git], cwd=root, check=True, capture_output=True)
     return root
