@@ -22,6 +22,7 @@ import tempfile
 import time
 import traceback
 from pathlib import Path
+from typing import Any
 
 IDLE_SECONDS = 20.0
 START_SECONDS = 60.0
@@ -125,12 +126,26 @@ def _read_exactly(conn: socket.socket, size: int) -> bytes:
     return data
 
 
-def _answer(conn: socket.socket) -> None:
+def _request(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
+    """A command's request: its arguments, folder and environment, and its stdout and stderr."""
+    header, fds, _, _ = socket.recv_fds(conn, 4, 2)
+    return json.loads(_read_exactly(conn, int.from_bytes(header, "big"))), fds
+
+
+def _keep_world(environment: dict[str, str]) -> None:
+    """The world of the command's backend, kept in this process before it forks (see FileBackend.keep_world)."""
+    from offline.file_backend import BackendError, FileBackend
+
+    url = environment.get("PULUMI_BACKEND_URL", "")
+    if url.startswith("file://"):
+        with contextlib.suppress(BackendError, OSError, EOFError):  # the command itself then says what is wrong
+            FileBackend(Path(url.removeprefix("file://")), "").keep_world()
+
+
+def _answer(conn: socket.socket, request: dict[str, Any], fds: list[int]) -> None:
     """In the forked process: run the command on the caller's stdout and stderr, answer its status, end."""
     status = 255
     try:
-        header, fds, _, _ = socket.recv_fds(conn, 4, 2)
-        request = json.loads(_read_exactly(conn, int.from_bytes(header, "big")))
         os.dup2(fds[0], 1)
         os.dup2(fds[1], 2)
         for fd in fds:
@@ -166,11 +181,19 @@ def serve(path: Path, root: Path) -> None:
     idle_since = time.monotonic()
 
     def fork_for(conn: socket.socket) -> None:
+        try:
+            request, fds = _request(conn)
+        except (OSError, EOFError, ValueError):  # the command went away before it asked
+            conn.close()
+            return
+        _keep_world(request["env"])
         child = os.fork()
         if child == 0:
             server.close()
-            _answer(conn)
+            _answer(conn, request, fds)
         children.add(child)
+        for fd in fds:
+            os.close(fd)
         conn.close()
 
     while time.monotonic() - idle_since < IDLE_SECONDS or children:
