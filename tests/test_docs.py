@@ -11,7 +11,9 @@ import pytest
 
 from offline.engine import ROOT
 
-PAGES = sorted({ROOT / "README.md", *(ROOT / "docs").rglob("*.md"), *ROOT.glob("*/README.md")})
+FOLDER_PAGES = [page for page in ROOT.glob("*/README.md") if not page.parent.name.startswith(".")]
+"""Each folder's own page; hidden folders are tools' (pytest writes .pytest_cache/README.md on its first run)."""
+PAGES = sorted({ROOT / "README.md", *(ROOT / "docs").rglob("*.md"), *FOLDER_PAGES})
 LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")
 FENCE = re.compile(r"^```.*?^```", re.S | re.M)
 FORMER_SECTIONS = {
