@@ -15,8 +15,9 @@ temporary folders are removed and the registry is left as it was, or as the chan
 from __future__ import annotations
 
 import signal
+import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import FrameType
 
 from offline.scratch import remove_leftovers
@@ -31,6 +32,20 @@ class RefusedError(Exception):
 class CannotStartError(Exception):
     """A file, an argument or the registry's state keeps the command from starting: nothing has been written.
     Exit status 2."""
+
+
+def cli_output(command: Sequence[str], what: str, install: str, timeout: float) -> str:
+    """What an external CLI (az, gh) prints; it cannot start the command when it is not installed (`install` says
+    how), does not answer within `timeout` seconds, or fails (its own words, shortened, after `what` it was asked)."""
+    try:
+        done = subprocess.run(list(command), capture_output=True, text=True, timeout=timeout)
+    except FileNotFoundError:
+        raise CannotStartError(install) from None
+    except subprocess.TimeoutExpired:
+        raise CannotStartError(f"{what} did not answer within {timeout:.0f} s") from None
+    if done.returncode != 0:
+        raise CannotStartError(f"{what}: {done.stderr.strip()[:400]}")
+    return done.stdout
 
 
 def _interrupt(signum: int, _frame: FrameType | None) -> None:

@@ -73,7 +73,7 @@ from operations.fleet_report import (
 from operations.pull_request import publish
 from pls import contract
 from pls.config import ProviderSettings, SettingsError
-from pls.config.ssh_keys import ssh_key_problem
+from pls.config.ssh_keys import public_key_file, read_public_key, ssh_key_problem
 
 COMMANDS = ("preview", "up", "drift")
 STACK_NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,100}")
@@ -382,19 +382,17 @@ def _key_from_environment() -> str:
     (a stack that needs one then says so). A key Azure would refuse stops the run before any stack starts."""
     key, where = os.environ.get("SSH_PUBLIC_KEY", "").strip(), "SSH_PUBLIC_KEY"
     if not key:
-        files = [os.environ.get("SSH_PUBLIC_KEY_FILE", ""), "~/.ssh/id_ed25519.pub", "~/.ssh/id_rsa.pub"]
-        found = next((Path(f).expanduser() for f in files if f and Path(f).expanduser().is_file()), None)
+        found = public_key_file()
         if found is None:
             return ""
-        with open(found, "rb") as public_key:  # a key file of the user's, outside the repository: any file will do
-            key, where = public_key.read(16 * 1024).decode(errors="replace").strip(), str(found)
+        key, where = read_public_key(found), str(found)
     problem = ssh_key_problem(key)
     if problem:
         raise CannotStartError(f"{where}: {problem}")
     return key
 
 
-def _pulumi_workspace(root: Path) -> auto.LocalWorkspace:
+def pulumi_workspace(root: Path) -> auto.LocalWorkspace:
     """The project's workspace: a stack it creates encrypts its secrets with $PULUMI_SECRETS_PROVIDER when that is
     set (e.g. a Key Vault key), as `pulumi stack init --secrets-provider` does."""
     secrets = os.environ.get("PULUMI_SECRETS_PROVIDER") or None
@@ -455,7 +453,7 @@ def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
         )
         phases, unreadable = _phases(args, root)
         earlier = merged(read_runs(args.after)).results if args.after else []
-        workspace = _pulumi_workspace(root)
+        workspace = pulumi_workspace(root)
         if options.logs:
             options.logs.mkdir(parents=True, exist_ok=True)
         stop = threading.Event()

@@ -8,10 +8,9 @@ a person quoting the marker is never overwritten, and however many pushes a pull
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
-from operations.exits import CannotStartError
+from operations.exits import cli_output
 from operations.fleet_report import MARKER
 
 BOT = "github-actions[bot]"
@@ -20,15 +19,12 @@ GH_TIMEOUT = 60
 
 
 def _gh(*args: str) -> str:
-    try:
-        done = subprocess.run(["gh", "api", *args], capture_output=True, text=True, timeout=GH_TIMEOUT)
-    except FileNotFoundError:
-        raise CannotStartError("needs the GitHub CLI (gh) to comment on a pull request") from None
-    except subprocess.TimeoutExpired:
-        raise CannotStartError(f"gh api {args[-1]} did not answer within {GH_TIMEOUT} s") from None
-    if done.returncode != 0:
-        raise CannotStartError(f"gh api {' '.join(args[:3])}: {done.stderr.strip()[:300]}")
-    return done.stdout
+    return cli_output(
+        ["gh", "api", *args],
+        what=f"gh api {' '.join(args[:3])}",
+        install="needs the GitHub CLI (gh) to comment on a pull request",
+        timeout=GH_TIMEOUT,
+    )
 
 
 def _pages(text: str) -> list[dict[str, object]]:

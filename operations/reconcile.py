@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,8 +29,8 @@ from pulumi import automation as auto
 
 from offline.engine import ROOT
 from offline.repository import every_stack_settings
-from operations.exits import CannotStartError, run
-from operations.fleet import stderr_of
+from operations.exits import CannotStartError, cli_output, run
+from operations.fleet import pulumi_workspace, stderr_of
 from operations.registry_files import provider_settings, providers, registry
 from pls import contract
 from pls.config import ConsumerSettings, ProviderSettings
@@ -60,15 +59,22 @@ class Known:
     customer_of_endpoint: dict[str, str] = field(default_factory=dict)
 
 
-def _known(provider: str, customers: tuple[Customer, ...], root: Path) -> Known:
-    known = Known()
+def customers_of_stack_endpoints(root: Path) -> dict[str, str]:
+    """The customer of each private endpoint a consumer stack file here deploys (the first file's, by name)."""
+    found: dict[str, str] = {}
+    for settings in every_stack_settings(root).values():
+        if isinstance(settings, ConsumerSettings) and settings.customer:
+            found.setdefault(settings.private_endpoint_id.lower(), settings.customer)
+    return found
+
+
+def _known(provider: str, customers: tuple[Customer, ...], stack_endpoints: dict[str, str]) -> Known:
+    """The registry's entries for `provider` first; an endpoint no decision names, by the stack file deploying it."""
+    known = Known(customer_of_endpoint=dict(stack_endpoints))
     for customer in customers:
         if customer.provider == provider:
             known.customer_of_subscription |= {s.lower(): customer.name for s in customer.subscriptions}
             known.customer_of_endpoint |= {d.endpoint.lower(): customer.name for d in customer.decisions}
-    for settings in every_stack_settings(root).values():
-        if isinstance(settings, ConsumerSettings) and settings.customer:
-            known.customer_of_endpoint.setdefault(settings.private_endpoint_id.lower(), settings.customer)
     return known
 
 
@@ -190,23 +196,14 @@ def _subscription_lists(provider: str, service: PublishedService, live: dict[str
 
 def live_service(service_id: str) -> dict[str, Any]:
     """The service as Azure has it now (`az network private-link-service show`)."""
+    shown = cli_output(
+        ["az", "network", "private-link-service", "show", "--ids", service_id, "--output", "json"],
+        what=f"az network private-link-service show --ids {service_id}",
+        install="needs the Azure CLI, logged in: https://learn.microsoft.com/cli/azure/install-azure-cli",
+        timeout=AZ_TIMEOUT,
+    )
     try:
-        shown = subprocess.run(
-            ["az", "network", "private-link-service", "show", "--ids", service_id, "--output", "json"],
-            capture_output=True,
-            text=True,
-            timeout=AZ_TIMEOUT,
-        )
-    except FileNotFoundError:
-        raise CannotStartError(
-            "needs the Azure CLI, logged in: https://learn.microsoft.com/cli/azure/install-azure-cli"
-        ) from None
-    except subprocess.TimeoutExpired:
-        raise CannotStartError(f"az did not answer about {service_id} within {AZ_TIMEOUT} s") from None
-    if shown.returncode != 0:
-        raise CannotStartError(f"az cannot show {service_id}: {shown.stderr.strip()[:400]}")
-    try:
-        data: dict[str, Any] = json.loads(shown.stdout)
+        data: dict[str, Any] = json.loads(shown)
     except ValueError:
         raise CannotStartError(f"az's answer about {service_id} is not JSON") from None
     return data
@@ -222,12 +219,8 @@ def _outputs(workspace: auto.LocalWorkspace, stack: str) -> dict[str, Any]:
 
 def reconcile(root: Path, stacks: list[str]) -> tuple[list[Finding], list[str]]:
     customers = registry(root).customers
-    try:
-        workspace = auto.LocalWorkspace(work_dir=str(root))
-    except FileNotFoundError:
-        raise CannotStartError(
-            "needs the Pulumi CLI on PATH: https://www.pulumi.com/docs/iac/download-install/"
-        ) from None
+    workspace = pulumi_workspace(root)
+    stack_endpoints = customers_of_stack_endpoints(root)
     findings: list[Finding] = []
     waiting: list[str] = []
     for provider in stacks:
@@ -237,7 +230,7 @@ def reconcile(root: Path, stacks: list[str]) -> tuple[list[Finding], list[str]]:
         connected = frozenset(
             str(c.get("privateEndpointId", "")).lower() for c in outputs.get(contract.CONNECTIONS) or []
         )
-        known = _known(provider, customers, root)
+        known = _known(provider, customers, stack_endpoints)
         for service in settings.services:
             if service.name not in ids:
                 missing = f"its stack's {contract.SERVICE_IDS} output has no {service.name}"

@@ -6,12 +6,14 @@ listed, not failed."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
 from offline.file_backend import FileBackend
 from operations import commands, reconcile
+from operations.exits import CannotStartError
 from tests.helpers.fleet import another_tenant_approved, endpoint_of, run_fleet
 
 STRANGER = "99999999-9999-4999-8999-999999999999"
@@ -88,3 +90,28 @@ def test_without_the_azure_cli_or_a_deployed_provider_it_cannot_start(
     assert "the outputs of stack provider cannot be read (error: no stack named 'provider' found)" in (
         capsys.readouterr().err
     )
+
+
+def test_what_az_cannot_answer_stops_it_by_name_and_nothing_waits_forever(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = "/subscriptions/x/resourceGroups/saas/providers/Microsoft.Network/privateLinkServices/pls"
+    sleep = shutil.which("sleep")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(CannotStartError, match="needs the Azure CLI, logged in"):
+        reconcile.live_service(service)
+    az = tmp_path / "az"
+    az.write_text("#!/bin/sh\necho 'ERROR: (AuthorizationFailed) no read access' >&2\nexit 1\n")
+    az.chmod(0o755)
+    with pytest.raises(CannotStartError) as failed:
+        reconcile.live_service(service)
+    assert str(failed.value) == (
+        f"az network private-link-service show --ids {service}: ERROR: (AuthorizationFailed) no read access"
+    )
+    az.write_text("#!/bin/sh\necho 'Please run az login'\n")
+    with pytest.raises(CannotStartError, match=f"az's answer about {service} is not JSON"):
+        reconcile.live_service(service)
+    az.write_text(f"#!/bin/sh\nexec {sleep} 30\n")
+    monkeypatch.setattr(reconcile, "AZ_TIMEOUT", 1)
+    with pytest.raises(CannotStartError, match=r"private-link-service show --ids \S+ did not answer within 1 s"):
+        reconcile.live_service(service)

@@ -377,3 +377,24 @@ def test_the_preflight_is_the_command_scripts_deploy_runs(tmp_path: Path) -> Non
         [sys.executable, "-m", "pls.config.ssh_keys", str(key_file)], capture_output=True, text=True
     )
     assert checked.returncode == 2 and "Fix: ssh-keygen -t ed25519" in checked.stderr
+
+
+def test_the_preflight_finds_the_users_key_where_scripts_deploy_and_fleet_look(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("SSH_PUBLIC_KEY_FILE", raising=False)
+    assert ssh_key_cli([]) == 2
+    assert "no SSH public key: run ssh-keygen -t ed25519, or set SSH_PUBLIC_KEY_FILE" in capsys.readouterr().err
+    (tmp_path / ".ssh").mkdir()
+    rsa = tmp_path / ".ssh" / "id_rsa.pub"
+    rsa.write_text(offline_ssh_public_key() + "\n")
+    assert ssh_key_cli([]) == 0 and capsys.readouterr().out == f"{rsa}\n"
+    ecdsa = tmp_path / ".ssh" / "id_ed25519.pub"  # looked at first: a key Azure would refuse is named, not skipped
+    ecdsa.write_bytes(ECDSA_KEY.encode() + b" \xff\xfe laptop\n")
+    assert ssh_key_cli([]) == 2
+    assert f"{ecdsa}: Azure does not accept ecdsa-sha2-nistp256 keys" in capsys.readouterr().err
+    monkeypatch.setenv("SSH_PUBLIC_KEY_FILE", str(rsa))  # the variable comes before ~/.ssh
+    assert ssh_key_cli([]) == 0 and capsys.readouterr().out == f"{rsa}\n"
+    assert ssh_key_cli([str(tmp_path / "missing.pub")]) == 2
+    assert "missing.pub: No such file or directory" in capsys.readouterr().err

@@ -1,17 +1,27 @@
 """Would Azure accept this OpenSSH public key for a Linux VM? Read from the key's own bytes, never its comment.
 
-python -m pls.config.ssh_keys FILE   # what scripts/deploy asks before it adds ~/.ssh's key to a stack
+python -m pls.config.ssh_keys [FILE]   # checks FILE, or finds the user's key file and prints its path
+
+What scripts/deploy asks before it adds the user's key to a stack; scripts/fleet finds and checks it the same way.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import os
 import struct
 import sys
 from pathlib import Path
 
 from pls.azure_rules import ED25519_KEY_BYTES, MIN_RSA_BITS, SSH_KEY_TYPES
+
+USERS_KEY_FILES = ("~/.ssh/id_ed25519.pub", "~/.ssh/id_rsa.pub")
+MAX_KEY_BYTES = 16 * 1024
+NO_KEY = (
+    "no SSH public key: run ssh-keygen -t ed25519, or set SSH_PUBLIC_KEY_FILE"
+    " (Azure accepts Ed25519 or RSA >= 2048 bits, not ECDSA)"
+)
 
 
 class _Blob:
@@ -57,14 +67,36 @@ def ssh_key_problem(key: str) -> str | None:
     return None
 
 
+def public_key_file() -> Path | None:
+    """The user's public key file: $SSH_PUBLIC_KEY_FILE, else ~/.ssh's Ed25519 key, else its RSA key; None."""
+    candidates = [os.environ.get("SSH_PUBLIC_KEY_FILE", ""), *USERS_KEY_FILES]
+    return next((Path(f).expanduser() for f in candidates if f and Path(f).expanduser().is_file()), None)
+
+
+def read_public_key(path: Path) -> str:
+    """A key file of the user's, outside the repository: any file will do, its start read as text (a key is
+    under a kilobyte; what is not text is then refused as not a key)."""
+    with open(path, "rb") as key_file:
+        return key_file.read(MAX_KEY_BYTES).decode(errors="replace").strip()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pls.config.ssh_keys", description=__doc__.splitlines()[0])
-    parser.add_argument("file", type=Path)
+    parser.add_argument("file", type=Path, nargs="?", help="the key file (default: found, and its path printed)")
     args = parser.parse_args(argv)
-    problem = ssh_key_problem(args.file.read_text())
-    if problem:
-        print(f"{args.file}: {problem}. Fix: ssh-keygen -t ed25519, or set SSH_PUBLIC_KEY_FILE.", file=sys.stderr)
+    path = args.file or public_key_file()
+    if path is None:
+        print(NO_KEY, file=sys.stderr)
         return 2
+    try:
+        problem = ssh_key_problem(read_public_key(path))
+    except OSError as error:
+        problem = error.strerror or str(error)
+    if problem:
+        print(f"{path}: {problem}. Fix: ssh-keygen -t ed25519, or set SSH_PUBLIC_KEY_FILE.", file=sys.stderr)
+        return 2
+    if args.file is None:
+        print(path)
     return 0
 
 
