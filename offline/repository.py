@@ -373,7 +373,7 @@ Entries = tuple[tuple[str, str], ...]
 """Registry entries by file name and content."""
 
 
-def _entries(stack: str, root: Path) -> Entries:
+def registry_contents(stack: str, root: Path) -> Entries:
     """The registry entries the stack's settings read, by name and content: every readable entry for a provider,
     its own for a customer (a file the program refuses is named by the stack's own check, not copied)."""
     found = []
@@ -394,11 +394,6 @@ def registry_project(contents: Entries) -> Path:
     for name, text in contents:
         (project / REGISTRY / name).write_text(text)
     return project
-
-
-def registry_contents(stack: str, root: Path) -> Entries:
-    """The registry entries the stack's settings read, by name and content."""
-    return _entries(stack, root)
 
 
 def settings_or_problem(stack: str, root: Path = ROOT) -> Settings | SettingsError:
