@@ -73,7 +73,7 @@ from operations.fleet_report import (
 from operations.pull_request import publish
 from pls import contract
 from pls.config import ProviderSettings, SettingsError
-from pls.config.ssh_keys import public_key_file, read_public_key, ssh_key_problem
+from pls.config.ssh_keys import UnreadableKeyFileError, public_key_file, read_public_key, ssh_key_problem
 
 COMMANDS = ("preview", "up", "drift")
 STACK_NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,100}")
@@ -379,13 +379,17 @@ def _arguments_checked(args: argparse.Namespace, parser: argparse.ArgumentParser
 def _key_from_environment() -> str:
     """The VMs' SSH public key for stack files without one, found as scripts/deploy finds it: $SSH_PUBLIC_KEY (a
     workflow's variable), else the file $SSH_PUBLIC_KEY_FILE, ~/.ssh/id_ed25519.pub or ~/.ssh/id_rsa.pub; none: ''
-    (a stack that needs one then says so). A key Azure would refuse stops the run before any stack starts."""
+    (a stack that needs one then says so). A key Azure would refuse, or a key file that cannot be read, stops the
+    run before any stack starts."""
     key, where = os.environ.get("SSH_PUBLIC_KEY", "").strip(), "SSH_PUBLIC_KEY"
     if not key:
         found = public_key_file()
         if found is None:
             return ""
-        key, where = read_public_key(found), str(found)
+        try:
+            key, where = read_public_key(found), str(found)
+        except UnreadableKeyFileError as unreadable:
+            raise CannotStartError(f"{found}: {unreadable}") from None
     problem = ssh_key_problem(key)
     if problem:
         raise CannotStartError(f"{where}: {problem}")

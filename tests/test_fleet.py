@@ -202,6 +202,9 @@ def test_a_bad_ssh_key_is_refused_before_any_stack_runs(
     (root.parent / ".ssh" / "id_ed25519.pub").write_text("ssh-dss AAAAB3NzaC1kc3M= old@laptop\n")
     assert fleet.main(["up", "provider"], root) == 2
     assert f"{root.parent}/.ssh/id_ed25519.pub: Azure does not accept ssh-dss keys" in capsys.readouterr().err
+    monkeypatch.setenv("SSH_PUBLIC_KEY_FILE", str(root.parent / "typo.pub"))  # named, so not passed over
+    assert fleet.main(["up", "provider"], root) == 2
+    assert f"{root.parent}/typo.pub: No such file or directory" in capsys.readouterr().err
     assert backend.calls() == []
 
 

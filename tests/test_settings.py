@@ -398,3 +398,15 @@ def test_the_preflight_finds_the_users_key_where_scripts_deploy_and_fleet_look(
     assert ssh_key_cli([]) == 0 and capsys.readouterr().out == f"{rsa}\n"
     assert ssh_key_cli([str(tmp_path / "missing.pub")]) == 2
     assert "missing.pub: No such file or directory" in capsys.readouterr().err
+    # a variable naming what is not a key file is refused by name, never passed over for ~/.ssh's key
+    for named, problem in [
+        (tmp_path / "typo.pub", "No such file or directory"),
+        (tmp_path / ".ssh", "not a regular file"),
+        (Path("/dev/zero"), "not a regular file"),
+    ]:
+        monkeypatch.setenv("SSH_PUBLIC_KEY_FILE", str(named))
+        assert ssh_key_cli([]) == 2 and f"{named}: {problem}" in capsys.readouterr().err
+    huge = tmp_path / "huge.pub"  # only its start is read
+    huge.write_bytes(b"A" * 20_000_000)
+    monkeypatch.setenv("SSH_PUBLIC_KEY_FILE", str(huge))
+    assert ssh_key_cli([]) == 2 and f"{huge}: not an OpenSSH public key" in capsys.readouterr().err

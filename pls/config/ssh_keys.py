@@ -68,16 +68,28 @@ def ssh_key_problem(key: str) -> str | None:
 
 
 def public_key_file() -> Path | None:
-    """The user's public key file: $SSH_PUBLIC_KEY_FILE, else ~/.ssh's Ed25519 key, else its RSA key; None."""
-    candidates = [os.environ.get("SSH_PUBLIC_KEY_FILE", ""), *USERS_KEY_FILES]
-    return next((Path(f).expanduser() for f in candidates if f and Path(f).expanduser().is_file()), None)
+    """The user's public key file: $SSH_PUBLIC_KEY_FILE when set (whatever it names: a wrong one is refused by
+    name, never passed over), else ~/.ssh's Ed25519 key, else its RSA key; None."""
+    named = os.environ.get("SSH_PUBLIC_KEY_FILE", "")
+    if named:
+        return Path(named).expanduser()
+    return next((path for f in USERS_KEY_FILES if (path := Path(f).expanduser()).is_file()), None)
+
+
+class UnreadableKeyFileError(Exception):
+    """The key file cannot be read: why, in a few words."""
 
 
 def read_public_key(path: Path) -> str:
-    """A key file of the user's, outside the repository: any file will do, its start read as text (a key is
-    under a kilobyte; what is not text is then refused as not a key)."""
-    with open(path, "rb") as key_file:
-        return key_file.read(MAX_KEY_BYTES).decode(errors="replace").strip()
+    """A key file of the user's, outside the repository: any regular file will do, its start read as text (a key
+    is under a kilobyte; what is not text is then refused as not a key)."""
+    if path.exists() and not path.is_file():  # a FIFO would block, /dev/zero never end
+        raise UnreadableKeyFileError("not a regular file (a key file is one line of text)")
+    try:
+        with open(path, "rb") as key_file:
+            return key_file.read(MAX_KEY_BYTES).decode(errors="replace").strip()
+    except OSError as error:
+        raise UnreadableKeyFileError(error.strerror or str(error)) from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,8 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         problem = ssh_key_problem(read_public_key(path))
-    except OSError as error:
-        problem = error.strerror or str(error)
+    except UnreadableKeyFileError as unreadable:
+        problem = str(unreadable)
     if problem:
         print(f"{path}: {problem}. Fix: ssh-keygen -t ed25519, or set SSH_PUBLIC_KEY_FILE.", file=sys.stderr)
         return 2
