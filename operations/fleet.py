@@ -73,7 +73,7 @@ from operations.fleet_report import (
 from operations.pull_request import publish
 from pls import contract
 from pls.config import ProviderSettings, SettingsError
-from pls.config.ssh_keys import UnreadableKeyFileError, public_key_file, read_public_key, ssh_key_problem
+from pls.ssh_keys import UnreadableKeyFileError, public_key_file, read_public_key, ssh_key_problem
 
 COMMANDS = ("preview", "up", "drift")
 STACK_NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,100}")

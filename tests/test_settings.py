@@ -14,7 +14,7 @@ import pytest
 from offline.engine import ROOT, SimulationError, World, simulate
 from offline.repository import LAB, SECRET_PLACEHOLDER, offline_ssh_public_key, stack_config
 from pls.config import ConsumerSettings, ProviderSettings, SettingsError, load_schema, parse
-from pls.config.ssh_keys import main as ssh_key_cli
+from pls.ssh_keys import main as ssh_key_cli
 from tests.helpers.stacks import config_for
 
 REMOVE = object()
@@ -372,11 +372,10 @@ def test_deploy_preflight_checks_the_key_type_azure_accepts(
 def test_the_preflight_is_the_command_scripts_deploy_runs(tmp_path: Path) -> None:
     key_file = tmp_path / "id.pub"
     key_file.write_text(ECDSA_KEY + "\n")
-    assert ".venv/bin/python -m pls.config.ssh_keys" in (ROOT / "scripts/deploy").read_text()
-    checked = subprocess.run(
-        [sys.executable, "-m", "pls.config.ssh_keys", str(key_file)], capture_output=True, text=True
-    )
+    assert ".venv/bin/python -m pls.ssh_keys" in (ROOT / "scripts/deploy").read_text()
+    checked = subprocess.run([sys.executable, "-m", "pls.ssh_keys", str(key_file)], capture_output=True, text=True)
     assert checked.returncode == 2 and "Fix: ssh-keygen -t ed25519" in checked.stderr
+    assert checked.stderr.count("\n") == 1, "the one message, no interpreter's warning beside it"
 
 
 def test_the_preflight_finds_the_users_key_where_scripts_deploy_and_fleet_look(

@@ -10,7 +10,7 @@ from components.linux_vm import ImageReference, VmProfile
 from pls import azure_rules
 from pls.config.errors import refuse
 from pls.config.keys import Key, Model, Role, matching, rule
-from pls.config.ssh_keys import ssh_key_problem
+from pls.ssh_keys import ssh_key_problem
 
 
 def _image_urn_ok(urn: str) -> bool:

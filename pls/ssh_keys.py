@@ -1,6 +1,6 @@
 """Would Azure accept this OpenSSH public key for a Linux VM? Read from the key's own bytes, never its comment.
 
-python -m pls.config.ssh_keys [FILE]   # checks FILE, or finds the user's key file and prints its path
+python -m pls.ssh_keys [FILE]   # checks FILE, or finds the user's key file and prints its path
 
 What scripts/deploy asks before it adds the user's key to a stack; scripts/fleet finds and checks it the same way.
 """
@@ -93,7 +93,7 @@ def read_public_key(path: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pls.config.ssh_keys", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m pls.ssh_keys", description=__doc__.splitlines()[0])
     parser.add_argument("file", type=Path, nargs="?", help="the key file (default: found, and its path printed)")
     args = parser.parse_args(argv)
     path = args.file or public_key_file()
